@@ -1,0 +1,88 @@
+//! Prior hyperparameters and run-time settings (SPEC §1 defaults, §3 step 7).
+
+use crate::Error;
+
+/// Prior hyperparameters and the horseshoe refresh period.
+///
+/// Defaults are the SPEC's choice for standardized data: `m0 = 0`,
+/// `V0 = v0·I` with `v0 = 10`, `σ² ~ IG(a0 = 2, b0 = 1)`, unshrunk gate
+/// intercepts `φ_{j,0} ~ N(0, s0²)` with `s0 = 2`, and a horseshoe refresh
+/// every `R = D` observations.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::Config;
+/// let mut config = Config::default_for(4);
+/// assert_eq!(config.refresh_every, 4);
+/// config.v0 = 100.0;
+/// assert!(config.validate(4).is_ok());
+/// config.a0 = -1.0;
+/// assert!(config.validate(4).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Config {
+    /// Prior covariance scale of every expert's coefficients: `V0 = v0·I`.
+    pub v0: f32,
+    /// Inverse-gamma shape of every expert's noise variance.
+    pub a0: f32,
+    /// Inverse-gamma scale of every expert's noise variance.
+    pub b0: f32,
+    /// Prior standard deviation of the (unshrunk) gate intercepts.
+    pub s0: f32,
+    /// Refresh each particle's horseshoe scales every `refresh_every`
+    /// observations, staggered across particles (SPEC §3 step 7).
+    pub refresh_every: u32,
+    /// Whether feature 0 is an intercept (a column of ones). Its gate
+    /// coefficients get the `N(0, s0²)` prior instead of the horseshoe.
+    pub gate_intercept: bool,
+}
+
+impl Config {
+    /// The SPEC defaults for `d` features (intercept included), `R = d`.
+    ///
+    /// # Examples
+    /// ```
+    /// let config = hsmoe_core::Config::default_for(6);
+    /// assert_eq!((config.v0, config.a0, config.b0, config.s0), (10.0, 2.0, 1.0, 2.0));
+    /// assert_eq!(config.refresh_every, 6);
+    /// ```
+    pub const fn default_for(d: usize) -> Self {
+        Config {
+            v0: 10.0,
+            a0: 2.0,
+            b0: 1.0,
+            s0: 2.0,
+            refresh_every: if d == 0 { 1 } else { d as u32 },
+            gate_intercept: true,
+        }
+    }
+
+    /// Checks every field: `v0`, `a0`, `b0`, `s0` finite and positive, and
+    /// `refresh_every ≥ 1`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming no field; the caller's value is kept.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut config = hsmoe_core::Config::default_for(3);
+    /// config.refresh_every = 0;
+    /// assert_eq!(config.validate(3), Err(hsmoe_core::Error::InvalidConfig));
+    /// ```
+    pub fn validate(&self, d: usize) -> Result<(), Error> {
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        let ok = positive(self.v0)
+            && positive(self.a0)
+            && positive(self.b0)
+            && positive(self.s0)
+            && self.refresh_every >= 1
+            && d >= 1;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig)
+        }
+    }
+}

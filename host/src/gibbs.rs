@@ -1,0 +1,1 @@
+//! Batch Gibbs sampler (SPEC §5).

@@ -1,0 +1,4 @@
+//! Host side of hsmoe.
+
+pub mod gibbs;
+pub mod reference;

@@ -1,0 +1,3 @@
+//! Independent f64 reference PL (SPEC §5).
+
+pub mod polya_gamma;

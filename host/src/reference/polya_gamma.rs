@@ -1,0 +1,1 @@
+//! Exact PG(1, c) sampler (Devroye).
