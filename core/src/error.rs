@@ -16,6 +16,7 @@ use core::fmt;
 ///
 /// let mut filter: Filter<8, 2, 2> = Filter::new();
 /// let mut rng = XorShiftRng::seed_from_u64(1);
+/// filter.reset(&hsmoe_core::Config::default_for(2), &mut rng).unwrap();
 /// let err = filter.observe(&[1.0, f32::NAN], 0.5, &mut rng).unwrap_err();
 /// assert_eq!(err, Error::NonFinite);
 /// ```
@@ -46,6 +47,9 @@ pub enum Error {
     /// A prior hyperparameter or setting is out of its valid range (see
     /// [`Config::validate`](crate::Config::validate)). Nothing was changed.
     InvalidConfig,
+    /// The filter was used before [`Filter::reset`](crate::Filter::reset)
+    /// drew its initial particles. Nothing was changed; call `reset`.
+    Uninitialized,
 }
 
 impl Error {
@@ -63,6 +67,7 @@ impl Error {
             Error::Degenerate => "all particle weights are zero",
             Error::NotPositiveDefinite => "matrix is not positive definite",
             Error::InvalidConfig => "prior or setting out of range",
+            Error::Uninitialized => "filter used before reset",
         }
     }
 }

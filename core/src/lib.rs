@@ -1,13 +1,30 @@
 //! Online Bayesian learning of a horseshoe mixture of experts by particle
 //! learning, for microcontrollers: `#![no_std]`, no allocation, f32.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
+// `!(x > 0.0)` is how this crate says "not positive, or NaN": deliberate.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod config;
+pub mod dist;
 pub mod error;
+pub mod expert;
+pub mod filter;
+pub mod frame;
+pub mod gate;
+pub mod horseshoe;
+pub mod linalg;
+pub mod math;
+pub mod particle;
+pub mod posterior;
+pub mod protocol;
+pub mod resample;
 
 pub use config::Config;
 pub use error::Error;
+pub use filter::{Filter, FilterState, ParticleSet, Update};
+pub use particle::Particle;
+pub use posterior::{GateSummary, Prediction, RouterScores};
 
 /// Largest input magnitude accepted for a feature or response.
 ///

@@ -1,0 +1,147 @@
+//! One linear-Gaussian expert's Normal–inverse-gamma sufficient statistics
+//! (SPEC §1, §3 step 5), with β and σ² integrated out.
+
+use crate::dist::student_t;
+use crate::linalg::{self, Factor};
+use crate::math::dot;
+use crate::{Config, Error};
+
+/// Posterior of one expert given the observations allocated to it:
+/// `β | σ² ~ N(m, σ² P⁻¹)`, `σ² ~ IG(a, b)`, with `P` kept as its
+/// Cholesky factor.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{expert::ExpertStats, Config};
+/// let mut expert = ExpertStats::<2>::prior(&Config::default_for(2));
+/// expert.absorb(&[1.0, 0.5], 2.0).unwrap();
+/// assert_eq!(expert.shape(), 2.5);
+/// let t = expert.predictive(&[1.0, 0.5]);
+/// assert!(t.loc > 0.0 && t.loc < 2.0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExpertStats<const D: usize> {
+    /// Cholesky factor of the posterior precision `P = V0⁻¹ + Σ x xᵀ`.
+    chol: Factor<D>,
+    mean: [f32; D],
+    a: f32,
+    b: f32,
+    /// Cached Student-t normalizer for `2a` degrees of freedom; changes only
+    /// when the expert absorbs an observation.
+    ln_norm: f32,
+}
+
+/// A Student-t predictive `t_df(loc, scale²)` of one expert at one `x`.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{expert::ExpertStats, Config};
+/// let t = ExpertStats::<1>::prior(&Config::default_for(1)).predictive(&[1.0]);
+/// assert_eq!((t.loc, t.df), (0.0, 4.0));
+/// assert!((t.variance() - 0.5 * 11.0 * 2.0).abs() < 1e-5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StudentT {
+    /// Location `xᵀm`.
+    pub loc: f32,
+    /// Squared scale `(b/a)(1 + xᵀP⁻¹x)`.
+    pub scale2: f32,
+    /// Degrees of freedom `2a`.
+    pub df: f32,
+    ln_norm: f32,
+}
+
+impl StudentT {
+    /// `ln t_df(y | loc, scale²)`; `-∞` for a value so far out that its
+    /// square overflows.
+    pub fn ln_pdf(&self, y: f32) -> f32 {
+        student_t::ln_pdf(y, self.loc, self.scale2, self.df, self.ln_norm)
+    }
+
+    /// `scale²·df/(df − 2)`, or `+∞` when `df ≤ 2` (the variance does not exist).
+    pub fn variance(&self) -> f32 {
+        if self.df > 2.0 {
+            self.scale2 * self.df / (self.df - 2.0)
+        } else {
+            f32::INFINITY
+        }
+    }
+}
+
+impl<const D: usize> ExpertStats<D> {
+    /// All-zero placeholder for `const` construction; not a valid posterior.
+    pub(crate) const ZERO: Self = ExpertStats {
+        chol: [[0.0; D]; D],
+        mean: [0.0; D],
+        a: 0.0,
+        b: 0.0,
+        ln_norm: 0.0,
+    };
+
+    /// The prior: `m = 0`, `P = I/v0`, `a = a0`, `b = b0`.
+    pub fn prior(config: &Config) -> Self {
+        ExpertStats {
+            chol: linalg::scaled_identity(1.0 / libm::sqrtf(config.v0)),
+            mean: [0.0; D],
+            a: config.a0,
+            b: config.b0,
+            ln_norm: student_t::ln_normalizer(2.0 * config.a0),
+        }
+    }
+
+    /// Posterior mean `m` of the coefficients β.
+    pub fn mean(&self) -> &[f32; D] {
+        &self.mean
+    }
+
+    /// Inverse-gamma shape `a = a0 + n/2` after `n` observations.
+    pub fn shape(&self) -> f32 {
+        self.a
+    }
+
+    /// Inverse-gamma scale `b` of the noise variance.
+    pub fn scale(&self) -> f32 {
+        self.b
+    }
+
+    /// `L⁻¹x`, whose squared norm is `xᵀP⁻¹x`.
+    fn whiten(&self, x: &[f32; D]) -> [f32; D] {
+        let mut v = *x;
+        linalg::solve_lower(&self.chol, &mut v);
+        v
+    }
+
+    /// The Student-t predictive of `y` at `x` (SPEC §3), in O(D²).
+    pub fn predictive(&self, x: &[f32; D]) -> StudentT {
+        let v = self.whiten(x);
+        StudentT {
+            loc: dot(x, &self.mean),
+            scale2: self.b / self.a * (1.0 + dot(&v, &v)),
+            df: 2.0 * self.a,
+            ln_norm: self.ln_norm,
+        }
+    }
+
+    /// Absorbs `(x, y)` by the recursive least-squares form of the NIG
+    /// update: `m += P⁻¹x·e/(1+q)`, `b += e²/(2(1+q))`, `a += ½`,
+    /// `P += x xᵀ` as a rank-1 update of its factor (O(D²)).
+    ///
+    /// # Errors
+    /// [`Error::NotPositiveDefinite`] if the factor update fails; the
+    /// expert is then inconsistent and must be discarded by the caller.
+    pub fn absorb(&mut self, x: &[f32; D], y: f32) -> Result<(), Error> {
+        let mut gain = self.whiten(x);
+        let q = dot(&gain, &gain);
+        linalg::solve_lower_transposed(&self.chol, &mut gain);
+        let residual = y - dot(x, &self.mean);
+        let step = residual / (1.0 + q);
+        for (m, g) in self.mean.iter_mut().zip(&gain) {
+            *m += g * step;
+        }
+        self.b += 0.5 * residual * step;
+        self.a += 0.5;
+        self.ln_norm = student_t::ln_normalizer(2.0 * self.a);
+        let mut work = *x;
+        linalg::cholesky_rank1_update(&mut self.chol, &mut work)
+    }
+}

@@ -1,0 +1,434 @@
+//! The particle-learning step of SPEC §3, in its order: weights, evidence,
+//! resampling, allocation, expert update, stick update, horseshoe refresh.
+//!
+//! [`ParticleSet`] runs the algorithm on borrowed slices of any length, so
+//! code that does not know `N` at compile time (the host, tests) shares the
+//! exact code path of the fixed-size [`Filter`] used on the device.
+
+use crate::dist::{categorical, uniform};
+use crate::math::{ln_sum_exp, max_finite};
+use crate::particle::Particle;
+use crate::posterior::{self, check_values, checked_features, Mixture, Prediction};
+use crate::resample::{copy_within, replicate_in_place, systematic_counts};
+use crate::{Config, Error};
+use rand_core::RngCore;
+
+/// Everything about a filter that is not per particle: settings, the step
+/// counter and the running summaries.
+///
+/// # Examples
+/// ```
+/// let state = hsmoe_core::FilterState::<2>::new(hsmoe_core::Config::default_for(3));
+/// assert_eq!(state.steps(), 0);
+/// assert_eq!(state.log_marginal(), 0.0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilterState<const K: usize> {
+    config: Config,
+    ready: bool,
+    steps: u32,
+    log_marginal: f64,
+    alloc_sum: [f64; K],
+    repairs: u32,
+}
+
+impl<const K: usize> FilterState<K> {
+    /// A state that needs [`ParticleSet::reset`] before use.
+    pub const fn new(config: Config) -> Self {
+        FilterState {
+            config,
+            ready: false,
+            steps: 0,
+            log_marginal: 0.0,
+            alloc_sum: [0.0; K],
+            repairs: 0,
+        }
+    }
+
+    /// The prior and settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Observations absorbed since the last reset.
+    pub fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// `Σ_t ln p̂(y_t | past)`, the PL estimate of the log marginal likelihood.
+    pub fn log_marginal(&self) -> f64 {
+        self.log_marginal
+    }
+
+    /// Particles replaced after a numerical failure (see [`ParticleSet::observe`]).
+    pub fn repairs(&self) -> u32 {
+        self.repairs
+    }
+
+    /// SPEC §4 allocation frequencies: the time average of the
+    /// particle-averaged allocation probabilities (zeros before any step).
+    pub fn allocation_freq(&self) -> [f32; K] {
+        let steps = f64::from(self.steps.max(1));
+        self.alloc_sum.map(|s| (s / steps) as f32)
+    }
+}
+
+/// What one observation step reports (SPEC-interfaces `Update`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Update<const K: usize> {
+    /// Mean of the one-step-ahead predictive of `y_t`, before `y_t` is used.
+    pub pred_mean: f32,
+    /// Variance of that predictive (`+∞` if an expert has `2a ≤ 2`).
+    pub pred_var: f32,
+    /// `ln p̂(y_t | past)`.
+    pub log_pred: f32,
+    /// Effective sample size `(Σw)²/Σw²` before resampling.
+    pub ess: f32,
+    /// Whether resampling replaced any particle.
+    pub resampled: bool,
+    /// Particle-mean gate probabilities `π_k(x_t)`.
+    pub gate: [f32; K],
+    /// Particle-mean allocation probabilities of step 4.
+    pub alloc: [f32; K],
+}
+
+/// The particle cloud as borrowed slices: the whole PL algorithm, for any
+/// number of particles.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{Config, FilterState, Particle, ParticleSet};
+/// use rand_core::SeedableRng;
+/// let mut particles = [Particle::<2, 2>::ZERO; 10];
+/// let (mut weights, mut counts) = ([0.0; 10], [0; 10]);
+/// let mut state = FilterState::new(Config::default_for(2));
+/// let mut set = ParticleSet::new(&mut particles, &mut weights, &mut counts, &mut state).unwrap();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(3);
+/// set.reset(&Config::default_for(2), &mut rng).unwrap();
+/// let update = set.observe(&[1.0, 0.3], 0.7, &mut rng).unwrap();
+/// assert!(update.log_pred.is_finite() && update.ess <= 10.0);
+/// ```
+pub struct ParticleSet<'a, const K: usize, const D: usize> {
+    particles: &'a mut [Particle<K, D>],
+    weights: &'a mut [f32],
+    counts: &'a mut [u32],
+    state: &'a mut FilterState<K>,
+}
+
+impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
+    /// Borrows storage for `particles.len()` particles: the particles, one
+    /// weight and one offspring count each (step scratch), and the state.
+    ///
+    /// # Errors
+    /// [`Error::WrongLength`] if the slices are empty or differ in length.
+    pub fn new(
+        particles: &'a mut [Particle<K, D>],
+        weights: &'a mut [f32],
+        counts: &'a mut [u32],
+        state: &'a mut FilterState<K>,
+    ) -> Result<Self, Error> {
+        const {
+            assert!(
+                K > 0 && D > 0,
+                "a filter needs at least one expert and one feature"
+            )
+        };
+        let n = particles.len();
+        if n == 0 || weights.len() != n || counts.len() != n || n > u32::MAX as usize {
+            return Err(Error::WrongLength);
+        }
+        Ok(ParticleSet {
+            particles,
+            weights,
+            counts,
+            state,
+        })
+    }
+
+    /// The particles, read-only.
+    pub fn particles(&self) -> &[Particle<K, D>] {
+        self.particles
+    }
+
+    /// Settings and running summaries.
+    pub fn state(&self) -> &FilterState<K> {
+        self.state
+    }
+
+    /// Sets the prior, puts every expert at it and draws each particle's
+    /// horseshoe scales and gate coefficients from their priors. Clears
+    /// the step counter and summaries.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] (nothing changed) or, if a prior draw
+    /// cannot be factored, [`Error::NotPositiveDefinite`] (the set stays
+    /// unusable until a successful reset).
+    pub fn reset<R: RngCore + ?Sized>(
+        &mut self,
+        config: &Config,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        config.validate(D)?;
+        *self.state = FilterState::new(*config);
+        for particle in self.particles.iter_mut() {
+            particle.draw_prior(config, rng)?;
+        }
+        self.state.ready = true;
+        Ok(())
+    }
+
+    fn ready(&self) -> Result<(), Error> {
+        if self.state.ready {
+            Ok(())
+        } else {
+            Err(Error::Uninitialized)
+        }
+    }
+
+    /// One PL step (SPEC §3) for the observation `(x, y)`.
+    ///
+    /// # Errors
+    /// - [`Error::WrongLength`], [`Error::NonFinite`], [`Error::OutOfRange`]
+    ///   for bad input and [`Error::Uninitialized`] before `reset`: nothing
+    ///   changed.
+    /// - [`Error::Degenerate`] when every particle weight is zero or not
+    ///   finite (an outlier beyond every predictive): the observation is
+    ///   rejected and nothing changed.
+    /// - A particle whose update fails numerically (a factor losing positive
+    ///   definiteness) is replaced by a copy of a healthy particle and
+    ///   counted in [`FilterState::repairs`]. Only if every particle fails is
+    ///   [`Error::NotPositiveDefinite`] returned; the set then reports
+    ///   [`Error::Uninitialized`] until it is reset.
+    pub fn observe<R: RngCore + ?Sized>(
+        &mut self,
+        x: &[f32],
+        y: f32,
+        rng: &mut R,
+    ) -> Result<Update<K>, Error> {
+        self.ready()?;
+        let x: [f32; D] = checked_features(x)?;
+        check_values(&[y])?;
+        let n = self.particles.len();
+
+        // 1. Weights in log space, and the predictive before y is used.
+        let mut mixture = Mixture::<K>::ZERO;
+        let mut psi = [0.0; K];
+        let mut ln_pi = [0.0; K];
+        for (particle, ln_w) in self.particles.iter_mut().zip(self.weights.iter_mut()) {
+            particle.gate(&x, &mut psi, &mut ln_pi);
+            let components = particle
+                .experts
+                .iter()
+                .zip(&ln_pi)
+                .zip(&mut particle.ln_terms);
+            for (k, ((expert, ln_pi_k), ln_term)) in components.enumerate() {
+                let t = expert.predictive(&x);
+                mixture.add(k, libm::expf(*ln_pi_k), &t);
+                *ln_term = ln_pi_k + t.ln_pdf(y);
+            }
+            *ln_w = ln_sum_exp(&particle.ln_terms);
+        }
+        let (pred_mean, pred_var, gate) = mixture.finish(n);
+
+        // 2. Evidence and ESS from max-subtracted weights.
+        let max = max_finite(self.weights);
+        if !max.is_finite() {
+            return Err(Error::Degenerate);
+        }
+        let (mut sum, mut sum_sq) = (0.0f32, 0.0f32);
+        for w in self.weights.iter_mut() {
+            let e = libm::expf(*w - max);
+            *w = if e.is_nan() { 0.0 } else { e };
+            sum += *w;
+            sum_sq += *w * *w;
+        }
+        let log_pred = max + libm::logf(sum / n as f32);
+        let ess = sum * sum / sum_sq;
+
+        // 3. Systematic resampling, in place.
+        systematic_counts(self.weights, uniform::open01(rng), self.counts)?;
+        let resampled = replicate_in_place(self.particles, self.counts);
+
+        // 4.–7. Allocation, expert, sticks, horseshoe; per particle.
+        let t = self.state.steps.wrapping_add(1);
+        let refresh_every = u64::from(self.state.config.refresh_every.max(1));
+        let mut alloc = [0.0f32; K];
+        let mut healthy = 0usize;
+        for (i, (particle, ok)) in self
+            .particles
+            .iter_mut()
+            .zip(self.counts.iter_mut())
+            .enumerate()
+        {
+            let ln_w = ln_sum_exp(&particle.ln_terms);
+            for (a, ln_term) in alloc.iter_mut().zip(&particle.ln_terms) {
+                *a += libm::expf(ln_term - ln_w);
+            }
+            let refresh = (u64::from(t) + i as u64) % refresh_every == 0;
+            let result = match categorical::sample_ln(rng, &particle.ln_terms) {
+                Some(z) => particle.absorb(&x, y, z, refresh, &self.state.config, rng),
+                None => Err(Error::Degenerate),
+            };
+            *ok = u32::from(result.is_ok());
+            healthy += result.is_ok() as usize;
+        }
+        if healthy == 0 {
+            self.state.ready = false;
+            return Err(Error::NotPositiveDefinite);
+        }
+        self.state.repairs += self.repair_failed();
+
+        self.state.steps = t;
+        self.state.log_marginal += f64::from(log_pred);
+        for (s, a) in self.state.alloc_sum.iter_mut().zip(&alloc) {
+            *s += f64::from(a / n as f32);
+        }
+        Ok(Update {
+            pred_mean,
+            pred_var,
+            log_pred,
+            ess,
+            resampled,
+            gate,
+            alloc: alloc.map(|a| a / n as f32),
+        })
+    }
+
+    /// Overwrites each particle flagged 0 in `counts` with a copy of the
+    /// nearest healthy particle after it (cyclically); returns how many.
+    fn repair_failed(&mut self) -> u32 {
+        let n = self.particles.len();
+        let mut repaired = 0;
+        for target in 0..n {
+            if self.counts[target] != 0 {
+                continue;
+            }
+            let healthy = (1..n)
+                .map(|d| (target + d) % n)
+                .find(|&s| self.counts[s] != 0);
+            if let Some(source) = healthy {
+                copy_within(self.particles, source, target);
+                repaired += 1;
+            }
+        }
+        repaired
+    }
+
+    /// The posterior predictive at `x` (see [`posterior::predict`]).
+    ///
+    /// # Errors
+    /// As [`posterior::predict`], and [`Error::Uninitialized`] before `reset`.
+    pub fn predict(&self, x: &[f32]) -> Result<Prediction<K>, Error> {
+        self.ready()?;
+        posterior::predict(self.particles, x)
+    }
+}
+
+/// A particle filter with `N` particles, `K` experts and `D` features in
+/// one fixed-size block of memory: no allocation, and `const`-constructible
+/// so firmware can place it in a `static`.
+///
+/// Memory: `size_of::<Filter<N, K, D>>()` ≈ `N · (size_of::<Particle<K, D>>() + 8)`
+/// plus a few hundred bytes of state (see the README for the formula).
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{Config, Filter};
+/// use rand_core::SeedableRng;
+/// static mut _ON_DEVICE: Filter<64, 3, 4> = Filter::new(); // fits in .bss
+///
+/// let mut filter: Filter<64, 3, 2> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(42);
+/// filter.reset(&Config::default_for(2), &mut rng).unwrap();
+/// for t in 0..20 {
+///     let x = [1.0, t as f32 / 10.0];
+///     let update = filter.observe(&x, 2.0 * x[1], &mut rng).unwrap();
+///     assert!(update.pred_var > 0.0);
+/// }
+/// assert_eq!(filter.state().steps(), 20);
+/// assert!(filter.state().log_marginal().is_finite());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Filter<const N: usize, const K: usize, const D: usize> {
+    particles: [Particle<K, D>; N],
+    weights: [f32; N],
+    counts: [u32; N],
+    state: FilterState<K>,
+}
+
+impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D> {
+    /// Storage at the default prior, not yet usable: call [`Filter::reset`]
+    /// to draw the initial particles. Zero sizes fail at compile time.
+    pub const fn new() -> Self {
+        const { assert!(N > 0 && K > 0 && D > 0, "N, K and D must all be at least 1") };
+        const { assert!(N <= u32::MAX as usize, "N must fit in a u32") };
+        Filter {
+            particles: [Particle::ZERO; N],
+            weights: [0.0; N],
+            counts: [0; N],
+            state: FilterState::new(Config::default_for(D)),
+        }
+    }
+
+    /// The algorithm's view of this storage, erasing `N`.
+    pub fn as_set(&mut self) -> ParticleSet<'_, K, D> {
+        ParticleSet {
+            particles: &mut self.particles,
+            weights: &mut self.weights,
+            counts: &mut self.counts,
+            state: &mut self.state,
+        }
+    }
+
+    /// See [`ParticleSet::reset`].
+    ///
+    /// # Errors
+    /// As [`ParticleSet::reset`].
+    pub fn reset<R: RngCore + ?Sized>(
+        &mut self,
+        config: &Config,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        self.as_set().reset(config, rng)
+    }
+
+    /// See [`ParticleSet::observe`].
+    ///
+    /// # Errors
+    /// As [`ParticleSet::observe`].
+    pub fn observe<R: RngCore + ?Sized>(
+        &mut self,
+        x: &[f32],
+        y: f32,
+        rng: &mut R,
+    ) -> Result<Update<K>, Error> {
+        self.as_set().observe(x, y, rng)
+    }
+
+    /// See [`posterior::predict`].
+    ///
+    /// # Errors
+    /// As [`posterior::predict`], and [`Error::Uninitialized`] before `reset`.
+    pub fn predict(&self, x: &[f32]) -> Result<Prediction<K>, Error> {
+        if !self.state.ready {
+            return Err(Error::Uninitialized);
+        }
+        posterior::predict(&self.particles, x)
+    }
+
+    /// The particles, read-only.
+    pub fn particles(&self) -> &[Particle<K, D>; N] {
+        &self.particles
+    }
+
+    /// Settings and running summaries.
+    pub fn state(&self) -> &FilterState<K> {
+        &self.state
+    }
+}
+
+impl<const N: usize, const K: usize, const D: usize> Default for Filter<N, K, D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,180 @@
+//! The logistic stick-breaking gate and its Pólya-Gamma stick update
+//! (SPEC §1 gate, §2, §3 step 6).
+
+use crate::dist::{normal, polya_gamma};
+use crate::linalg::{self, Factor};
+use crate::math::{dot, ln_sigmoid};
+use crate::Error;
+use rand_core::RngCore;
+
+/// `ln π_k(x)` of logistic stick-breaking from the stick logits `ψ_j`
+/// (`j < K−1`; `psi[K−1]` is ignored): `π_k = σ(ψ_k) Π_{j<k}(1 − σ(ψ_j))`
+/// for `k < K−1` and `π_{K−1} = Π_{j<K−1}(1 − σ(ψ_j))`. Computed in log
+/// space (`ln(1 − σ(ψ)) = ln σ(−ψ)`), so huge `|ψ|` neither overflows nor
+/// loses the sum-to-one property.
+///
+/// # Examples
+/// ```
+/// let mut ln_pi = [0.0f32; 3];
+/// hsmoe_core::gate::stick_breaking_ln(&[0.0, 1.0e30, 0.0], &mut ln_pi);
+/// let total: f32 = ln_pi.iter().map(|v| v.exp()).sum();
+/// assert!((total - 1.0).abs() < 1e-6);
+/// ```
+pub fn stick_breaking_ln<const K: usize>(psi: &[f32; K], ln_pi: &mut [f32; K]) {
+    let mut ln_rest = 0.0f32;
+    for k in 0..K {
+        if k + 1 < K {
+            ln_pi[k] = ln_rest + ln_sigmoid(psi[k]);
+            ln_rest += ln_sigmoid(-psi[k]);
+        } else {
+            ln_pi[k] = ln_rest;
+        }
+    }
+}
+
+/// One stick's Pólya-Gamma statistics, its horseshoe local scales and its
+/// current coefficients `φ_j`.
+///
+/// `Λ = diag(prior precision) + S` is kept as a Cholesky factor so that
+/// each observation costs a rank-1 update; `S` itself is kept so the
+/// horseshoe refresh can rebuild `Λ` when the prior precisions change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stick<const D: usize> {
+    /// `S = Σ ω x xᵀ` (lower triangle).
+    pub(crate) s: Factor<D>,
+    /// `r = Σ κ x`.
+    pub(crate) r: [f32; D],
+    /// Cholesky factor of `Λ`.
+    pub(crate) chol: Factor<D>,
+    /// Current draw of the coefficients `φ_j`.
+    pub(crate) phi: [f32; D],
+    /// Horseshoe local scales `λ²_{j,l}` (unused for an unshrunk intercept).
+    pub(crate) lambda2: [f32; D],
+    /// Makalic–Schmidt auxiliaries `ν_{j,l}`.
+    pub(crate) nu: [f32; D],
+}
+
+impl<const D: usize> Stick<D> {
+    /// All-zero placeholder for `const` construction; not a valid state.
+    pub(crate) const ZERO: Self = Stick {
+        s: [[0.0; D]; D],
+        r: [0.0; D],
+        chol: [[0.0; D]; D],
+        phi: [0.0; D],
+        lambda2: [0.0; D],
+        nu: [0.0; D],
+    };
+
+    /// Current coefficients `φ_j`.
+    pub fn phi(&self) -> &[f32; D] {
+        &self.phi
+    }
+
+    /// Horseshoe local scales `λ²_{j,l}`.
+    pub fn lambda2(&self) -> &[f32; D] {
+        &self.lambda2
+    }
+
+    /// The stick's logit `ψ = xᵀφ`.
+    pub fn logit(&self, x: &[f32; D]) -> f32 {
+        dot(x, &self.phi)
+    }
+
+    /// One Bernoulli trial of this stick at `x` (SPEC §3 step 6):
+    /// `ω ~ PG(1, xᵀφ)`, `S += ω x xᵀ`, `r += κ x` with `κ = ±½`, then a
+    /// fresh `φ ~ N(Λ⁻¹r, Λ⁻¹)`.
+    ///
+    /// # Errors
+    /// [`Error::NotPositiveDefinite`] if the factor update fails; the stick
+    /// must then be discarded by the caller.
+    pub fn observe_trial<R: RngCore + ?Sized>(
+        &mut self,
+        x: &[f32; D],
+        success: bool,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        let omega = polya_gamma::sample(rng, self.logit(x));
+        let kappa = if success { 0.5 } else { -0.5 };
+        for i in 0..D {
+            for j in 0..=i {
+                self.s[i][j] += omega * x[i] * x[j];
+            }
+            self.r[i] += kappa * x[i];
+        }
+        let root = libm::sqrtf(omega);
+        let mut scaled = x.map(|v| root * v);
+        linalg::cholesky_rank1_update(&mut self.chol, &mut scaled)?;
+        self.redraw_phi(rng);
+        Ok(())
+    }
+
+    /// `φ = Λ⁻¹r + L⁻ᵀε` with `ε ~ N(0, I)`: two triangular solves.
+    pub(crate) fn redraw_phi<R: RngCore + ?Sized>(&mut self, rng: &mut R) {
+        let mut v = self.r;
+        linalg::solve_lower(&self.chol, &mut v);
+        for vi in v.iter_mut() {
+            *vi += normal::standard_normal(rng);
+        }
+        linalg::solve_lower_transposed(&self.chol, &mut v);
+        self.phi = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn total<const K: usize>(psi: [f32; K]) -> f32 {
+        let mut ln_pi = [0.0; K];
+        stick_breaking_ln(&psi, &mut ln_pi);
+        assert!(ln_pi.iter().all(|v| !v.is_nan() && *v <= 0.0), "{ln_pi:?}");
+        ln_pi.iter().map(|v| libm::expf(*v)).sum()
+    }
+
+    #[test]
+    fn stick_breaking_sums_to_one_for_any_logits() {
+        let extremes = [
+            0.0,
+            1.0,
+            -1.0,
+            30.0,
+            -30.0,
+            1e4,
+            -1e4,
+            1e30,
+            -1e30,
+            f32::MAX,
+            -f32::MAX,
+        ];
+        for &a in &extremes {
+            assert!((total([a]) - 1.0).abs() < 1e-6);
+            for &b in &extremes {
+                for &c in &extremes {
+                    // K = 4 uses three sticks; the last entry is ignored.
+                    let s = total([a, b, c, 0.0]);
+                    assert!(
+                        (s - 1.0).abs() < 4.0 * f32::EPSILON * 4.0,
+                        "{a} {b} {c}: {s}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stick_breaking_matches_the_product_form() {
+        let psi = [0.3f32, -1.2, 2.0, 0.0];
+        let sig = |v: f32| 1.0 / (1.0 + libm::expf(-v));
+        let expected = [
+            sig(0.3),
+            (1.0 - sig(0.3)) * sig(-1.2),
+            (1.0 - sig(0.3)) * (1.0 - sig(-1.2)) * sig(2.0),
+            (1.0 - sig(0.3)) * (1.0 - sig(-1.2)) * (1.0 - sig(2.0)),
+        ];
+        let mut ln_pi = [0.0; 4];
+        stick_breaking_ln(&psi, &mut ln_pi);
+        for (l, e) in ln_pi.iter().zip(expected) {
+            assert!((libm::expf(*l) - e).abs() < 1e-6);
+        }
+    }
+}

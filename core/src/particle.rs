@@ -1,0 +1,121 @@
+//! One particle: sufficient statistics of every expert, every stick's
+//! Pólya-Gamma statistics and current `φ`, and the horseshoe scales
+//! (SPEC §3, "Particle i carries only sufficient statistics").
+
+use crate::expert::ExpertStats;
+use crate::gate::{stick_breaking_ln, Stick};
+use crate::horseshoe::{self, GlobalScale};
+use crate::{Config, Error};
+use rand_core::RngCore;
+
+/// A particle of a filter with `K` experts and `D` features.
+///
+/// Stable Rust cannot size an array by `K − 1`, so `sticks` has `K` slots
+/// and the last is never used; [`Particle::sticks`] shows the `K − 1` live
+/// ones.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::Filter;
+/// use rand_core::SeedableRng;
+/// let mut filter: Filter<4, 3, 2> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(1);
+/// filter.reset(&hsmoe_core::Config::default_for(2), &mut rng).unwrap();
+/// let particle = &filter.particles()[0];
+/// assert_eq!(particle.sticks().len(), 2);
+/// assert_eq!(particle.experts()[1].shape(), 2.0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Particle<const K: usize, const D: usize> {
+    pub(crate) experts: [ExpertStats<D>; K],
+    pub(crate) sticks: [Stick<D>; K],
+    pub(crate) global: GlobalScale,
+    /// Step scratch: `ln π_k(x_t) + ln t_k(y_t)` from step 1, kept in the
+    /// particle so resampling carries it to step 4 with its owner.
+    pub(crate) ln_terms: [f32; K],
+}
+
+impl<const K: usize, const D: usize> Particle<K, D> {
+    /// Placeholder for `const` construction and bulk allocation; not a
+    /// valid state until the owning filter is reset.
+    pub const ZERO: Self = Particle {
+        experts: [ExpertStats::ZERO; K],
+        sticks: [Stick::ZERO; K],
+        global: GlobalScale::ONE,
+        ln_terms: [0.0; K],
+    };
+
+    const LIVE_STICKS: usize = K - 1;
+
+    /// Every expert's statistics.
+    pub fn experts(&self) -> &[ExpertStats<D>; K] {
+        &self.experts
+    }
+
+    /// The `K − 1` sticks of the gate.
+    pub fn sticks(&self) -> &[Stick<D>] {
+        &self.sticks[..Self::LIVE_STICKS]
+    }
+
+    /// The horseshoe's global scale.
+    pub fn global_scale(&self) -> &GlobalScale {
+        &self.global
+    }
+
+    /// Experts at the prior; scales, intercepts and `φ` drawn from their
+    /// priors (SPEC §3, initialization).
+    pub(crate) fn draw_prior<R: RngCore + ?Sized>(
+        &mut self,
+        config: &Config,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        self.experts = [ExpertStats::prior(config); K];
+        self.sticks = [Stick::ZERO; K];
+        horseshoe::draw_prior(
+            &mut self.sticks[..Self::LIVE_STICKS],
+            &mut self.global,
+            config,
+            rng,
+        )
+    }
+
+    /// Stick logits `ψ_j = xᵀφ_j` (`psi[K−1] = 0`) and `ln π_k(x)`.
+    pub fn gate(&self, x: &[f32; D], psi: &mut [f32; K], ln_pi: &mut [f32; K]) {
+        *psi = [0.0; K];
+        for (p, stick) in psi.iter_mut().zip(self.sticks()) {
+            *p = stick.logit(x);
+        }
+        stick_breaking_ln(psi, ln_pi);
+    }
+
+    /// SPEC §3 steps 5–7 for this particle once `z` is drawn: expert `z`
+    /// absorbs `(x, y)`, sticks `j ≤ min(z, K−2)` see one trial each, and
+    /// the horseshoe scales are refreshed if `refresh` is set.
+    pub(crate) fn absorb<R: RngCore + ?Sized>(
+        &mut self,
+        x: &[f32; D],
+        y: f32,
+        z: usize,
+        refresh: bool,
+        config: &Config,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        self.experts
+            .get_mut(z)
+            .ok_or(Error::WrongLength)?
+            .absorb(x, y)?;
+        let trials = (z + 1).min(Self::LIVE_STICKS);
+        for (j, stick) in self.sticks[..trials].iter_mut().enumerate() {
+            stick.observe_trial(x, j == z, rng)?;
+        }
+        if refresh && Self::LIVE_STICKS > 0 {
+            horseshoe::refresh(
+                &mut self.sticks[..Self::LIVE_STICKS],
+                &mut self.global,
+                config,
+                rng,
+            )?;
+        }
+        Ok(())
+    }
+}

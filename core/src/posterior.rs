@@ -1,0 +1,249 @@
+//! What the posterior says (SPEC §4): predictive at any `x`, router
+//! scores for top-k routing, and gate/horseshoe summaries. All read-only
+//! functions of the particle cloud, equally weighted after resampling.
+
+use crate::expert::StudentT;
+use crate::particle::Particle;
+use crate::{Error, MAX_ABS_INPUT};
+
+/// The posterior predictive at one `x`, without changing the posterior.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction<const K: usize> {
+    /// Predictive mean of `y`.
+    pub mean: f32,
+    /// Predictive variance of `y`.
+    pub var: f32,
+    /// Particle-mean gate probabilities `π_k(x)`.
+    pub gate: [f32; K],
+}
+
+/// Router scores for top-k routing (SPEC §4): particle mean and standard
+/// deviation of the gate probabilities and of the stick logits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouterScores<const K: usize> {
+    /// Mean of `π_k(x)`.
+    pub gate_mean: [f32; K],
+    /// Standard deviation of `π_k(x)`.
+    pub gate_sd: [f32; K],
+    /// Mean of `ψ_j(x)`; entry `K − 1` is 0 (there are `K − 1` sticks).
+    pub logit_mean: [f32; K],
+    /// Standard deviation of `ψ_j(x)`; entry `K − 1` is 0.
+    pub logit_sd: [f32; K],
+}
+
+/// Particle summaries of the gate coefficients and horseshoe scales.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GateSummary<const K: usize, const D: usize> {
+    /// Mean of `φ_{j,l}`; row `K − 1` is 0.
+    pub phi_mean: [[f32; D]; K],
+    /// Standard deviation of `φ_{j,l}`; row `K − 1` is 0.
+    pub phi_sd: [[f32; D]; K],
+    /// Mean shrinkage factor `1/(1 + τ²λ²_{j,l})` in (0, 1): near 1 means
+    /// shrunk to zero. Unshrunk intercepts and row `K − 1` report 0.
+    pub shrinkage: [[f32; D]; K],
+    /// Geometric mean of `τ²` over particles.
+    pub tau2_geometric_mean: f32,
+}
+
+/// Running sums for a particle mean and standard deviation.
+#[derive(Clone, Copy)]
+struct Moments {
+    sum: f32,
+    sum_sq: f32,
+}
+
+impl Moments {
+    const ZERO: Self = Moments {
+        sum: 0.0,
+        sum_sq: 0.0,
+    };
+
+    fn add(&mut self, v: f32) {
+        self.sum += v;
+        self.sum_sq += v * v;
+    }
+
+    fn mean_sd(&self, n: usize) -> (f32, f32) {
+        let n = n.max(1) as f32;
+        let mean = self.sum / n;
+        let var = (self.sum_sq / n - mean * mean).max(0.0);
+        (mean, libm::sqrtf(var))
+    }
+}
+
+/// The mixture predictive over equally weighted particles, accumulated.
+pub(crate) struct Mixture<const K: usize> {
+    mean: f32,
+    second: f32,
+    gate: [f32; K],
+}
+
+impl<const K: usize> Mixture<K> {
+    pub(crate) const ZERO: Self = Mixture {
+        mean: 0.0,
+        second: 0.0,
+        gate: [0.0; K],
+    };
+
+    pub(crate) fn add(&mut self, k: usize, pi: f32, t: &StudentT) {
+        self.mean += pi * t.loc;
+        self.second += pi * (t.variance() + t.loc * t.loc);
+        self.gate[k] += pi;
+    }
+
+    /// `(mean, variance, mean gate)` over `n` particles.
+    pub(crate) fn finish(self, n: usize) -> (f32, f32, [f32; K]) {
+        let n = n as f32;
+        let mean = self.mean / n;
+        let var = (self.second / n - mean * mean).max(0.0);
+        (mean, var, self.gate.map(|g| g / n))
+    }
+}
+
+/// Rejects NaN/inf ([`Error::NonFinite`]) and values beyond
+/// [`MAX_ABS_INPUT`] ([`Error::OutOfRange`]).
+pub(crate) fn check_values(values: &[f32]) -> Result<(), Error> {
+    if values.iter().any(|v| !v.is_finite()) {
+        Err(Error::NonFinite)
+    } else if values.iter().any(|v| libm::fabsf(*v) > MAX_ABS_INPUT) {
+        Err(Error::OutOfRange)
+    } else {
+        Ok(())
+    }
+}
+
+/// A feature vector of length `D`, checked by [`check_values`].
+pub(crate) fn checked_features<const D: usize>(x: &[f32]) -> Result<[f32; D], Error> {
+    let x: [f32; D] = x.try_into().map_err(|_| Error::WrongLength)?;
+    check_values(&x)?;
+    Ok(x)
+}
+
+/// The mixture predictive of `y` at `x`, averaged over particles.
+///
+/// # Errors
+/// [`Error::WrongLength`], [`Error::NonFinite`], [`Error::OutOfRange`] for a
+/// bad `x`; an empty particle slice gives [`Error::WrongLength`].
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{posterior, Config, Filter};
+/// use rand_core::SeedableRng;
+/// let mut filter: Filter<16, 2, 2> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(9);
+/// filter.reset(&Config::default_for(2), &mut rng).unwrap();
+/// let p = posterior::predict(filter.particles(), &[1.0, 0.0]).unwrap();
+/// assert_eq!(p.mean, 0.0); // experts at the prior mean
+/// assert!((p.gate.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+/// ```
+pub fn predict<const K: usize, const D: usize>(
+    particles: &[Particle<K, D>],
+    x: &[f32],
+) -> Result<Prediction<K>, Error> {
+    let x: [f32; D] = checked_features(x)?;
+    if particles.is_empty() {
+        return Err(Error::WrongLength);
+    }
+    let mut mixture = Mixture::<K>::ZERO;
+    let (mut psi, mut ln_pi) = ([0.0; K], [0.0; K]);
+    for particle in particles {
+        particle.gate(&x, &mut psi, &mut ln_pi);
+        for (k, expert) in particle.experts().iter().enumerate() {
+            mixture.add(k, libm::expf(ln_pi[k]), &expert.predictive(&x));
+        }
+    }
+    let (mean, var, gate) = mixture.finish(particles.len());
+    Ok(Prediction { mean, var, gate })
+}
+
+/// Particle mean and standard deviation of `π_k(x)` and of `ψ_j(x)`;
+/// rank experts by `gate_mean − α·gate_sd` for top-k routing.
+///
+/// # Errors
+/// As [`predict`].
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{posterior, Config, Filter};
+/// use rand_core::SeedableRng;
+/// let mut filter: Filter<32, 3, 2> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(4);
+/// filter.reset(&Config::default_for(2), &mut rng).unwrap();
+/// let scores = posterior::router_scores(filter.particles(), &[1.0, 0.5]).unwrap();
+/// assert!(scores.gate_sd.iter().all(|sd| *sd > 0.0)); // prior draws differ
+/// assert_eq!(scores.logit_sd[2], 0.0); // no third stick
+/// ```
+pub fn router_scores<const K: usize, const D: usize>(
+    particles: &[Particle<K, D>],
+    x: &[f32],
+) -> Result<RouterScores<K>, Error> {
+    let x: [f32; D] = checked_features(x)?;
+    if particles.is_empty() {
+        return Err(Error::WrongLength);
+    }
+    let mut gate = [Moments::ZERO; K];
+    let mut logit = [Moments::ZERO; K];
+    let (mut psi, mut ln_pi) = ([0.0; K], [0.0; K]);
+    for particle in particles {
+        particle.gate(&x, &mut psi, &mut ln_pi);
+        for k in 0..K {
+            gate[k].add(libm::expf(ln_pi[k]));
+            logit[k].add(psi[k]);
+        }
+    }
+    let n = particles.len();
+    let split = |m: [Moments; K]| {
+        let pairs = m.map(|m| m.mean_sd(n));
+        (pairs.map(|p| p.0), pairs.map(|p| p.1))
+    };
+    let (gate_mean, gate_sd) = split(gate);
+    let (logit_mean, logit_sd) = split(logit);
+    Ok(RouterScores {
+        gate_mean,
+        gate_sd,
+        logit_mean,
+        logit_sd,
+    })
+}
+
+/// Particle summaries of `φ` and of the horseshoe shrinkage.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{posterior, Config, Filter};
+/// use rand_core::SeedableRng;
+/// let mut filter: Filter<32, 2, 3> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(4);
+/// filter.reset(&Config::default_for(3), &mut rng).unwrap();
+/// let summary = posterior::gate_summary(filter.particles(), filter.state().config());
+/// assert_eq!(summary.shrinkage[0][0], 0.0); // the intercept is not shrunk
+/// assert!(summary.shrinkage[0][1] > 0.0 && summary.shrinkage[0][1] < 1.0);
+/// ```
+pub fn gate_summary<const K: usize, const D: usize>(
+    particles: &[Particle<K, D>],
+    config: &crate::Config,
+) -> GateSummary<K, D> {
+    let mut phi = [[Moments::ZERO; D]; K];
+    let mut shrinkage = [[0.0f32; D]; K];
+    let mut ln_tau2 = 0.0f32;
+    for particle in particles {
+        let tau2 = particle.global_scale().tau2();
+        ln_tau2 += libm::logf(tau2);
+        for (j, stick) in particle.sticks().iter().enumerate() {
+            for l in 0..D {
+                phi[j][l].add(stick.phi()[l]);
+                if crate::horseshoe::is_shrunk(config, l) {
+                    shrinkage[j][l] += 1.0 / (1.0 + tau2 * stick.lambda2()[l]);
+                }
+            }
+        }
+    }
+    let n = particles.len().max(1);
+    let pairs = phi.map(|row| row.map(|m| m.mean_sd(n)));
+    GateSummary {
+        phi_mean: pairs.map(|row| row.map(|p| p.0)),
+        phi_sd: pairs.map(|row| row.map(|p| p.1)),
+        shrinkage: shrinkage.map(|row| row.map(|s| s / n as f32)),
+        tau2_geometric_mean: libm::expf(ln_tau2 / n as f32),
+    }
+}

@@ -1,0 +1,693 @@
+//! Wire messages between the host and the device (SPEC-interfaces, "Wire
+//! protocol").
+//!
+//! Messages are serde types encoded with `postcard` and framed by
+//! [`crate::frame`] (COBS + CRC-32C). Postcard encodes an enum variant by
+//! its index, so **variants are append-only**: add new ones at the end of
+//! an enum, never reorder or remove, or old peers will misread new frames.
+//! The enums are deliberately not `#[non_exhaustive]`, so the device's
+//! `match` breaks at compile time when a request is added.
+//!
+//! The sizes `D` (features, intercept included) and `K` (experts) are
+//! generic. On the wire a vector is a postcard sequence (varint length,
+//! then little-endian `f32`s), so a host built with `D, K = 32` talks to any
+//! device with `D, K ≤ 32`.
+//!
+//! # Examples
+//! ```
+//! use hsmoe_core::protocol::{FeatureVec, Request};
+//!
+//! let request: Request<3> = Request::Observe {
+//!     seq: 7,
+//!     x: FeatureVec::from([1.0, -0.5, 2.0]),
+//!     y: 0.25,
+//! };
+//! let mut buf = [0u8; Request::<3>::MAX_SIZE];
+//! let bytes = postcard::to_slice(&request, &mut buf).unwrap();
+//! let back: Request<3> = postcard::from_bytes(bytes).unwrap();
+//! assert_eq!(back, request);
+//! ```
+
+use core::fmt;
+
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::Error;
+
+/// Version of this wire protocol, reported in [`Response::Config`].
+/// Bumped on any incompatible change to the messages or the framing.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest postcard encoding of a varint `u16`, `u32` and `u64`.
+const VARINT_U16: usize = 3;
+const VARINT_U32: usize = 5;
+const VARINT_U64: usize = 10;
+/// Bytes of one `f32` (postcard: little-endian, fixed width).
+const F32: usize = 4;
+/// Bytes of an enum variant index while an enum has fewer than 128
+/// variants, and of a `bool` or an `Option` tag.
+const TAG: usize = 1;
+
+/// Length of the postcard varint encoding of `n` (7 bits per byte).
+const fn varint_len(n: usize) -> usize {
+    let mut len = 1;
+    let mut rest = n >> 7;
+    while rest != 0 {
+        len += 1;
+        rest >>= 7;
+    }
+    len
+}
+
+/// Largest postcard encoding of a sequence of at most `n` `f32`s.
+const fn f32_seq_len(n: usize) -> usize {
+    varint_len(n) + n * F32
+}
+
+/// `Ord::max` for const contexts.
+pub(crate) const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// A feature vector as it travels on the wire: up to `D` values plus the
+/// length the sender actually sent.
+///
+/// Deserialization accepts a sequence of **any** length, consuming every
+/// element so the rest of the message still decodes. It keeps the first
+/// `D` values and remembers the true length, so a device can answer a
+/// wrong-length observation with `Reject { seq: Some(seq), reason:
+/// WrongLength }` instead of losing its `seq`. Serialization writes the
+/// stored values ([`as_slice`](Self::as_slice)).
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{protocol::FeatureVec, Error};
+///
+/// // A host with room for 8 features sends 6 of them.
+/// let sent = FeatureVec::<8>::from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+/// let mut buf = [0u8; 64];
+/// let bytes = postcard::to_slice(&sent, &mut buf).unwrap();
+///
+/// // A device with D = 4 decodes it and sees the mismatch.
+/// let got: FeatureVec<4> = postcard::from_bytes(bytes).unwrap();
+/// assert_eq!(got.len_on_wire(), 6);
+/// assert_eq!(got.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
+/// assert_eq!(got.as_array(), Err(Error::WrongLength));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureVec<const D: usize> {
+    /// The first `min(len, D)` values; the rest stay 0.0 so that the
+    /// derived `PartialEq` compares only what was sent.
+    values: [f32; D],
+    /// The number of values the sender sent (may exceed `D`).
+    len: usize,
+}
+
+impl<const D: usize> FeatureVec<D> {
+    /// Copies `values` into a feature vector, or `None` if there are more
+    /// than `D`. Fewer than `D` is allowed (a host with a larger buffer
+    /// talking to a smaller device).
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_core::protocol::FeatureVec;
+    /// assert!(FeatureVec::<2>::from_slice(&[1.0, 2.0]).is_some());
+    /// assert!(FeatureVec::<2>::from_slice(&[1.0, 2.0, 3.0]).is_none());
+    /// ```
+    pub fn from_slice(values: &[f32]) -> Option<Self> {
+        let mut stored = [0.0; D];
+        stored.get_mut(..values.len())?.copy_from_slice(values);
+        Some(FeatureVec {
+            values: stored,
+            len: values.len(),
+        })
+    }
+
+    /// The stored values: all of them if the sender sent at most `D`, the
+    /// first `D` otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_core::protocol::FeatureVec;
+    /// let x = FeatureVec::<4>::from_slice(&[1.0, 2.0]).unwrap();
+    /// assert_eq!(x.as_slice(), &[1.0, 2.0]);
+    /// ```
+    pub fn as_slice(&self) -> &[f32] {
+        &self.values[..self.len.min(D)]
+    }
+
+    /// The number of values the sender put on the wire, which may be
+    /// smaller or larger than `D`.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_core::protocol::FeatureVec;
+    /// assert_eq!(FeatureVec::<4>::from_slice(&[1.0]).unwrap().len_on_wire(), 1);
+    /// ```
+    pub fn len_on_wire(&self) -> usize {
+        self.len
+    }
+
+    /// The values as a `D`-array, for the filter.
+    ///
+    /// # Errors
+    /// [`Error::WrongLength`] if the sender did not send exactly `D`
+    /// values.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_core::{protocol::FeatureVec, Error};
+    /// let x = FeatureVec::from([1.0, 2.0]);
+    /// assert_eq!(x.as_array(), Ok(&[1.0, 2.0]));
+    /// let short = FeatureVec::<2>::from_slice(&[1.0]).unwrap();
+    /// assert_eq!(short.as_array(), Err(Error::WrongLength));
+    /// ```
+    pub fn as_array(&self) -> Result<&[f32; D], Error> {
+        if self.len == D {
+            Ok(&self.values)
+        } else {
+            Err(Error::WrongLength)
+        }
+    }
+}
+
+impl<const D: usize> From<[f32; D]> for FeatureVec<D> {
+    /// A full-length vector.
+    fn from(values: [f32; D]) -> Self {
+        FeatureVec { values, len: D }
+    }
+}
+
+impl<const D: usize> Serialize for FeatureVec<D> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(serializer)
+    }
+}
+
+impl<'de, const D: usize> Deserialize<'de> for FeatureVec<D> {
+    fn deserialize<De: Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
+        deserializer.deserialize_seq(FeatureVecVisitor::<D>)
+    }
+}
+
+/// Reads a sequence of any length into a [`FeatureVec`].
+struct FeatureVecVisitor<const D: usize>;
+
+impl<'de, const D: usize> Visitor<'de> for FeatureVecVisitor<D> {
+    type Value = FeatureVec<D>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence of f32")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut values = [0.0; D];
+        let mut len = 0usize;
+        // Bounded by the input: every element consumes 4 bytes or fails.
+        while let Some(v) = seq.next_element::<f32>()? {
+            if let Some(slot) = values.get_mut(len) {
+                *slot = v;
+            }
+            len = len.saturating_add(1);
+        }
+        Ok(FeatureVec { values, len })
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<const D: usize> defmt::Format for FeatureVec<D> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=[?]} (len {})", self.as_slice(), self.len);
+    }
+}
+
+/// The mean gate probabilities of the `K` experts. The device always sends
+/// exactly `K` values; a host built with a larger `K` decodes any device
+/// with a smaller one.
+pub type GateVec<const K: usize> = heapless::Vec<f32, K>;
+
+/// A message from the host to the device.
+///
+/// Variants are append-only (see the [module docs](self)); `Snapshot` and
+/// `Restore` will be added after `Reset`.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::protocol::{FeatureVec, Request};
+/// let mut buf = [0u8; Request::<2>::MAX_SIZE];
+/// let request = Request::Predict { seq: 3, x: FeatureVec::from([1.0, 0.5]) };
+/// let bytes = postcard::to_slice(&request, &mut buf).unwrap();
+/// assert_eq!(postcard::from_bytes::<Request<2>>(bytes).unwrap(), request);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Request<const D: usize> {
+    /// Asks for the device's configuration; answered with
+    /// [`Response::Config`].
+    Hello,
+    /// Absorbs the observation `(x, y)`; answered with exactly one
+    /// [`Response::Update`] or [`Response::Reject`] carrying `seq`.
+    Observe {
+        /// Sequence number, echoed in the answer.
+        seq: u32,
+        /// Features, intercept included.
+        x: FeatureVec<D>,
+        /// Response.
+        y: f32,
+    },
+    /// Asks for the posterior predictive at `x` without changing the
+    /// posterior; answered with [`Response::Prediction`] or
+    /// [`Response::Reject`].
+    Predict {
+        /// Sequence number, echoed in the answer.
+        seq: u32,
+        /// Features, intercept included.
+        x: FeatureVec<D>,
+    },
+    /// Restarts the filter from the prior with a new seed; answered with
+    /// [`Response::Config`].
+    Reset {
+        /// Seed of the device's random number generator.
+        seed: u64,
+    },
+}
+
+impl<const D: usize> Request<D> {
+    /// Largest postcard encoding of any request with at most `D` features
+    /// (worst-case varints), to size buffers at compile time.
+    ///
+    /// # Examples
+    /// ```
+    /// // Observe: tag 1, seq ≤ 5, x = 1 + 4·4, y = 4.
+    /// assert_eq!(hsmoe_core::protocol::Request::<4>::MAX_SIZE, 27);
+    /// ```
+    pub const MAX_SIZE: usize = {
+        let hello = TAG;
+        let observe = TAG + VARINT_U32 + f32_seq_len(D) + F32;
+        let predict = TAG + VARINT_U32 + f32_seq_len(D);
+        let reset = TAG + VARINT_U64;
+        max(max(hello, observe), max(predict, reset))
+    };
+}
+
+/// A message from the device to the host.
+///
+/// Variants are append-only (see the [module docs](self)).
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::protocol::{RejectReason, Response};
+/// let mut buf = [0u8; Response::<2>::MAX_SIZE];
+/// let response: Response<2> = Response::Reject { seq: Some(9), reason: RejectReason::NonFinite };
+/// let bytes = postcard::to_slice(&response, &mut buf).unwrap();
+/// assert_eq!(postcard::from_bytes::<Response<2>>(bytes).unwrap(), response);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Response<const K: usize> {
+    /// The device's configuration, answering `Hello` and `Reset`.
+    Config {
+        /// [`PROTOCOL_VERSION`] of the device.
+        version: u16,
+        /// Number of particles.
+        n: u32,
+        /// Number of experts.
+        k: u32,
+        /// Number of features, intercept included.
+        d: u32,
+        /// Seed of the current run.
+        seed: u64,
+        /// Longest frame the device accepts, delimiter included
+        /// ([`crate::frame::MAX_FRAME`]).
+        max_frame: u32,
+    },
+    /// The result of absorbing one observation.
+    Update {
+        /// Sequence number of the observation.
+        seq: u32,
+        /// Mean of the one-step-ahead predictive of `y_t`, before `y_t`
+        /// was absorbed.
+        pred_mean: f32,
+        /// Variance of that predictive.
+        pred_var: f32,
+        /// Log predictive density at the observed `y_t`.
+        log_pred: f32,
+        /// Effective sample size before resampling.
+        ess: f32,
+        /// Whether the particles were resampled at this step.
+        resampled: bool,
+        /// Mean gate probabilities at `x_t`.
+        gate: GateVec<K>,
+        /// SysTick/cycle cost of the update.
+        ticks: u32,
+    },
+    /// The posterior predictive at `x`, answering `Predict`.
+    Prediction {
+        /// Sequence number of the request.
+        seq: u32,
+        /// Predictive mean.
+        mean: f32,
+        /// Predictive variance.
+        var: f32,
+        /// Mean gate probabilities at `x`.
+        gate: GateVec<K>,
+    },
+    /// A refused request; the posterior is unchanged.
+    Reject {
+        /// Sequence number of the request, or `None` if it could not be
+        /// decoded.
+        seq: Option<u32>,
+        /// Why it was refused.
+        reason: RejectReason,
+    },
+}
+
+impl<const K: usize> Response<K> {
+    /// Largest postcard encoding of any response with at most `K` gate
+    /// values (worst-case varints), to size buffers at compile time.
+    ///
+    /// # Examples
+    /// ```
+    /// // Update: tag 1, seq ≤ 5, four f32 16, bool 1, gate 1 + 4·4, ticks ≤ 5.
+    /// assert_eq!(hsmoe_core::protocol::Response::<4>::MAX_SIZE, 45);
+    /// ```
+    pub const MAX_SIZE: usize = {
+        let config = TAG + VARINT_U16 + 3 * VARINT_U32 + VARINT_U64 + VARINT_U32;
+        let update = TAG + VARINT_U32 + 4 * F32 + TAG + f32_seq_len(K) + VARINT_U32;
+        let prediction = TAG + VARINT_U32 + 2 * F32 + f32_seq_len(K);
+        let reject = TAG + TAG + VARINT_U32 + TAG;
+        max(max(config, update), max(prediction, reject))
+    };
+}
+
+/// Why the device refused a request. Append-only, like the messages.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{protocol::RejectReason, Error};
+/// assert_eq!(RejectReason::from(Error::NotPositiveDefinite), RejectReason::Numerical);
+/// assert_eq!(RejectReason::WrongLength.as_str(), "feature vector length is not D");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RejectReason {
+    /// The frame failed COBS, CRC or message decoding (sent with
+    /// `seq: None`).
+    Corrupt,
+    /// An input value is NaN or infinite.
+    NonFinite,
+    /// An input value exceeds [`MAX_ABS_INPUT`](crate::MAX_ABS_INPUT).
+    OutOfRange,
+    /// The feature vector does not have the device's `D` values.
+    WrongLength,
+    /// The sequence number is out of order; nothing was absorbed.
+    OutOfOrder,
+    /// Every particle weight vanished; the observation was skipped.
+    Degenerate,
+    /// A numerical routine failed (e.g. a lost positive definiteness).
+    Numerical,
+    /// The frame was longer than [`MAX_FRAME`](crate::frame::MAX_FRAME)
+    /// and was discarded up to the next `0x00` (sent with `seq: None`).
+    TooLong,
+    /// The request or setting is not supported by this device, or not in
+    /// its current state (e.g. an observation before the first `Reset`).
+    Unsupported,
+}
+
+impl RejectReason {
+    /// A short, static description, for logs and `Display`.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_core::protocol::RejectReason;
+    /// assert_eq!(RejectReason::Corrupt.as_str(), "frame failed COBS, CRC or decoding");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Corrupt => "frame failed COBS, CRC or decoding",
+            RejectReason::NonFinite => "input is NaN or infinite",
+            RejectReason::OutOfRange => "input magnitude exceeds MAX_ABS_INPUT",
+            RejectReason::WrongLength => "feature vector length is not D",
+            RejectReason::OutOfOrder => "sequence number out of order",
+            RejectReason::Degenerate => "all particle weights are zero",
+            RejectReason::Numerical => "numerical failure",
+            RejectReason::TooLong => "frame longer than MAX_FRAME",
+            RejectReason::Unsupported => "request not supported",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Error> for RejectReason {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::NonFinite => RejectReason::NonFinite,
+            Error::OutOfRange => RejectReason::OutOfRange,
+            Error::WrongLength => RejectReason::WrongLength,
+            Error::Degenerate => RejectReason::Degenerate,
+            Error::NotPositiveDefinite => RejectReason::Numerical,
+            Error::InvalidConfig | Error::Uninitialized => RejectReason::Unsupported,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    extern crate alloc;
+
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn gate<const K: usize>(values: &[f32]) -> GateVec<K> {
+        GateVec::from_slice(values).unwrap()
+    }
+
+    fn round_trip<T>(msg: &T) -> T
+    where
+        T: Serialize + for<'de> Deserialize<'de>,
+    {
+        let bytes = postcard::to_allocvec(msg).unwrap();
+        postcard::from_bytes(&bytes).unwrap()
+    }
+
+    /// One of every request, at D = 4.
+    pub(crate) fn all_requests() -> Vec<Request<4>> {
+        let x = FeatureVec::from([1.0, -2.5, 0.0, 3.25e-7]);
+        Vec::from([
+            Request::Hello,
+            Request::Observe { seq: 0, x, y: -1.5 },
+            Request::Observe {
+                seq: u32::MAX,
+                x,
+                y: f32::MAX,
+            },
+            Request::Predict { seq: 12345, x },
+            Request::Reset { seed: u64::MAX },
+        ])
+    }
+
+    /// One of every response, at K = 4.
+    pub(crate) fn all_responses() -> Vec<Response<4>> {
+        let g = gate(&[0.1, 0.2, 0.3, 0.4]);
+        Vec::from([
+            Response::Config {
+                version: PROTOCOL_VERSION,
+                n: 256,
+                k: 4,
+                d: 4,
+                seed: 0xDEAD_BEEF_0123_4567,
+                max_frame: 163,
+            },
+            Response::Update {
+                seq: 77,
+                pred_mean: 0.5,
+                pred_var: 1.25,
+                log_pred: -3.0,
+                ess: 120.5,
+                resampled: true,
+                gate: g.clone(),
+                ticks: 1_000_000,
+            },
+            Response::Prediction {
+                seq: 78,
+                mean: -0.5,
+                var: 2.0,
+                gate: g,
+            },
+            Response::Reject {
+                seq: None,
+                reason: RejectReason::Corrupt,
+            },
+            Response::Reject {
+                seq: Some(5),
+                reason: RejectReason::Unsupported,
+            },
+        ])
+    }
+
+    #[test]
+    fn every_variant_round_trips() {
+        for request in all_requests() {
+            assert_eq!(round_trip(&request), request);
+        }
+        for response in all_responses() {
+            assert_eq!(round_trip(&response), response);
+        }
+    }
+
+    #[test]
+    fn every_reject_reason_round_trips_with_a_distinct_text() {
+        let reasons = [
+            RejectReason::Corrupt,
+            RejectReason::NonFinite,
+            RejectReason::OutOfRange,
+            RejectReason::WrongLength,
+            RejectReason::OutOfOrder,
+            RejectReason::Degenerate,
+            RejectReason::Numerical,
+            RejectReason::TooLong,
+            RejectReason::Unsupported,
+        ];
+        for (i, reason) in reasons.iter().enumerate() {
+            // Append-only: the wire index is the declaration order.
+            assert_eq!(postcard::to_allocvec(reason).unwrap(), [i as u8]);
+            assert_eq!(round_trip(reason), *reason);
+            assert!(reasons[..i].iter().all(|r| r.as_str() != reason.as_str()));
+        }
+    }
+
+    #[test]
+    fn wrong_length_features_keep_seq_and_the_rest_of_the_message() {
+        for values in [&[1.0, 2.0, 3.0][..], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]] {
+            let sent: Request<8> = Request::Observe {
+                seq: 4242,
+                x: FeatureVec::from_slice(values).unwrap(),
+                y: 9.5,
+            };
+            let Request::Observe { seq, x, y } = as_device_with_d4(&sent) else {
+                panic!("decoded as another variant");
+            };
+            assert_eq!((seq, y), (4242, 9.5));
+            assert_eq!(x.len_on_wire(), values.len());
+            assert_eq!(x.as_slice(), &values[..values.len().min(4)]);
+            assert_eq!(x.as_array(), Err(Error::WrongLength));
+        }
+    }
+
+    /// Re-reads the encoding of a `Request<8>` as a `Request<4>`, as a
+    /// device with D = 4 would.
+    fn as_device_with_d4(msg: &Request<8>) -> Request<4> {
+        let bytes = postcard::to_allocvec(msg).unwrap();
+        postcard::from_bytes(&bytes).unwrap()
+    }
+
+    #[test]
+    fn empty_and_exact_feature_vectors() {
+        let empty = FeatureVec::<4>::from_slice(&[]).unwrap();
+        assert_eq!(round_trip(&empty).len_on_wire(), 0);
+        assert_eq!(empty.as_array(), Err(Error::WrongLength));
+        let full = FeatureVec::from([1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(round_trip(&full).as_array(), Ok(&[1.0, 2.0, 3.0, 4.0]));
+    }
+
+    #[test]
+    fn a_feature_vector_longer_than_its_bytes_is_an_error_not_a_hang() {
+        // Claims 2^32 − 1 elements but holds one.
+        let bytes = [0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0, 0, 0x80, 0x3F];
+        assert!(postcard::from_bytes::<FeatureVec<4>>(&bytes).is_err());
+    }
+
+    /// The worst case (largest varints, full vectors) of every variant at
+    /// D = K = 32; `MAX_SIZE` must be its exact maximum.
+    #[test]
+    fn max_size_is_the_exact_worst_case() {
+        let x = FeatureVec::from([f32::MAX; 32]);
+        let requests: [Request<32>; 4] = [
+            Request::Hello,
+            Request::Observe {
+                seq: u32::MAX,
+                x,
+                y: 1.0,
+            },
+            Request::Predict { seq: u32::MAX, x },
+            Request::Reset { seed: u64::MAX },
+        ];
+        let g: GateVec<32> = gate(&[0.5; 32]);
+        let responses: [Response<32>; 4] = [
+            Response::Config {
+                version: u16::MAX,
+                n: u32::MAX,
+                k: u32::MAX,
+                d: u32::MAX,
+                seed: u64::MAX,
+                max_frame: u32::MAX,
+            },
+            Response::Update {
+                seq: u32::MAX,
+                pred_mean: 0.0,
+                pred_var: 0.0,
+                log_pred: 0.0,
+                ess: 0.0,
+                resampled: false,
+                gate: g.clone(),
+                ticks: u32::MAX,
+            },
+            Response::Prediction {
+                seq: u32::MAX,
+                mean: 0.0,
+                var: 0.0,
+                gate: g,
+            },
+            Response::Reject {
+                seq: Some(u32::MAX),
+                reason: RejectReason::Unsupported,
+            },
+        ];
+        let size = |bytes: Vec<u8>| bytes.len();
+        let request_max = requests
+            .iter()
+            .map(|r| size(postcard::to_allocvec(r).unwrap()));
+        let response_max = responses
+            .iter()
+            .map(|r| size(postcard::to_allocvec(r).unwrap()));
+        assert_eq!(request_max.max(), Some(Request::<32>::MAX_SIZE));
+        assert_eq!(response_max.max(), Some(Response::<32>::MAX_SIZE));
+        assert_eq!(
+            (Request::<32>::MAX_SIZE, Response::<32>::MAX_SIZE),
+            (139, 157)
+        );
+    }
+
+    #[test]
+    fn varint_len_matches_postcard() {
+        for n in [0usize, 1, 127, 128, 16_383, 16_384, usize::MAX] {
+            assert_eq!(varint_len(n), postcard::to_allocvec(&n).unwrap().len());
+        }
+    }
+
+    #[test]
+    fn every_error_maps_to_a_reason() {
+        let pairs = [
+            (Error::NonFinite, RejectReason::NonFinite),
+            (Error::OutOfRange, RejectReason::OutOfRange),
+            (Error::WrongLength, RejectReason::WrongLength),
+            (Error::Degenerate, RejectReason::Degenerate),
+            (Error::NotPositiveDefinite, RejectReason::Numerical),
+            (Error::InvalidConfig, RejectReason::Unsupported),
+            (Error::Uninitialized, RejectReason::Unsupported),
+        ];
+        for (error, reason) in pairs {
+            assert_eq!(RejectReason::from(error), reason);
+        }
+    }
+}

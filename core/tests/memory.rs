@@ -1,0 +1,36 @@
+//! The README's memory formula, checked against the compiler's layout.
+
+use core::mem::size_of;
+use hsmoe_core::{Filter, Particle};
+
+/// Bytes per particle from the README: `4 · (K · (3D² + 5D + 4) + 4)`,
+/// including the filter's per-particle weight and offspring count.
+const fn readme_bytes_per_particle(k: usize, d: usize) -> usize {
+    4 * (k * (3 * d * d + 5 * d + 4) + 4)
+}
+
+fn measured<const N: usize, const K: usize, const D: usize>() -> (usize, usize) {
+    let per_particle = size_of::<Particle<K, D>>() + size_of::<f32>() + size_of::<u32>();
+    (per_particle, size_of::<Filter<N, K, D>>())
+}
+
+#[test]
+fn bytes_per_particle_match_the_readme() {
+    let cases = [
+        (measured::<128, 4, 4>(), 4, 4, 128),
+        (measured::<64, 10, 6>(), 10, 6, 64),
+        (measured::<8, 1, 1>(), 1, 1, 8),
+        (measured::<16, 3, 16>(), 3, 16, 16),
+    ];
+    for ((per_particle, filter), k, d, n) in cases {
+        assert_eq!(per_particle, readme_bytes_per_particle(k, d), "K={k} D={d}");
+        // The rest of the filter is its settings and running summaries.
+        let overhead = filter - n * per_particle;
+        assert!(
+            overhead <= 64 + 8 * k,
+            "K={k} D={d}: {overhead} bytes of state"
+        );
+    }
+    assert_eq!(readme_bytes_per_particle(4, 4), 1_168);
+    assert_eq!(readme_bytes_per_particle(10, 6), 5_696);
+}

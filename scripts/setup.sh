@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks: the Cortex-M4F target and QEMU.
+# Idempotent; safe to run every time.
+set -euo pipefail
+
+if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+  echo "setup: adding Rust target thumbv7em-none-eabihf"
+  rustup target add thumbv7em-none-eabihf
+fi
+
+if ! command -v qemu-system-arm >/dev/null 2>&1; then
+  echo "setup: installing qemu-system-arm"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq qemu-system-arm >/dev/null
+fi
+qemu-system-arm --version | head -n 1

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The project's whole test suite: formatting, lints, the workspace tests
+# (release: the statistical tests are Monte Carlo heavy), the no_std core
+# built for the Cortex-M4F, and the firmware's own build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --release -- -D warnings
+cargo build -p hsmoe-core --release --target thumbv7em-none-eabihf
+if [ -f firmware/Cargo.toml ]; then
+  (cd firmware && cargo fmt -- --check && cargo clippy --release -- -D warnings && cargo build --release)
+fi
+cargo test --workspace --release
