@@ -1,1 +1,579 @@
-//! Batch Gibbs sampler (SPEC §5).
+//! Batch Gibbs sampler (SPEC §5): the gold standard for the posterior
+//! predictive after all the data.
+//!
+//! One sweep, given all of `(x_t, y_t)`:
+//! 1. experts: `σ²_k, β_k | z` from the NIG posterior of the points with
+//!    `z_t = k` (σ² first, then β);
+//! 2. sticks: `ω_t ~ PG(1, x_tᵀφ_j)` for every `t` with `z_t ≥ j`,
+//!    `κ_t = +½` if `z_t = j` else `−½`, then `φ_j ~ N(Λ_j⁻¹r_j, Λ_j⁻¹)`
+//!    (Polson, Scott & Windle 2013);
+//! 3. horseshoe scales `λ², ν, τ², ξ | φ` (Makalic & Schmidt 2016), with the
+//!    same clamps as the reference filter;
+//! 4. allocations `z_t ∝ π_k(x_t; φ) N(y_t; x_tᵀβ_k, σ²_k)`.
+//!
+//! It starts from uniformly random allocations and prior gate draws.
+//!
+//! Label switching: stick-breaking orders the experts only weakly (for
+//! K = 2 the two labellings are exactly symmetric), so per-expert means
+//! (`beta_mean`, `sigma2_mean`, `phi_mean`, `allocation_freq`) can average
+//! over relabelled modes. Label-invariant summaries — the posterior
+//! predictive [`GibbsResult::predict`] — are the quantities to compare.
+
+use crate::reference::dist::{categorical_from_logs, log_sum_exp, normal_log_pdf};
+use crate::reference::gate::{log_stick_breaking, logits, Horseshoe, StickData};
+use crate::reference::linalg::{add_scaled, dot};
+use crate::reference::nig::NigStats;
+use crate::reference::polya_gamma;
+use crate::reference::prior::{check_data, Prior};
+use crate::reference::ReferenceError;
+use hsmoe_core::Config;
+use rand::{Rng, SeedableRng};
+use rand_xorshift::XorShiftRng;
+
+/// How long to run and which sweeps to keep.
+///
+/// Sweeps `burn_in, burn_in + thin, burn_in + 2·thin, … < iterations` are
+/// kept (0-based).
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::gibbs::GibbsOptions;
+/// let opts = GibbsOptions { iterations: 1000, burn_in: 200, thin: 4, seed: 1 };
+/// assert_eq!(opts.kept(), 200);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GibbsOptions {
+    /// Total number of sweeps, burn-in included.
+    pub iterations: usize,
+    /// Sweeps discarded at the start.
+    pub burn_in: usize,
+    /// Keep every `thin`-th sweep after burn-in (≥ 1).
+    pub thin: usize,
+    /// Seed of `XorShiftRng::seed_from_u64`.
+    pub seed: u64,
+}
+
+impl GibbsOptions {
+    /// Number of kept sweeps.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::gibbs::GibbsOptions;
+    /// let opts = GibbsOptions { iterations: 10, burn_in: 3, thin: 2, seed: 0 };
+    /// assert_eq!(opts.kept(), 4); // sweeps 3, 5, 7, 9
+    /// ```
+    pub fn kept(&self) -> usize {
+        if self.thin == 0 {
+            return 0;
+        }
+        self.iterations
+            .saturating_sub(self.burn_in)
+            .div_ceil(self.thin)
+    }
+}
+
+/// The parameters of one kept sweep.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::gibbs::GibbsDraw;
+/// let draw = GibbsDraw {
+///     beta: vec![vec![1.0, 2.0]],
+///     sigma2: vec![0.5],
+///     phi: vec![],
+///     tau2: 1.0,
+/// };
+/// assert_eq!(draw.predictive(&[1.0, 1.0]), (3.0, 0.5));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct GibbsDraw {
+    /// Expert coefficients `β_k` (K × D).
+    pub beta: Vec<Vec<f64>>,
+    /// Expert noise variances `σ²_k` (K).
+    pub sigma2: Vec<f64>,
+    /// Gate coefficients `φ_j` ((K−1) × D).
+    pub phi: Vec<Vec<f64>>,
+    /// Horseshoe global scale `τ²`.
+    pub tau2: f64,
+}
+
+impl GibbsDraw {
+    /// Mean and variance of `y` at `x` under this draw's mixture:
+    /// `Σ_k π_k μ_k` and `Σ_k π_k (σ²_k + μ_k²) − mean²`.
+    ///
+    /// # Examples
+    /// See [`GibbsDraw`].
+    pub fn predictive(&self, x: &[f64]) -> (f64, f64) {
+        let log_pi = log_stick_breaking(&logits(&self.phi, x));
+        let (mut mean, mut second) = (0.0, 0.0);
+        for ((lp, beta), s2) in log_pi.iter().zip(&self.beta).zip(&self.sigma2) {
+            let mu = dot(beta, x);
+            mean += lp.exp() * mu;
+            second += lp.exp() * (s2 + mu * mu);
+        }
+        (mean, second - mean * mean)
+    }
+}
+
+/// Summaries of the kept sweeps, and the sweeps themselves.
+///
+/// See the [module documentation](self) about label switching.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GibbsResult {
+    /// Every kept sweep, in order.
+    pub draws: Vec<GibbsDraw>,
+    /// Posterior mean of `β_k` (K × D).
+    pub beta_mean: Vec<Vec<f64>>,
+    /// Posterior mean of `σ²_k` (K).
+    pub sigma2_mean: Vec<f64>,
+    /// Posterior mean of `φ_j` ((K−1) × D).
+    pub phi_mean: Vec<Vec<f64>>,
+    /// Per expert, the average over kept sweeps and over `t` of the
+    /// conditional allocation probabilities `P(z_t = k | rest)`.
+    pub allocation_freq: Vec<f64>,
+    /// Posterior mean of `λ²_{j,l}` ((K−1) × D; NaN for unshrunk features
+    /// `l < first_shrunk`).
+    pub lambda2_mean: Vec<Vec<f64>>,
+    /// Posterior mean of `τ²`.
+    pub tau2_mean: f64,
+    /// Index of the first horseshoe-shrunk feature.
+    pub first_shrunk: usize,
+}
+
+impl GibbsResult {
+    /// Posterior predictive mean and variance of `y` at `x`, averaged over
+    /// the kept draws (law of total variance across draws).
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::gibbs::{run, GibbsOptions};
+    /// let xs: Vec<Vec<f64>> = (0..40).map(|t| vec![1.0, t as f64 / 40.0]).collect();
+    /// let ys: Vec<f64> = xs.iter().map(|x| 2.0 * x[1]).collect();
+    /// let config = hsmoe_core::Config::default_for(2);
+    /// let opts = GibbsOptions { iterations: 300, burn_in: 50, thin: 1, seed: 3 };
+    /// let result = run(&xs, &ys, 1, &config, &opts).unwrap();
+    /// let (mean, var) = result.predict(&[1.0, 0.5]);
+    /// assert!((mean - 1.0).abs() < 0.1 && var > 0.0);
+    /// ```
+    pub fn predict(&self, x: &[f64]) -> (f64, f64) {
+        let n = self.draws.len() as f64;
+        let (mut mean, mut second) = (0.0, 0.0);
+        for draw in &self.draws {
+            let (m, v) = draw.predictive(x);
+            mean += m / n;
+            second += (v + m * m) / n;
+        }
+        (mean, second - mean * mean)
+    }
+
+    /// Batch-means Monte Carlo standard error of the predictive mean at `x`
+    /// (see [`batch_means_se`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::gibbs::{run, GibbsOptions};
+    /// let xs: Vec<Vec<f64>> = (0..30).map(|t| vec![1.0, (t % 5) as f64]).collect();
+    /// let ys: Vec<f64> = xs.iter().map(|x| x[1]).collect();
+    /// let config = hsmoe_core::Config::default_for(2);
+    /// let opts = GibbsOptions { iterations: 400, burn_in: 100, thin: 1, seed: 1 };
+    /// let result = run(&xs, &ys, 1, &config, &opts).unwrap();
+    /// assert!(result.predict_mc_se(&[1.0, 2.0]) < 0.05);
+    /// ```
+    pub fn predict_mc_se(&self, x: &[f64]) -> f64 {
+        let means: Vec<f64> = self.draws.iter().map(|d| d.predictive(x).0).collect();
+        batch_means_se(&means)
+    }
+}
+
+/// Batch-means standard error of the mean of an autocorrelated series
+/// (Flegal, Haran & Jones 2008): `⌊√n⌋` consecutive batches of equal size
+/// (a remainder at the start is dropped), `SE = sd(batch means)/√batches`.
+/// Infinite for fewer than 4 values.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::gibbs::batch_means_se;
+/// let alternating: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
+/// assert_eq!(batch_means_se(&alternating), 0.0); // every batch mean is ½
+/// assert_eq!(batch_means_se(&[1.0, 2.0]), f64::INFINITY);
+/// ```
+pub fn batch_means_se(values: &[f64]) -> f64 {
+    let n = values.len();
+    let batches = (n as f64).sqrt().floor() as usize;
+    if batches < 2 {
+        return f64::INFINITY;
+    }
+    let size = n / batches;
+    let means: Vec<f64> = values[n - batches * size..]
+        .chunks_exact(size)
+        .map(|c| c.iter().sum::<f64>() / size as f64)
+        .collect();
+    let grand = means.iter().sum::<f64>() / batches as f64;
+    let var = means.iter().map(|m| (m - grand).powi(2)).sum::<f64>() / (batches - 1) as f64;
+    (var / batches as f64).sqrt()
+}
+
+/// The sampler's current state.
+struct State {
+    z: Vec<usize>,
+    beta: Vec<Vec<f64>>,
+    sigma2: Vec<f64>,
+    phi: Vec<Vec<f64>>,
+    horseshoe: Horseshoe,
+}
+
+/// Runs the Gibbs sampler on `k` experts and returns its kept sweeps.
+///
+/// # Errors
+/// [`ReferenceError::WrongLength`] for empty or mismatched data or `k = 0`,
+/// [`ReferenceError::NonFinite`] for NaN or infinite data,
+/// [`ReferenceError::InvalidConfig`] for an invalid `config` or options
+/// that keep no sweep, [`ReferenceError::NotPositiveDefinite`] on
+/// numerical breakdown.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::gibbs::{run, GibbsOptions};
+/// let xs: Vec<Vec<f64>> = (0..60).map(|t| vec![1.0, (t as f64 - 30.0) / 10.0]).collect();
+/// let ys: Vec<f64> = xs.iter().map(|x| if x[1] < 0.0 { -1.0 } else { 1.0 }).collect();
+/// let config = hsmoe_core::Config::default_for(2);
+/// let opts = GibbsOptions { iterations: 400, burn_in: 100, thin: 2, seed: 9 };
+/// let result = run(&xs, &ys, 2, &config, &opts).unwrap();
+/// assert_eq!(result.draws.len(), 150);
+/// assert!((result.allocation_freq.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+/// assert!(result.predict(&[1.0, 2.0]).0 > 0.5 && result.predict(&[1.0, -2.0]).0 < -0.5);
+/// ```
+pub fn run(
+    xs: &[Vec<f64>],
+    ys: &[f64],
+    k: usize,
+    config: &Config,
+    opts: &GibbsOptions,
+) -> Result<GibbsResult, ReferenceError> {
+    let d = xs.first().map_or(0, Vec::len);
+    check_data(xs, ys, d)?;
+    if k == 0 {
+        return Err(ReferenceError::WrongLength);
+    }
+    if opts.kept() == 0 {
+        return Err(ReferenceError::InvalidConfig);
+    }
+    let prior = Prior::new(config, d)?;
+    let mut rng = XorShiftRng::seed_from_u64(opts.seed);
+
+    let horseshoe = Horseshoe::from_prior(&mut rng, k - 1, d, &prior)?;
+    let phi = (0..k - 1)
+        .map(|j| StickData::empty(d).draw_phi(&mut rng, &horseshoe.prior_precision(j)))
+        .collect::<Result<_, _>>()?;
+    let mut state = State {
+        z: xs.iter().map(|_| rng.random_range(0..k)).collect(),
+        // Placeholders: every sweep draws the experts first.
+        beta: vec![vec![0.0; d]; k],
+        sigma2: vec![1.0; k],
+        phi,
+        horseshoe,
+    };
+
+    let mut summary = Accumulator::new(k, d, prior.first_shrunk);
+    for iteration in 0..opts.iterations {
+        update_experts(&mut rng, &mut state, xs, ys, &prior)?;
+        update_sticks(&mut rng, &mut state, xs)?;
+        state.horseshoe.refresh(&mut rng, &state.phi)?;
+        let keep = iteration >= opts.burn_in && (iteration - opts.burn_in) % opts.thin == 0;
+        let alloc = update_allocations(&mut rng, &mut state, xs, ys);
+        if keep {
+            summary.add(&state, &alloc);
+        }
+    }
+    Ok(summary.finish())
+}
+
+/// Step 1: per expert, NIG posterior of its points, `σ²` then `β`.
+fn update_experts(
+    rng: &mut XorShiftRng,
+    state: &mut State,
+    xs: &[Vec<f64>],
+    ys: &[f64],
+    prior: &Prior,
+) -> Result<(), ReferenceError> {
+    let d = xs[0].len();
+    for (k, (beta, sigma2)) in state.beta.iter_mut().zip(&mut state.sigma2).enumerate() {
+        let mut stats = NigStats::prior(d, prior);
+        for ((x, &y), _) in xs.iter().zip(ys).zip(&state.z).filter(|(_, &z)| z == k) {
+            stats.absorb(x, y);
+        }
+        (*beta, *sigma2) = stats.posterior(prior)?.draw(rng)?;
+    }
+    Ok(())
+}
+
+/// Step 2: stick `j` (0-based) saw a trial at every `t` with `z_t ≥ j`.
+fn update_sticks(
+    rng: &mut XorShiftRng,
+    state: &mut State,
+    xs: &[Vec<f64>],
+) -> Result<(), ReferenceError> {
+    let d = xs[0].len();
+    for (j, phi) in state.phi.iter_mut().enumerate() {
+        let mut data = StickData::empty(d);
+        for (x, &z) in xs.iter().zip(&state.z).filter(|(_, &z)| z >= j) {
+            let omega = polya_gamma::sample(rng, dot(x, phi));
+            let kappa = if z == j { 0.5 } else { -0.5 };
+            data.absorb(x, omega, kappa);
+        }
+        *phi = data.draw_phi(rng, &state.horseshoe.prior_precision(j))?;
+    }
+    Ok(())
+}
+
+/// Step 4: `z_t` from its full conditional. Returns the conditional
+/// probabilities averaged over `t`.
+fn update_allocations(
+    rng: &mut XorShiftRng,
+    state: &mut State,
+    xs: &[Vec<f64>],
+    ys: &[f64],
+) -> Vec<f64> {
+    let k = state.beta.len();
+    let t_count = xs.len() as f64;
+    let mut freq = vec![0.0; k];
+    for ((x, &y), z) in xs.iter().zip(ys).zip(&mut state.z) {
+        let log_pi = log_stick_breaking(&logits(&state.phi, x));
+        let log_p: Vec<f64> = log_pi
+            .iter()
+            .zip(&state.beta)
+            .zip(&state.sigma2)
+            .map(|((lp, beta), &s2)| lp + normal_log_pdf(y, dot(beta, x), s2))
+            .collect();
+        let total = log_sum_exp(&log_p);
+        for (f, lp) in freq.iter_mut().zip(&log_p) {
+            *f += (lp - total).exp() / t_count;
+        }
+        *z = categorical_from_logs(rng, &log_p);
+    }
+    freq
+}
+
+/// Kept sweeps and the running sums that are not part of a draw.
+struct Accumulator {
+    k: usize,
+    d: usize,
+    first_shrunk: usize,
+    draws: Vec<GibbsDraw>,
+    alloc_sum: Vec<f64>,
+    lambda2_sum: Vec<Vec<f64>>,
+}
+
+impl Accumulator {
+    fn new(k: usize, d: usize, first_shrunk: usize) -> Self {
+        Accumulator {
+            k,
+            d,
+            first_shrunk,
+            draws: Vec::new(),
+            alloc_sum: vec![0.0; k],
+            lambda2_sum: vec![vec![0.0; d]; k - 1],
+        }
+    }
+
+    fn add(&mut self, state: &State, alloc: &[f64]) {
+        self.draws.push(GibbsDraw {
+            beta: state.beta.clone(),
+            sigma2: state.sigma2.clone(),
+            phi: state.phi.clone(),
+            tau2: state.horseshoe.tau2,
+        });
+        add_scaled(&mut self.alloc_sum, alloc, 1.0);
+        for (sum_j, lambda2_j) in self.lambda2_sum.iter_mut().zip(&state.horseshoe.lambda2) {
+            for (l, s) in sum_j.iter_mut().enumerate() {
+                // The unshrunk intercept has no local scale.
+                *s += match l.checked_sub(self.first_shrunk) {
+                    Some(shrunk) => lambda2_j[shrunk],
+                    None => f64::NAN,
+                };
+            }
+        }
+    }
+
+    fn finish(self) -> GibbsResult {
+        let w = 1.0 / self.draws.len() as f64;
+        let mut beta_mean = vec![vec![0.0; self.d]; self.k];
+        let mut phi_mean = vec![vec![0.0; self.d]; self.k - 1];
+        let mut sigma2_mean = vec![0.0; self.k];
+        let mut tau2_mean = 0.0;
+        for draw in &self.draws {
+            add_scaled_rows(&mut beta_mean, &draw.beta, w);
+            add_scaled_rows(&mut phi_mean, &draw.phi, w);
+            add_scaled(&mut sigma2_mean, &draw.sigma2, w);
+            tau2_mean += w * draw.tau2;
+        }
+        let mut lambda2_mean = vec![vec![0.0; self.d]; self.k - 1];
+        add_scaled_rows(&mut lambda2_mean, &self.lambda2_sum, w);
+        GibbsResult {
+            beta_mean,
+            sigma2_mean,
+            phi_mean,
+            allocation_freq: self.alloc_sum.iter().map(|s| s * w).collect(),
+            lambda2_mean,
+            tau2_mean,
+            first_shrunk: self.first_shrunk,
+            draws: self.draws,
+        }
+    }
+}
+
+/// `acc += w·rows`, row by row.
+fn add_scaled_rows(acc: &mut [Vec<f64>], rows: &[Vec<f64>], w: f64) {
+    for (a, r) in acc.iter_mut().zip(rows) {
+        add_scaled(a, r, w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::conjugate_posterior;
+    use crate::reference::dist::standard_normal;
+
+    fn sigmoid(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    /// `T` rows `(1, x1, x2)` with standard normal features.
+    fn features(rng: &mut XorShiftRng, t: usize) -> Vec<Vec<f64>> {
+        (0..t)
+            .map(|_| vec![1.0, standard_normal(rng), standard_normal(rng)])
+            .collect()
+    }
+
+    #[test]
+    fn single_expert_matches_closed_form_posterior() {
+        let mut rng = XorShiftRng::seed_from_u64(31);
+        let xs = features(&mut rng, 100);
+        let ys: Vec<f64> = xs
+            .iter()
+            .map(|x| 0.3 + 1.5 * x[1] - x[2] + 0.8 * standard_normal(&mut rng))
+            .collect();
+        let config = Config::default_for(3);
+        let exact = conjugate_posterior(&xs, &ys, &config).unwrap();
+        let opts = GibbsOptions {
+            iterations: 20_000,
+            burn_in: 100,
+            thin: 1,
+            seed: 1,
+        };
+        let result = run(&xs, &ys, 1, &config, &opts).unwrap();
+        for l in 0..3 {
+            let series: Vec<f64> = result.draws.iter().map(|d| d.beta[0][l]).collect();
+            let se = batch_means_se(&series);
+            let diff = result.beta_mean[0][l] - exact.mean[l];
+            println!(
+                "β_{l}: Gibbs {:.5}, exact {:.5}, batch-means SE {se:.5}",
+                result.beta_mean[0][l], exact.mean[l]
+            );
+            assert!(diff.abs() < 4.0 * se, "β_{l} off by {diff}, SE {se}");
+        }
+        let series: Vec<f64> = result.draws.iter().map(|d| d.sigma2[0]).collect();
+        let se = batch_means_se(&series);
+        let exact_sigma2 = exact.b / (exact.a - 1.0);
+        println!(
+            "σ²: Gibbs {:.5}, exact {exact_sigma2:.5}, SE {se:.5}",
+            result.sigma2_mean[0]
+        );
+        assert!((result.sigma2_mean[0] - exact_sigma2).abs() < 4.0 * se);
+        assert!((result.allocation_freq[0] - 1.0).abs() < 1e-12);
+    }
+
+    /// Two experts behind a steep gate π_1(x) = σ(6 x1) (x2 irrelevant):
+    /// expert 1 `y = 1 + x1`, expert 2 `y = −1 − 0.5 x1`, noise sd 0.2.
+    #[test]
+    fn two_experts_recover_predictive_mean() {
+        let mut rng = XorShiftRng::seed_from_u64(32);
+        let xs = features(&mut rng, 300);
+        let truth = |x: &[f64]| {
+            let p = sigmoid(6.0 * x[1]);
+            p * (1.0 + x[1]) + (1.0 - p) * (-1.0 - 0.5 * x[1])
+        };
+        let ys: Vec<f64> = xs
+            .iter()
+            .map(|x| {
+                let mu = if rng.random::<f64>() < sigmoid(6.0 * x[1]) {
+                    1.0 + x[1]
+                } else {
+                    -1.0 - 0.5 * x[1]
+                };
+                mu + 0.2 * standard_normal(&mut rng)
+            })
+            .collect();
+        let config = Config::default_for(3);
+        let opts = GibbsOptions {
+            iterations: 4000,
+            burn_in: 1000,
+            thin: 1,
+            seed: 2,
+        };
+        let result = run(&xs, &ys, 2, &config, &opts).unwrap();
+        for x1 in [-1.5, -0.5, 0.0, 0.5, 1.5] {
+            let x = [1.0, x1, 0.3];
+            let (mean, var) = result.predict(&x);
+            let se = result.predict_mc_se(&x);
+            let draws: Vec<f64> = result.draws.iter().map(|d| d.predictive(&x).0).collect();
+            let post_sd =
+                (draws.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / draws.len() as f64).sqrt();
+            // The truth should lie within 4 posterior sd (plus MC error) of
+            // the posterior mean; the sd itself must be small for the test
+            // to mean anything (≈ 0.03 off the boundary, ≈ 0.12 at x1 = 0
+            // where the two experts differ by 2 and the gate's location is
+            // uncertain).
+            let tolerance = 4.0 * (post_sd * post_sd + se * se).sqrt();
+            println!(
+                "x1 = {x1:+.1}: predictive {mean:+.4} (var {var:.4}), truth {:+.4}, \
+                 posterior sd {post_sd:.4}, MC SE {se:.4}",
+                truth(&x)
+            );
+            assert!(post_sd < 0.2);
+            assert!((mean - truth(&x)).abs() < tolerance);
+        }
+        // Gate: the irrelevant feature x2 is shrunk harder than x1.
+        println!(
+            "λ² means {:?}, τ² mean {}",
+            result.lambda2_mean, result.tau2_mean
+        );
+        assert!(result.lambda2_mean[0][0].is_nan());
+        assert!(result.phi_mean[0][1].abs() > 5.0 * result.phi_mean[0][2].abs());
+    }
+
+    #[test]
+    fn rejects_bad_options_and_data() {
+        let xs = vec![vec![1.0, 0.0], vec![1.0, 1.0]];
+        let config = Config::default_for(2);
+        let opts = GibbsOptions {
+            iterations: 10,
+            burn_in: 10,
+            thin: 1,
+            seed: 0,
+        };
+        assert_eq!(
+            run(&xs, &[0.0, 1.0], 2, &config, &opts),
+            Err(ReferenceError::InvalidConfig)
+        );
+        let opts = GibbsOptions { burn_in: 0, ..opts };
+        assert_eq!(
+            run(&xs, &[0.0], 2, &config, &opts),
+            Err(ReferenceError::WrongLength)
+        );
+        assert_eq!(
+            run(&xs, &[0.0, 1.0], 0, &config, &opts),
+            Err(ReferenceError::WrongLength)
+        );
+        assert_eq!(
+            run(&xs, &[0.0, f64::NAN], 2, &config, &opts),
+            Err(ReferenceError::NonFinite)
+        );
+        let thin0 = GibbsOptions { thin: 0, ..opts };
+        assert_eq!(
+            run(&xs, &[0.0, 1.0], 2, &config, &thin0),
+            Err(ReferenceError::InvalidConfig)
+        );
+    }
+}

@@ -32,3 +32,44 @@ pub fn linear_rows(seed: u64, t: usize, d: usize, sigma: f32) -> (Vec<Vec<f32>>,
 pub fn widen(xs: &[Vec<f32>]) -> Vec<Vec<f64>> {
     xs.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect()
 }
+
+/// Two experts switched by the sign of `x_1`: rows `(1, x_1, x_2)` with
+/// `y = 1 + 2x_2` when `x_1 < 0` and `y = −1 − x_2` otherwise, plus
+/// `N(0, σ²)` noise. Seeded.
+///
+/// # Examples
+/// ```
+/// let (xs, ys) = hsmoe_tests::gated_rows(1, 10, 0.1);
+/// assert_eq!((xs.len(), xs[3].len(), ys.len()), (10, 3, 10));
+/// ```
+pub fn gated_rows(seed: u64, t: usize, sigma: f32) -> (Vec<Vec<f32>>, Vec<f32>) {
+    let mut rng = XorShiftRng::seed_from_u64(seed);
+    let mut xs = Vec::with_capacity(t);
+    let mut ys = Vec::with_capacity(t);
+    for _ in 0..t {
+        let (x1, x2, noise): (f32, f32, f32) = (
+            rng.sample(rand_distr::StandardNormal),
+            rng.sample(rand_distr::StandardNormal),
+            rng.sample(rand_distr::StandardNormal),
+        );
+        let mean = if x1 < 0.0 { 1.0 + 2.0 * x2 } else { -1.0 - x2 };
+        ys.push(mean + sigma * noise);
+        xs.push(vec![1.0, x1, x2]);
+    }
+    (xs, ys)
+}
+
+/// Mean and standard error of the mean of a sample.
+///
+/// # Examples
+/// ```
+/// let (m, se) = hsmoe_tests::mean_se(&[1.0, 2.0, 3.0]);
+/// assert_eq!(m, 2.0);
+/// assert!((se - (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
+/// ```
+pub fn mean_se(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
