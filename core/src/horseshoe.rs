@@ -10,6 +10,12 @@
 //! `1/(τ²λ²)` is floored at [`PRECISION_MIN`] (prior sd ≤ 100). With
 //! standardized features a gate coefficient beyond ±100 changes no f32
 //! probability, and the floor keeps `Λ` well conditioned.
+//!
+//! The floor makes the model a *capped* horseshoe, while the scale updates
+//! keep the uncapped inverse-gamma conditionals. The approximation is
+//! small and measured: with no data the reference engine's chain gives
+//! P(τ ≤ 1) = 0.514–0.518 instead of ½ and P(λ ≤ 1) ≈ 0.504 (K = 3,
+//! D = 3, 4 × 10⁶ sweeps, SE 0.002); without the cap both are ½ ± 0.002.
 
 use crate::dist::gamma::inverse_gamma;
 use crate::gate::Stick;
