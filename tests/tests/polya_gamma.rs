@@ -136,7 +136,13 @@ fn extreme_inputs_are_finite_and_floored() {
     }
     let c = 1e6f32;
     let n = 10_000;
-    let avg = (0..n).map(|_| f64::from(approx::sample(&mut rng, c))).sum::<f64>() / n as f64;
+    let avg = (0..n)
+        .map(|_| f64::from(approx::sample(&mut rng, c)))
+        .sum::<f64>()
+        / n as f64;
     let (mean, var) = exact_moments(f64::from(c));
-    assert!((avg - mean).abs() < 4.0 * (var / n as f64).sqrt(), "{avg} vs {mean}");
+    assert!(
+        (avg - mean).abs() < 4.0 * (var / n as f64).sqrt(),
+        "{avg} vs {mean}"
+    );
 }

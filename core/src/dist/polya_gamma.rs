@@ -33,17 +33,22 @@
 //! normal, usually no extra `ln`), a handful of divisions. No f64, no heap.
 //!
 //! # Accuracy
-//! Measured against the exact sampler (`hsmoe_host::reference::polya_gamma`,
-//! Devroye's method) by `tests/tests/polya_gamma.rs`; two-sample KS
-//! distances with 10⁷ draws each (noise floor E[D] ≈ 0.0004):
+//! Kolmogorov–Smirnov distance to the exact law, measured with 10⁷ draws:
+//! one-sample against the exact CDF (its alternating series) for c ≤ 50,
+//! two-sample against the exact Devroye sampler of
+//! `hsmoe_host::reference::polya_gamma` (marked *) beyond. Sampling noise
+//! alone gives ≈ 0.0003 (one-sample) and ≈ 0.0004 (two-sample):
 //!
-//! | c  | 0 | 1 | 2 | 5 | 10 | 20 | 30 | 50 | 100 |
-//! |----|---|---|---|---|----|----|----|----|-----|
-//! | KS | MEASURE |
+//! | c  | 0..10   | 20     | 30     | 40     | 50     | 100     | 200     | 1000    |
+//! |----|---------|--------|--------|--------|--------|---------|---------|---------|
+//! | KS | ≤0.0003 | 0.0006 | 0.0009 | 0.0009 | 0.0009 | 0.0008* | 0.0005* | 0.0003* |
 //!
-//! i.e. the true KS distance is ≤ ~0.001 for every c (SPEC §2 asks
-//! ≤ 0.005 on [0, 50]); the variance is matched to the fits' accuracy
-//! (relative error < 10⁻⁴) and the skewness as well.
+//! SPEC §2 asks ≤ 0.005 on [0, 50]. The error grows with the tail's share
+//! of the variance and fades beyond c ≈ 100 as the sum turns Gaussian. Mean and
+//! variance agreed with the exact formulas to within the Monte Carlo error
+//! (≤ 7·10⁻⁴ relative); by construction the mean is exact and the variance
+//! is off only by the fits' < 3·10⁻⁵. `tests/tests/polya_gamma.rs`
+//! re-checks moments and KS on a grid of c at 10⁶ draws.
 //!
 //! # Extreme inputs
 //! `PG(1, c) = PG(1, −c)`. A NaN `c` is treated as `c = 0`. Every draw is
@@ -313,7 +318,8 @@ mod tests {
     }
 
     /// The f32 polynomials match the f64 tail cumulants to < 3·10⁻⁵
-    /// relative, for c from 0 to 10⁶ and at the limit x = 1.
+    /// relative, for c from 0 to 10⁶ and at the limit x = 1; the gamma
+    /// shape stays ≥ 3 (no boost needed, as documented).
     #[test]
     fn fits_are_accurate_for_all_c() {
         let mut c = 0.0f32;
@@ -328,6 +334,7 @@ mod tests {
                 "c {c}: α off by {}",
                 rel(&SHAPE, shape)
             );
+            assert!(polynomial(&SHAPE, x) * (c + B) * (0.5 / PI) >= 3.0, "c {c}");
             c = if c < 1.0 { c + 0.125 } else { c * 1.07 };
         }
         assert!((polynomial(&RHO, 1.0) - 2.0 / 3.0).abs() < 3e-5);

@@ -22,7 +22,7 @@ use std::f64::consts::{FRAC_2_PI, PI};
 const TRUNC: f64 = 0.64;
 
 /// Cap on every rejection loop and on the alternating series. Each loop
-/// accepts with probability ≥ 0.5 per pass (≥ 0.999 for the outer one) and
+/// accepts with probability ≥ 0.4 per pass (≥ 0.999 for the outer one) and
 /// the series decides within ~5 terms, so the cap never binds in practice;
 /// if it did, the last proposal is returned rather than spinning.
 const MAX_ITER: usize = 1000;
