@@ -19,7 +19,13 @@ pub fn linear_rows(seed: u64, t: usize, d: usize, sigma: f32) -> (Vec<Vec<f32>>,
     let mut ys = Vec::with_capacity(t);
     for _ in 0..t {
         let x: Vec<f32> = (0..d)
-            .map(|l| if l == 0 { 1.0 } else { rng.sample(rand_distr::StandardNormal) })
+            .map(|l| {
+                if l == 0 {
+                    1.0
+                } else {
+                    rng.sample(rand_distr::StandardNormal)
+                }
+            })
             .collect();
         let noise: f32 = rng.sample(rand_distr::StandardNormal);
         ys.push(x.iter().zip(&beta).map(|(a, b)| a * b).sum::<f32>() + sigma * noise);
@@ -30,7 +36,9 @@ pub fn linear_rows(seed: u64, t: usize, d: usize, sigma: f32) -> (Vec<Vec<f32>>,
 
 /// Widens f32 rows to f64 exactly, for the f64 engines.
 pub fn widen(xs: &[Vec<f32>]) -> Vec<Vec<f64>> {
-    xs.iter().map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect()
+    xs.iter()
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect()
 }
 
 /// Two experts switched by the sign of `x_1`: rows `(1, x_1, x_2)` with

@@ -30,6 +30,9 @@ fn k1_evidence_equals_the_closed_form_log_marginal() {
         let rel = ((pl - exact) / exact).abs();
         // f32 recursions over 300 rows: relative error of order 1e-6; the
         // issue's contract is 1e-4.
-        assert!(rel < 1e-4, "seed {seed}: PL {pl} vs exact {exact} (rel {rel:e})");
+        assert!(
+            rel < 1e-4,
+            "seed {seed}: PL {pl} vs exact {exact} (rel {rel:e})"
+        );
     }
 }
