@@ -2,6 +2,17 @@
 
 use crate::Error;
 
+/// Smallest accepted prior hyperparameter (`v0`, `a0`, `b0`, `s0`).
+///
+/// The f32 statistics need the priors within a few orders of magnitude of
+/// standardized data: with `v0 = 1e30` (found by fuzzing) the prior
+/// precision is effectively singular and repeated large `x` drive an
+/// expert's mean to NaN; with `s0 = 1e-30` the intercept precision
+/// `1/s0²` overflows and no prior can be factored.
+pub const PRIOR_MIN: f32 = 1.0e-6;
+/// Largest accepted prior hyperparameter; see [`PRIOR_MIN`].
+pub const PRIOR_MAX: f32 = 1.0e6;
+
 /// Prior hyperparameters and the horseshoe refresh period.
 ///
 /// Defaults are the SPEC's choice for standardized data: `m0 = 0`,
@@ -59,8 +70,8 @@ impl Config {
         }
     }
 
-    /// Checks every field: `v0`, `a0`, `b0`, `s0` finite and positive, and
-    /// `refresh_every ≥ 1`.
+    /// Checks every field: `v0`, `a0`, `b0`, `s0` within
+    /// [[`PRIOR_MIN`], [`PRIOR_MAX`]], and `refresh_every ≥ 1`.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] naming no field; the caller's value is kept.
@@ -70,9 +81,12 @@ impl Config {
     /// let mut config = hsmoe_core::Config::default_for(3);
     /// config.refresh_every = 0;
     /// assert_eq!(config.validate(3), Err(hsmoe_core::Error::InvalidConfig));
+    /// config.refresh_every = 3;
+    /// config.v0 = 1.0e30; // f32 statistics would break down
+    /// assert_eq!(config.validate(3), Err(hsmoe_core::Error::InvalidConfig));
     /// ```
     pub fn validate(&self, d: usize) -> Result<(), Error> {
-        let positive = |v: f32| v.is_finite() && v > 0.0;
+        let positive = |v: f32| (PRIOR_MIN..=PRIOR_MAX).contains(&v);
         let ok = positive(self.v0)
             && positive(self.a0)
             && positive(self.b0)

@@ -145,3 +145,6 @@ impl<const D: usize> ExpertStats<D> {
         linalg::cholesky_rank1_update(&mut self.chol, &mut work)
     }
 }
+
+// Snapshot layout of an expert (see `crate::snapshot`).
+crate::snapshot::impl_words!([const D: usize] ExpertStats<D> { chol, mean, a, b, ln_norm });

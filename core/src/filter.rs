@@ -6,6 +6,7 @@
 //! exact code path of the fixed-size [`Filter`] used on the device.
 
 use crate::dist::{categorical, uniform};
+use crate::gate::stick_breaking;
 use crate::math::{ln_sum_exp, max_finite};
 use crate::particle::Particle;
 use crate::posterior::{self, check_values, checked_features, Mixture, Prediction};
@@ -33,6 +34,24 @@ pub struct FilterState<const K: usize> {
 }
 
 impl<const K: usize> FilterState<K> {
+    /// All zero bits (so a `static` filter costs no flash), unusable until
+    /// [`ParticleSet::reset`] sets the prior.
+    pub(crate) const UNSET: Self = FilterState {
+        config: Config {
+            v0: 0.0,
+            a0: 0.0,
+            b0: 0.0,
+            s0: 0.0,
+            refresh_every: 0,
+            gate_intercept: false,
+        },
+        ready: false,
+        steps: 0,
+        log_marginal: 0.0,
+        alloc_sum: [0.0; K],
+        repairs: 0,
+    };
+
     /// A state that needs [`ParticleSet::reset`] before use.
     pub const fn new(config: Config) -> Self {
         FilterState {
@@ -72,6 +91,16 @@ impl<const K: usize> FilterState<K> {
         self.alloc_sum.map(|s| (s / steps) as f32)
     }
 }
+
+// Snapshot layout of the state (see `crate::snapshot`).
+crate::snapshot::impl_words!([const K: usize] FilterState<K> {
+    config,
+    ready,
+    steps,
+    log_marginal,
+    alloc_sum,
+    repairs
+});
 
 /// What one observation step reports (SPEC-interfaces `Update`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -212,18 +241,21 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
 
         // 1. Weights in log space, and the predictive before y is used.
         let mut mixture = Mixture::<K>::ZERO;
-        let mut psi = [0.0; K];
-        let mut ln_pi = [0.0; K];
+        let (mut psi, mut ln_pi, mut pi) = ([0.0; K], [0.0; K], [0.0; K]);
         for (particle, ln_w) in self.particles.iter_mut().zip(self.weights.iter_mut()) {
-            particle.gate(&x, &mut psi, &mut ln_pi);
+            for (p, stick) in psi.iter_mut().zip(particle.sticks()) {
+                *p = stick.logit(&x);
+            }
+            // π in linear space from the gate's own exps: no exp(ln π) per expert.
+            stick_breaking(&psi, &mut ln_pi, &mut pi);
             let components = particle
                 .experts
                 .iter()
-                .zip(&ln_pi)
+                .zip(ln_pi.iter().zip(&pi))
                 .zip(&mut particle.ln_terms);
-            for (k, ((expert, ln_pi_k), ln_term)) in components.enumerate() {
+            for (k, ((expert, (ln_pi_k, pi_k)), ln_term)) in components.enumerate() {
                 let t = expert.predictive(&x);
-                mixture.add(k, libm::expf(*ln_pi_k), &t);
+                mixture.add(k, *pi_k, &t);
                 *ln_term = ln_pi_k + t.ln_pdf(y);
             }
             *ln_w = ln_sum_exp(&particle.ln_terms);
@@ -243,7 +275,8 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
             sum_sq += *w * *w;
         }
         let log_pred = max + libm::logf(sum / n as f32);
-        let ess = sum * sum / sum_sq;
+        // Rounding can put (Σw)²/Σw² a few ulps past N, which it cannot exceed.
+        let ess = (sum * sum / sum_sq).min(n as f32);
 
         // 3. Systematic resampling, in place.
         systematic_counts(self.weights, uniform::open01(rng), self.counts)?;
@@ -260,12 +293,21 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
             .zip(self.counts.iter_mut())
             .enumerate()
         {
-            let ln_w = ln_sum_exp(&particle.ln_terms);
-            for (a, ln_term) in alloc.iter_mut().zip(&particle.ln_terms) {
-                *a += libm::expf(ln_term - ln_w);
-            }
+            // Normalized after subtracting the largest term, not as
+            // exp(ln_term − ln_w): once |ln_terms| ≳ 1e7 the f32 ln_w cannot
+            // carry ln Σ and the probabilities summed to up to K. Terms that
+            // are not finite are dead. A survivor of resampling has a finite
+            // largest term. One exp per term serves both the allocation
+            // probabilities and the draw of z.
+            let mut p = [0.0f32; K];
+            let z = categorical::exp_shifted(&particle.ln_terms, &mut p).and_then(|total| {
+                for (a, p_k) in alloc.iter_mut().zip(&p) {
+                    *a += p_k / total;
+                }
+                categorical::sample(rng, &p, total)
+            });
             let refresh = (u64::from(t) + i as u64) % refresh_every == 0;
-            let result = match categorical::sample_ln(rng, &particle.ln_terms) {
+            let result = match z {
                 Some(z) => particle.absorb(&x, y, z, refresh, &self.state.config, rng),
                 None => Err(Error::Degenerate),
             };
@@ -322,6 +364,11 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
         self.ready()?;
         posterior::predict(self.particles, x)
     }
+
+    /// Mutable particles and state, for restoring a snapshot.
+    pub(crate) fn storage_mut(&mut self) -> (&mut [Particle<K, D>], &mut FilterState<K>) {
+        (self.particles, self.state)
+    }
 }
 
 /// A particle filter with `N` particles, `K` experts and `D` features in
@@ -357,7 +404,7 @@ pub struct Filter<const N: usize, const K: usize, const D: usize> {
 }
 
 impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D> {
-    /// Storage at the default prior, not yet usable: call [`Filter::reset`]
+    /// Zeroed storage (a `static` lands in `.bss`), not yet usable: call [`Filter::reset`]
     /// to draw the initial particles. Zero sizes fail at compile time.
     pub const fn new() -> Self {
         const { assert!(N > 0 && K > 0 && D > 0, "N, K and D must all be at least 1") };
@@ -366,7 +413,7 @@ impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D> {
             particles: [Particle::ZERO; N],
             weights: [0.0; N],
             counts: [0; N],
-            state: FilterState::new(Config::default_for(D)),
+            state: FilterState::UNSET,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::dist::{normal, polya_gamma};
 use crate::linalg::{self, Factor};
-use crate::math::{dot, ln_sigmoid};
+use crate::math::{dot, sigmoid_pair};
 use crate::Error;
 use rand_core::RngCore;
 
@@ -21,13 +21,36 @@ use rand_core::RngCore;
 /// assert!((total - 1.0).abs() < 1e-6);
 /// ```
 pub fn stick_breaking_ln<const K: usize>(psi: &[f32; K], ln_pi: &mut [f32; K]) {
-    let mut ln_rest = 0.0f32;
+    stick_breaking(psi, ln_pi, &mut [0.0; K]);
+}
+
+/// [`stick_breaking_ln`] (bit for bit) and the probabilities `π_k`
+/// themselves, multiplied out in linear space from the same `exp` per
+/// stick, so no `exp(ln π_k)` is needed. Each `π_k` is a product of at most
+/// `K` factors with a few ulps of error each; it underflows to 0 only where
+/// `exp(ln π_k)` would.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::gate::stick_breaking;
+/// let (mut ln_pi, mut pi) = ([0.0f32; 3], [0.0f32; 3]);
+/// stick_breaking(&[0.4, -2.0, 0.0], &mut ln_pi, &mut pi);
+/// for (p, l) in pi.iter().zip(&ln_pi) {
+///     assert!((p - l.exp()).abs() < 1e-6);
+/// }
+/// ```
+pub fn stick_breaking<const K: usize>(psi: &[f32; K], ln_pi: &mut [f32; K], pi: &mut [f32; K]) {
+    let (mut ln_rest, mut rest) = (0.0f32, 1.0f32);
     for k in 0..K {
         if k + 1 < K {
-            ln_pi[k] = ln_rest + ln_sigmoid(psi[k]);
-            ln_rest += ln_sigmoid(-psi[k]);
+            let sigma = sigmoid_pair(psi[k]);
+            ln_pi[k] = ln_rest + sigma.ln_p;
+            pi[k] = rest * sigma.p;
+            ln_rest += sigma.ln_q;
+            rest *= sigma.q;
         } else {
             ln_pi[k] = ln_rest;
+            pi[k] = rest;
         }
     }
 }

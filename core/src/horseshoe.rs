@@ -62,6 +62,10 @@ impl GlobalScale {
     /// `τ² = ξ = 1`, the prior median, used before the first draw.
     pub const ONE: Self = GlobalScale { tau2: 1.0, xi: 1.0 };
 
+    /// All-zero placeholder, so a `const` filter is all zero bits and a
+    /// `static` one lands in `.bss`, not in flash; not a valid state.
+    pub(crate) const ZERO: Self = GlobalScale { tau2: 0.0, xi: 0.0 };
+
     /// The global shrinkage `τ²`.
     pub fn tau2(&self) -> f32 {
         self.tau2

@@ -19,6 +19,7 @@ pub mod particle;
 pub mod posterior;
 pub mod protocol;
 pub mod resample;
+pub mod snapshot;
 
 pub use config::Config;
 pub use error::Error;

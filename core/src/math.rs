@@ -11,8 +11,16 @@
 /// ```
 pub fn softplus(x: f32) -> f32 {
     // max(x, 0) + ln(1 + e^{-|x|}): the exponent is never positive.
-    let pos = if x > 0.0 { x } else { 0.0 };
-    pos + libm::log1pf(libm::expf(-libm::fabsf(x)))
+    positive_part(x) + libm::log1pf(libm::expf(-libm::fabsf(x)))
+}
+
+/// `max(x, 0)`, and `0` for NaN.
+fn positive_part(x: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
 }
 
 /// `ln σ(x)` for the logistic function σ, finite for every finite `x`.
@@ -24,6 +32,51 @@ pub fn softplus(x: f32) -> f32 {
 /// ```
 pub fn ln_sigmoid(x: f32) -> f32 {
     -softplus(-x)
+}
+
+/// `σ(x)` and `σ(−x) = 1 − σ(x)`, each in linear and in log form.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::math::{ln_sigmoid, sigmoid_pair};
+/// let s = sigmoid_pair(1.5);
+/// assert_eq!((s.ln_p, s.ln_q), (ln_sigmoid(1.5), ln_sigmoid(-1.5)));
+/// assert!((s.p + s.q - 1.0).abs() < 1e-7 && s.q < s.p);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SigmoidPair {
+    /// `σ(x)`.
+    pub p: f32,
+    /// `σ(−x)`.
+    pub q: f32,
+    /// `ln σ(x)`, bit for bit [`ln_sigmoid`]`(x)`.
+    pub ln_p: f32,
+    /// `ln σ(−x)`, bit for bit [`ln_sigmoid`]`(−x)`.
+    pub ln_q: f32,
+}
+
+/// [`SigmoidPair`] of `x` for one `exp` and one `ln` (two of each for
+/// [`ln_sigmoid`] at `±x`, plus an `exp` per probability): with
+/// `e = e^{−|x|}`, `ln σ(±x) = −max(∓x, 0) − ln(1 + e)` and the two
+/// probabilities are `1/(1 + e)` and `e/(1 + e)`, accurate to a few ulps
+/// and zero only where the exact value is below the f32 range. NaN gives
+/// NaN everywhere.
+pub fn sigmoid_pair(x: f32) -> SigmoidPair {
+    let e = libm::expf(-libm::fabsf(x));
+    let shared = libm::log1pf(e);
+    let larger = 1.0 / (1.0 + e);
+    let smaller = e * larger;
+    let (p, q) = if x >= 0.0 {
+        (larger, smaller)
+    } else {
+        (smaller, larger)
+    };
+    SigmoidPair {
+        p,
+        q,
+        ln_p: -(positive_part(-x) + shared),
+        ln_q: -(positive_part(x) + shared),
+    }
 }
 
 /// `ln Σ exp(v_i)`, max-subtracted; `-∞` for an empty slice or when every
@@ -67,6 +120,7 @@ pub fn max_finite(values: &[f32]) -> f32 {
 /// ```
 /// assert_eq!(hsmoe_core::math::dot(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
 /// ```
+#[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -80,4 +134,47 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// ```
 pub fn all_within(values: &[f32], limit: f32) -> bool {
     values.iter().all(|v| libm::fabsf(*v) <= limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shared form must not change a single bit of either logarithm,
+    /// and the probabilities are the f64 logistic function to a few ulps
+    /// (relative, or of the subnormal spacing 1.4·10⁻⁴⁵ near underflow).
+    #[test]
+    fn sigmoid_pair_is_bitwise_the_two_log_calls() {
+        let values = [
+            0.0,
+            -0.0,
+            1e-30,
+            0.3,
+            -2.5,
+            17.0,
+            -88.0,
+            1e4,
+            f32::MAX,
+            -f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        for x in values {
+            let s = sigmoid_pair(x);
+            assert_eq!(s.ln_p.to_bits(), ln_sigmoid(x).to_bits(), "{x}");
+            assert_eq!(s.ln_q.to_bits(), ln_sigmoid(-x).to_bits(), "{x}");
+            let logistic = |v: f64| 1.0 / (1.0 + libm::exp(-v));
+            let x64 = f64::from(x);
+            for (v, exact) in [(s.p, logistic(x64)), (s.q, logistic(-x64))] {
+                let err = (f64::from(v) - exact).abs();
+                assert!(
+                    err <= 4.0 * f64::from(f32::EPSILON) * exact + 3e-45,
+                    "{x}: {v}"
+                );
+            }
+            assert!((s.p + s.q - 1.0).abs() <= f32::EPSILON, "{x}");
+        }
+        let s = sigmoid_pair(f32::NAN);
+        assert!(s.p.is_nan() && s.q.is_nan() && s.ln_p.is_nan() && s.ln_q.is_nan());
+    }
 }

@@ -41,7 +41,7 @@ impl<const K: usize, const D: usize> Particle<K, D> {
     pub const ZERO: Self = Particle {
         experts: [ExpertStats::ZERO; K],
         sticks: [Stick::ZERO; K],
-        global: GlobalScale::ONE,
+        global: GlobalScale::ZERO,
         ln_terms: [0.0; K],
     };
 

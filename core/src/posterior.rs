@@ -86,16 +86,26 @@ impl<const K: usize> Mixture<K> {
     };
 
     pub(crate) fn add(&mut self, k: usize, pi: f32, t: &StudentT) {
-        self.mean += pi * t.loc;
-        self.second += pi * (t.variance() + t.loc * t.loc);
         self.gate[k] += pi;
+        // A component of probability 0 adds nothing, even one whose moments
+        // are infinite (0·∞ would make the sums NaN).
+        if pi > 0.0 {
+            self.mean += pi * t.loc;
+            self.second += pi * (t.variance() + t.loc * t.loc);
+        }
     }
 
-    /// `(mean, variance, mean gate)` over `n` particles.
+    /// `(mean, variance, mean gate)` over `n` particles. The variance is
+    /// `+∞` when the second moment is (an expert with `2a ≤ 2`, or f32
+    /// overflow at extreme inputs), not the `max(∞ − ∞, 0) = 0` it was.
     pub(crate) fn finish(self, n: usize) -> (f32, f32, [f32; K]) {
         let n = n as f32;
         let mean = self.mean / n;
-        let var = (self.second / n - mean * mean).max(0.0);
+        let var = if self.second == f32::INFINITY {
+            f32::INFINITY
+        } else {
+            (self.second / n - mean * mean).max(0.0)
+        };
         (mean, var, self.gate.map(|g| g / n))
     }
 }

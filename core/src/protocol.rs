@@ -234,7 +234,7 @@ pub type GateVec<const K: usize> = heapless::Vec<f32, K>;
 /// A message from the host to the device.
 ///
 /// Variants are append-only (see the [module docs](self)); `Snapshot` and
-/// `Restore` will be added after `Reset`.
+/// `Restore` will be added after `Status`.
 ///
 /// # Examples
 /// ```
@@ -275,6 +275,10 @@ pub enum Request<const D: usize> {
         /// Seed of the device's random number generator.
         seed: u64,
     },
+    /// Asks what the device has absorbed since the last `Reset`, without
+    /// changing anything; answered with [`Response::Status`]. A host checks
+    /// its own count against it (each `seq` absorbed exactly once).
+    Status,
 }
 
 impl<const D: usize> Request<D> {
@@ -291,7 +295,8 @@ impl<const D: usize> Request<D> {
         let observe = TAG + VARINT_U32 + f32_seq_len(D) + F32;
         let predict = TAG + VARINT_U32 + f32_seq_len(D);
         let reset = TAG + VARINT_U64;
-        max(max(hello, observe), max(predict, reset))
+        let status = TAG;
+        max(max(max(hello, observe), max(predict, reset)), status)
     };
 }
 
@@ -365,6 +370,21 @@ pub enum Response<const K: usize> {
         /// Why it was refused.
         reason: RejectReason,
     },
+    /// What the device has absorbed since the last `Reset`, answering
+    /// `Status`.
+    Status {
+        /// Observations absorbed (answered with `Update`, each `seq` once).
+        steps: u32,
+        /// The `seq` of the last observation answered with `Update` or a
+        /// final `Reject`, if any.
+        last_seq: Option<u32>,
+        /// Observations refused with a final `Reject` (bad values, not
+        /// `OutOfOrder` or damaged frames).
+        rejected: u32,
+        /// `Σ_t ln p̂(y_t | past)` over the absorbed observations, in the
+        /// filter's own f64.
+        log_marginal: f64,
+    },
 }
 
 impl<const K: usize> Response<K> {
@@ -381,7 +401,8 @@ impl<const K: usize> Response<K> {
         let update = TAG + VARINT_U32 + 4 * F32 + TAG + f32_seq_len(K) + VARINT_U32;
         let prediction = TAG + VARINT_U32 + 2 * F32 + f32_seq_len(K);
         let reject = TAG + TAG + VARINT_U32 + TAG;
-        max(max(config, update), max(prediction, reject))
+        let status = TAG + VARINT_U32 + TAG + VARINT_U32 + VARINT_U32 + 2 * F32;
+        max(max(max(config, update), max(prediction, reject)), status)
     };
 }
 
@@ -493,6 +514,7 @@ pub(crate) mod tests {
             },
             Request::Predict { seq: 12345, x },
             Request::Reset { seed: u64::MAX },
+            Request::Status,
         ])
     }
 
@@ -531,6 +553,12 @@ pub(crate) mod tests {
             Response::Reject {
                 seq: Some(5),
                 reason: RejectReason::Unsupported,
+            },
+            Response::Status {
+                steps: 1_000,
+                last_seq: Some(999),
+                rejected: 2,
+                log_marginal: -1234.5,
             },
         ])
     }
@@ -612,7 +640,7 @@ pub(crate) mod tests {
     #[test]
     fn max_size_is_the_exact_worst_case() {
         let x = FeatureVec::from([f32::MAX; 32]);
-        let requests: [Request<32>; 4] = [
+        let requests: [Request<32>; 5] = [
             Request::Hello,
             Request::Observe {
                 seq: u32::MAX,
@@ -621,9 +649,10 @@ pub(crate) mod tests {
             },
             Request::Predict { seq: u32::MAX, x },
             Request::Reset { seed: u64::MAX },
+            Request::Status,
         ];
         let g: GateVec<32> = gate(&[0.5; 32]);
-        let responses: [Response<32>; 4] = [
+        let responses: [Response<32>; 5] = [
             Response::Config {
                 version: u16::MAX,
                 n: u32::MAX,
@@ -651,6 +680,12 @@ pub(crate) mod tests {
             Response::Reject {
                 seq: Some(u32::MAX),
                 reason: RejectReason::Unsupported,
+            },
+            Response::Status {
+                steps: u32::MAX,
+                last_seq: Some(u32::MAX),
+                rejected: u32::MAX,
+                log_marginal: f64::MIN,
             },
         ];
         let size = |bytes: Vec<u8>| bytes.len();

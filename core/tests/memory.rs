@@ -34,3 +34,17 @@ fn bytes_per_particle_match_the_readme() {
     assert_eq!(readme_bytes_per_particle(4, 4), 1_168);
     assert_eq!(readme_bytes_per_particle(10, 6), 5_696);
 }
+
+#[test]
+fn a_new_filter_is_all_zero_so_a_static_one_lands_in_bss() {
+    // Every number in the Debug rendering (which shows every field) is 0
+    // and every flag false; field names like `tau2` do not parse as numbers.
+    let filter = Filter::<3, 2, 2>::new();
+    let text = format!("{filter:?}");
+    for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-')) {
+        if let Ok(value) = token.parse::<f64>() {
+            assert_eq!(value, 0.0, "non-zero initializer {token} in {text}");
+        }
+        assert_ne!(token, "true", "{text}");
+    }
+}

@@ -1,4 +1,4 @@
-//! Sampling an index from unnormalized log-weights.
+//! Sampling an index from unnormalized log-weights or weights.
 
 use super::uniform::open01;
 use rand_core::RngCore;
@@ -25,27 +25,91 @@ use rand_core::RngCore;
 /// assert_eq!(sample_ln(&mut rng, &[f32::NEG_INFINITY]), None);
 /// ```
 pub fn sample_ln<R: RngCore + ?Sized>(rng: &mut R, ln_weights: &[f32]) -> Option<usize> {
+    let max = finite_max(ln_weights)?;
+    let total: f32 = ln_weights.iter().map(|&w| shifted_exp(w, max)).sum();
+    pick(
+        open01(rng) * total,
+        ln_weights.iter().map(|&w| shifted_exp(w, max)),
+    )
+}
+
+/// The weights [`sample_ln`] draws from, exponentiated once into `weights`
+/// so that a caller who also needs the probabilities pays one `exp` per
+/// entry: `weights[i] = exp(ln_weights[i] − max)` over the finite entries
+/// (0 for NaN and `±∞`), `max` the largest finite log-weight. Returns
+/// their sum (≥ 1), or `None` if there is no finite entry. Entries beyond
+/// the shorter slice are left alone.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::dist::categorical::exp_shifted;
+/// let mut w = [0.0; 3];
+/// assert_eq!(exp_shifted(&[1.0, f32::NAN, 1.0], &mut w), Some(2.0));
+/// assert_eq!(w, [1.0, 0.0, 1.0]);
+/// assert_eq!(exp_shifted(&[f32::NEG_INFINITY], &mut w), None);
+/// ```
+pub fn exp_shifted(ln_weights: &[f32], weights: &mut [f32]) -> Option<f32> {
+    let max = finite_max(ln_weights)?;
+    let mut total = 0.0;
+    for (w, &ln_w) in weights.iter_mut().zip(ln_weights) {
+        *w = shifted_exp(ln_w, max);
+        total += *w;
+    }
+    Some(total)
+}
+
+/// Draws `i` with probability `weights[i]/total` from finite non-negative
+/// weights and their sum `total` (as [`exp_shifted`] returns them). With
+/// the weights of [`exp_shifted`] it draws exactly what [`sample_ln`]
+/// draws from the same generator state. Zero, negative and NaN weights are
+/// never selected; `None` if no weight is positive.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::dist::categorical::{exp_shifted, sample, sample_ln};
+/// use rand_core::SeedableRng;
+/// use rand_xorshift::XorShiftRng;
+///
+/// let ln_w = [-0.5, 0.2, -3.0];
+/// let mut w = [0.0; 3];
+/// let total = exp_shifted(&ln_w, &mut w).unwrap();
+/// let mut a = XorShiftRng::seed_from_u64(7);
+/// let mut b = a.clone();
+/// for _ in 0..100 {
+///     assert_eq!(sample(&mut a, &w, total), sample_ln(&mut b, &ln_w));
+/// }
+/// assert_eq!(sample(&mut a, &[0.0, 0.0], 0.0), None);
+/// ```
+pub fn sample<R: RngCore + ?Sized>(rng: &mut R, weights: &[f32], total: f32) -> Option<usize> {
+    pick(open01(rng) * total, weights.iter().copied())
+}
+
+/// The largest finite entry, `None` if there is none.
+fn finite_max(ln_weights: &[f32]) -> Option<f32> {
     let max = ln_weights
         .iter()
         .copied()
         .filter(|w| w.is_finite())
         .fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return None;
+    (max > f32::NEG_INFINITY).then_some(max)
+}
+
+/// `exp(w − max)` for a finite `w`, else 0.
+fn shifted_exp(w: f32, max: f32) -> f32 {
+    if w.is_finite() {
+        libm::expf(w - max)
+    } else {
+        0.0
     }
-    let weight = |w: f32| {
-        if w.is_finite() {
-            libm::expf(w - max)
-        } else {
-            0.0
-        }
-    };
-    let total: f32 = ln_weights.iter().map(|&w| weight(w)).sum();
-    let target = open01(rng) * total;
+}
+
+/// Inversion: the first index whose cumulative positive weight exceeds
+/// `target`, or the last positive-weight index if rounding put `target`
+/// past the end (never a zero-weight index).
+fn pick(target: f32, weights: impl Iterator<Item = f32>) -> Option<usize> {
     let mut cumulative = 0.0;
     let mut last = None;
-    for (i, &w) in ln_weights.iter().enumerate() {
-        let p = weight(w);
+    for (i, p) in weights.enumerate() {
         if p > 0.0 {
             cumulative += p;
             last = Some(i);

@@ -6,8 +6,9 @@
 //! documented fallback; no function panics on any input.
 //!
 //! - [`uniform`]: `U(0, 1)` on the open interval.
-//! - [`normal`]: `N(0, 1)` (Marsaglia's polar method).
-//! - [`gamma`]: gamma, inverse-gamma and exponential (Marsaglia–Tsang).
+//! - [`normal`]: `N(0, 1)` (the Marsaglia–Tsang ziggurat).
+//! - [`gamma`]: gamma, inverse-gamma (Marsaglia–Tsang) and exponential
+//!   (ziggurat).
 //! - [`student_t`]: the expert predictive log-density.
 //! - [`categorical`]: sampling an index from log-weights.
 //! - [`polya_gamma`]: a fast, accurate approximation to `PG(1, c)`.
@@ -18,3 +19,4 @@ pub mod normal;
 pub mod polya_gamma;
 pub mod student_t;
 pub mod uniform;
+mod ziggurat;

@@ -145,6 +145,7 @@ pub fn sample<R: RngCore + ?Sized>(rng: &mut R, c: f32) -> f32 {
 }
 
 /// Horner's rule, constant coefficient first.
+#[inline]
 fn polynomial(coefficients: &[f32], x: f32) -> f32 {
     coefficients.iter().rev().fold(0.0, |acc, &a| acc * x + a)
 }

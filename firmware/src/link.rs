@@ -1,0 +1,326 @@
+//! The frame I/O loop: received bytes become frames, frames become
+//! requests, requests drive the filter, and every answer goes back as one
+//! frame (SPEC-interfaces, "Wire protocol").
+//!
+//! Everything here is independent of the board: bytes come from a
+//! [`Serial`] and time from a tick function, so the on-target self-test
+//! drives a [`Link`] byte by byte without a UART.
+//!
+//! Sequence numbers of `Observe`: after a `Reset` (or boot) the first
+//! `seq` is accepted whatever it is; afterwards the device absorbs only
+//! `last + 1`, answers a repeat of any of the last [`ANSWER_CACHE`]
+//! answered `seq`s again from an [`AnswerCache`] without absorbing it
+//! twice, and rejects anything else with `OutOfOrder`. A host can
+//! therefore keep up to [`ANSWER_CACHE`] observations in flight and, when
+//! a request or an answer is lost, go back to the first unanswered one and
+//! resend the rest (go-back-N): the posterior always sees the observations
+//! in order, each once, and every lost answer can be had again.
+
+use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
+use hsmoe_core::protocol::{
+    FeatureVec, GateVec, RejectReason, Request, Response, PROTOCOL_VERSION,
+};
+use hsmoe_core::{Config, Filter};
+use rand_core::SeedableRng;
+use rand_xorshift::XorShiftRng;
+
+/// Answers kept for repeated `seq`s: the largest window of observations a
+/// host may keep in flight (`hsmoe run --window` allows at most this).
+pub const ANSWER_CACHE: usize = 64;
+
+/// The answers to the last [`ANSWER_CACHE`] observations, by `seq`: a ring
+/// indexed by `seq mod ANSWER_CACHE`, since answered `seq`s are
+/// consecutive. Lives in a `static` (≈ 3.5 KiB at K = 4), not on the
+/// stack.
+pub struct AnswerCache<const K: usize> {
+    slots: [Option<(u32, Response<K>)>; ANSWER_CACHE],
+}
+
+impl<const K: usize> AnswerCache<K> {
+    /// An empty cache, built at compile time.
+    pub const fn new() -> Self {
+        AnswerCache {
+            slots: [const { None }; ANSWER_CACHE],
+        }
+    }
+
+    /// Forgets every answer (after a `Reset`).
+    fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|slot| *slot = None);
+    }
+
+    /// The slot of `seq`.
+    fn slot(&mut self, seq: u32) -> &mut Option<(u32, Response<K>)> {
+        // `seq mod ANSWER_CACHE` is in bounds; `ANSWER_CACHE` fits a u32.
+        &mut self.slots[(seq % ANSWER_CACHE as u32) as usize]
+    }
+
+    /// The answer to `seq`, if it is still cached.
+    fn get(&mut self, seq: u32) -> Option<&Response<K>> {
+        match self.slot(seq) {
+            Some((cached, answer)) if *cached == seq => Some(answer),
+            _ => None,
+        }
+    }
+
+    /// Remembers `answer` as the answer to `seq`.
+    fn put(&mut self, seq: u32, answer: Response<K>) {
+        *self.slot(seq) = Some((seq, answer));
+    }
+}
+
+impl<const K: usize> Default for AnswerCache<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A byte channel to the host.
+pub trait Serial {
+    /// Takes the next received byte, if one is waiting; never blocks.
+    fn read(&mut self) -> Option<u8>;
+    /// Sends `bytes`, blocking until the hardware has taken them all.
+    fn write_all(&mut self, bytes: &[u8]);
+    /// Sleeps until a byte may have arrived; may return at once.
+    fn wait(&mut self);
+}
+
+/// What the link has done since boot, for the log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, defmt::Format)]
+pub struct Stats {
+    /// Frames received (each delimited by `0x00`), good or bad.
+    pub frames: u32,
+    /// Observations absorbed.
+    pub updates: u32,
+    /// Requests answered with `Reject`.
+    pub rejects: u32,
+    /// Repeated observations answered from the cache.
+    pub repeats: u32,
+}
+
+/// The device side of the protocol around one filter.
+///
+/// Holds the filter and the answer cache (borrowed, they live in
+/// `static`s), its random number generator, the receive accumulator and a
+/// transmit buffer: a few hundred bytes besides the filter.
+pub struct Link<'f, const N: usize, const K: usize, const D: usize> {
+    filter: &'f mut Filter<N, K, D>,
+    rng: XorShiftRng,
+    seed: u64,
+    /// The `seq` of the last observation answered since the `Reset`.
+    last: Option<u32>,
+    /// Answers to the last observations, for repeats.
+    answers: &'f mut AnswerCache<K>,
+    /// Observations refused with a final `Reject` since the `Reset`.
+    rejected: u32,
+    rx: FrameAccumulator<MAX_FRAME>,
+    tx: [u8; MAX_FRAME],
+    now: fn() -> u64,
+    stats: Stats,
+}
+
+impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
+    /// Every answer of this device fits one frame.
+    const FITS: () = assert!(
+        frame::max_frame_len(Response::<K>::MAX_SIZE) <= MAX_FRAME,
+        "K too large for the protocol's MAX_FRAME"
+    );
+
+    /// Takes the filter and an answer cache and resets them with `seed`
+    /// (at the SPEC's default prior for `D` features). `now` reads a
+    /// free-running tick counter; its differences are reported as the cost
+    /// of each update.
+    pub fn new(
+        filter: &'f mut Filter<N, K, D>,
+        answers: &'f mut AnswerCache<K>,
+        seed: u64,
+        now: fn() -> u64,
+    ) -> Self {
+        let () = Self::FITS;
+        let mut link = Link {
+            filter,
+            rng: XorShiftRng::seed_from_u64(seed),
+            seed,
+            last: None,
+            answers,
+            rejected: 0,
+            rx: FrameAccumulator::new(),
+            tx: [0; MAX_FRAME],
+            now,
+            stats: Stats::default(),
+        };
+        if let Response::Reject { reason, .. } = link.reset(seed) {
+            defmt::error!("reset at boot failed: {}", reason);
+        }
+        link
+    }
+
+    /// What the link has done since boot.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Answers requests forever: reads bytes, sleeps when there are none.
+    pub fn serve<S: Serial>(&mut self, serial: &mut S) -> ! {
+        loop {
+            match serial.read() {
+                Some(byte) => {
+                    if let Some(answer) = self.receive(byte) {
+                        self.send(serial, &answer);
+                    }
+                }
+                None => serial.wait(),
+            }
+        }
+    }
+
+    /// Frames `answer` and sends it.
+    pub fn send<S: Serial>(&mut self, serial: &mut S, answer: &Response<K>) {
+        match frame::encode(answer, &mut self.tx) {
+            Ok(bytes) => serial.write_all(bytes),
+            // Unreachable: `FITS` bounds every answer by MAX_FRAME.
+            Err(error) => defmt::error!("answer not sent: {}", error),
+        }
+    }
+
+    /// Feeds one received byte; returns the answer when the byte ends a
+    /// frame (a `0x00` after at least one other byte).
+    ///
+    /// A frame that fails COBS, CRC or decoding is answered with
+    /// `Reject { seq: None, reason: Corrupt }`, one longer than
+    /// [`MAX_FRAME`] with `TooLong`; neither touches the filter.
+    pub fn receive(&mut self, byte: u8) -> Option<Response<K>> {
+        let request = match self.rx.push(byte)? {
+            FrameEvent::Frame(body) => frame::decode::<Request<D>>(body),
+            FrameEvent::Overflow => Err(FrameError::TooLong),
+        };
+        self.stats.frames = self.stats.frames.wrapping_add(1);
+        Some(match request {
+            Ok(request) => self.handle(request),
+            Err(error) => {
+                defmt::warn!("bad frame: {}", error);
+                let reason = match error {
+                    FrameError::TooLong => RejectReason::TooLong,
+                    _ => RejectReason::Corrupt,
+                };
+                self.reject(None, reason)
+            }
+        })
+    }
+
+    /// Answers one decoded request.
+    pub fn handle(&mut self, request: Request<D>) -> Response<K> {
+        match request {
+            Request::Hello => {
+                defmt::info!(
+                    "hello: {}; stack high-water mark {=usize} B",
+                    self.stats,
+                    crate::stack::high_water_mark()
+                );
+                self.config()
+            }
+            Request::Reset { seed } => self.reset(seed),
+            Request::Status => Response::Status {
+                steps: self.filter.state().steps(),
+                last_seq: self.last,
+                rejected: self.rejected,
+                log_marginal: self.filter.state().log_marginal(),
+            },
+            Request::Observe { seq, x, y } => self.observe(seq, &x, y),
+            Request::Predict { seq, x } => {
+                match x.as_array().and_then(|x| self.filter.predict(x)) {
+                    Ok(p) => Response::Prediction {
+                        seq,
+                        mean: p.mean,
+                        var: p.var,
+                        gate: gate_vec(&p.gate),
+                    },
+                    Err(error) => self.reject(Some(seq), error.into()),
+                }
+            }
+        }
+    }
+
+    /// Restarts the filter from the prior with a new seed.
+    fn reset(&mut self, seed: u64) -> Response<K> {
+        self.seed = seed;
+        self.rng = XorShiftRng::seed_from_u64(seed);
+        self.last = None;
+        self.answers.clear();
+        self.rejected = 0;
+        match self.filter.reset(&Config::default_for(D), &mut self.rng) {
+            Ok(()) => {
+                defmt::info!("reset: N = {}, K = {}, D = {}, seed {}", N, K, D, seed);
+                self.config()
+            }
+            Err(error) => self.reject(None, error.into()),
+        }
+    }
+
+    /// Absorbs one observation, in `seq` order (see the module docs).
+    fn observe(&mut self, seq: u32, x: &FeatureVec<D>, y: f32) -> Response<K> {
+        if let Some(last) = self.last {
+            if let Some(answer) = self.answers.get(seq) {
+                self.stats.repeats = self.stats.repeats.wrapping_add(1);
+                return answer.clone();
+            }
+            if seq != last.wrapping_add(1) {
+                defmt::warn!("seq {} out of order after {}", seq, last);
+                return self.reject(Some(seq), RejectReason::OutOfOrder);
+            }
+        }
+        let result = x.as_array().and_then(|x| {
+            let start = (self.now)();
+            let update = self.filter.observe(x, y, &mut self.rng)?;
+            Ok((update, (self.now)().wrapping_sub(start)))
+        });
+        let answer = match result {
+            Ok((update, ticks)) => {
+                self.stats.updates = self.stats.updates.wrapping_add(1);
+                defmt::debug!("seq {}: {} ticks, ess {}", seq, ticks, update.ess);
+                Response::Update {
+                    seq,
+                    pred_mean: update.pred_mean,
+                    pred_var: update.pred_var,
+                    log_pred: update.log_pred,
+                    ess: update.ess,
+                    resampled: update.resampled,
+                    gate: gate_vec(&update.gate),
+                    ticks: u32::try_from(ticks).unwrap_or(u32::MAX),
+                }
+            }
+            Err(error) => {
+                self.rejected = self.rejected.wrapping_add(1);
+                self.reject(Some(seq), error.into())
+            }
+        };
+        self.last = Some(seq);
+        self.answers.put(seq, answer.clone());
+        answer
+    }
+
+    /// `Config` for `Hello` and `Reset`.
+    fn config(&self) -> Response<K> {
+        Response::Config {
+            version: PROTOCOL_VERSION,
+            n: N as u32,
+            k: K as u32,
+            d: D as u32,
+            seed: self.seed,
+            max_frame: MAX_FRAME as u32,
+        }
+    }
+
+    /// A `Reject`, counted and logged.
+    fn reject(&mut self, seq: Option<u32>, reason: RejectReason) -> Response<K> {
+        self.stats.rejects = self.stats.rejects.wrapping_add(1);
+        defmt::warn!("reject {}: {}", seq, reason);
+        Response::Reject { seq, reason }
+    }
+}
+
+/// The wire form of `K` gate probabilities.
+fn gate_vec<const K: usize>(gate: &[f32; K]) -> GateVec<K> {
+    // Cannot fail: the vector's capacity is K.
+    GateVec::from_slice(gate).unwrap_or_default()
+}

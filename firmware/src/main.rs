@@ -1,0 +1,37 @@
+//! The firmware: boots, resets the filter, answers the host forever.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use hsmoe_firmware::link::{AnswerCache, Link};
+use hsmoe_firmware::{board, config, stack};
+use static_cell::ConstStaticCell;
+
+/// The particle filter, in a static: built at compile time, so it never
+/// passes through the stack. (Its initial image sits in `.data`; see
+/// BENCHMARKS.md.)
+static FILTER: ConstStaticCell<config::Filter> = ConstStaticCell::new(config::Filter::new());
+
+/// Answers to the last observations, for repeated `seq`s; a static too.
+static ANSWERS: ConstStaticCell<AnswerCache<{ config::K }>> =
+    ConstStaticCell::new(AnswerCache::new());
+
+#[entry]
+fn main() -> ! {
+    let mut uart = board::init();
+    defmt::info!(
+        "hsmoe-firmware: N = {}, K = {}, D = {}; filter {} B, stack region {} B",
+        config::N,
+        config::K,
+        config::D,
+        core::mem::size_of::<config::Filter>(),
+        stack::size()
+    );
+    let mut link = Link::new(
+        FILTER.take(),
+        ANSWERS.take(),
+        config::BOOT_SEED,
+        board::ticks,
+    );
+    link.serve(&mut uart)
+}

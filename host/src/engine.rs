@@ -1,0 +1,666 @@
+//! One interface over the three engines: `core` (the f32 `hsmoe-core`
+//! filter, as on the device), `reference` (the f64 reference PL) and
+//! `gibbs` (the batch Gibbs gold standard).
+//!
+//! The two particle engines implement [`OnlineEngine`] and are fed one
+//! row at a time; the Gibbs sampler is a batch method ([`gibbs_final`]).
+//! Outputs are the serializable summaries of the `hsmoe fit` JSON
+//! ([`Step`], [`Prediction`], [`Router`], [`Horseshoe`]), generic over the
+//! float type so the core's f32 values can be written as f32.
+//!
+//! The core's sizes `K` and `D` are const generics; [`online_engine`]
+//! dispatches a runtime `(k, d)` to code compiled for [`CORE_K`] ×
+//! [`CORE_D`]. `N` is a runtime size.
+
+use crate::gibbs::{self, GibbsOptions};
+use crate::reference::dist::{log_sum_exp, normal_log_pdf};
+use crate::reference::gate::{log_stick_breaking, logits};
+use crate::reference::linalg::dot;
+use crate::reference::{ReferenceError, ReferenceFilter};
+use hsmoe_core::{posterior, Config, FilterState, Particle, ParticleSet};
+use rand_core::SeedableRng;
+use rand_xorshift::XorShiftRng;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Which engine `hsmoe fit` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The f32 `hsmoe-core` particle filter, exactly as on the device.
+    Core,
+    /// The independent f64 reference particle filter.
+    Reference,
+    /// The batch Gibbs sampler (no sequential output).
+    Gibbs,
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineKind::Core => "core",
+            EngineKind::Reference => "reference",
+            EngineKind::Gibbs => "gibbs",
+        })
+    }
+}
+
+/// Why an engine could not be built or could not absorb a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The core engine is not compiled for this `(k, d)`.
+    Unsupported {
+        /// Requested number of experts.
+        k: usize,
+        /// Requested number of features (intercept included).
+        d: usize,
+    },
+    /// The core filter refused (see [`hsmoe_core::Error`]).
+    Core(hsmoe_core::Error),
+    /// The reference engine or the Gibbs sampler refused.
+    Reference(ReferenceError),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Unsupported { k, d } => write!(
+                f,
+                "the core engine is compiled for K in {CORE_K:?} and D in {CORE_D:?} \
+                 (D counts the intercept), not K = {k}, D = {d}; use --engine reference"
+            ),
+            EngineError::Core(e) => write!(f, "core engine: {e}"),
+            EngineError::Reference(e) => write!(f, "reference engine: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<hsmoe_core::Error> for EngineError {
+    fn from(e: hsmoe_core::Error) -> Self {
+        EngineError::Core(e)
+    }
+}
+
+impl From<ReferenceError> for EngineError {
+    fn from(e: ReferenceError) -> Self {
+        EngineError::Reference(e)
+    }
+}
+
+/// One PL step's report: the one-step-ahead predictive of `y_t` (before
+/// `y_t` is used), its log density at `y_t`, the ESS and the mean gate and
+/// allocation probabilities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step<F> {
+    /// Predictive mean.
+    pub mean: F,
+    /// Predictive variance.
+    pub var: F,
+    /// `ln p̂(y_t | past)`.
+    pub log_pred: F,
+    /// Effective sample size before resampling.
+    pub ess: F,
+    /// Particle-mean gate probabilities `π_k(x_t)` (length K).
+    pub gate: Vec<F>,
+    /// Particle-mean allocation probabilities of SPEC §3 step 4 (length K).
+    pub alloc: Vec<F>,
+}
+
+/// A posterior predictive mean and variance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prediction<F> {
+    /// Predictive mean.
+    pub mean: F,
+    /// Predictive variance.
+    pub var: F,
+}
+
+/// Router scores at one `x` (SPEC §4): mean and standard deviation of the
+/// gate probabilities (K) and of the stick logits (K − 1), over particles
+/// or Gibbs draws.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Router<F> {
+    /// Where the scores were taken (intercept included).
+    pub x: Vec<f64>,
+    /// Mean of `π_k(x)`.
+    pub gate_mean: Vec<F>,
+    /// Standard deviation of `π_k(x)`.
+    pub gate_sd: Vec<F>,
+    /// Mean of `ψ_j(x)`.
+    pub logit_mean: Vec<F>,
+    /// Standard deviation of `ψ_j(x)`.
+    pub logit_sd: Vec<F>,
+}
+
+/// Gate coefficients and horseshoe scales, `(K − 1) × D` matrices row by
+/// stick. Fields an engine cannot provide are `None` (`null` in JSON);
+/// each field says which engines fill it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Horseshoe<F> {
+    /// Mean of `φ_{j,l}` (all engines).
+    pub phi_mean: Vec<Vec<F>>,
+    /// Standard deviation of `φ_{j,l}` (core, gibbs).
+    pub phi_sd: Option<Vec<Vec<F>>>,
+    /// Mean shrinkage factor `1/(1 + τ²λ²_{j,l})`, near 1 = shrunk to 0;
+    /// 0 for the unshrunk intercept (core).
+    pub shrinkage: Option<Vec<Vec<F>>>,
+    /// Mean of `τ²` (all engines).
+    pub tau2_mean: F,
+    /// Geometric mean of `τ²` (core, gibbs).
+    pub tau2_geometric_mean: Option<F>,
+}
+
+/// `f` applied to every entry of a matrix.
+fn map_rows<F: Copy, G>(rows: &[Vec<F>], f: &impl Fn(F) -> G) -> Vec<Vec<G>> {
+    rows.iter()
+        .map(|r| r.iter().map(|&v| f(v)).collect())
+        .collect()
+}
+
+impl<F: Copy> Step<F> {
+    /// `f` applied to every number (e.g. narrowing a core step to f32).
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::engine::Step;
+    /// let step = Step { mean: 0.5, var: 2.0, log_pred: -1.0, ess: 9.0, gate: vec![1.0], alloc: vec![1.0] };
+    /// let narrow: Step<f32> = step.map(&|v| v as f32);
+    /// assert_eq!(narrow.var, 2.0f32);
+    /// ```
+    pub fn map<G>(&self, f: &impl Fn(F) -> G) -> Step<G> {
+        Step {
+            mean: f(self.mean),
+            var: f(self.var),
+            log_pred: f(self.log_pred),
+            ess: f(self.ess),
+            gate: self.gate.iter().map(|&v| f(v)).collect(),
+            alloc: self.alloc.iter().map(|&v| f(v)).collect(),
+        }
+    }
+}
+
+impl<F: Copy> Prediction<F> {
+    /// `f` applied to every number.
+    pub fn map<G>(&self, f: &impl Fn(F) -> G) -> Prediction<G> {
+        Prediction {
+            mean: f(self.mean),
+            var: f(self.var),
+        }
+    }
+}
+
+impl<F: Copy> Router<F> {
+    /// `f` applied to every score (`x` is kept).
+    pub fn map<G>(&self, f: &impl Fn(F) -> G) -> Router<G> {
+        let m = |v: &[F]| v.iter().map(|&v| f(v)).collect();
+        Router {
+            x: self.x.clone(),
+            gate_mean: m(&self.gate_mean),
+            gate_sd: m(&self.gate_sd),
+            logit_mean: m(&self.logit_mean),
+            logit_sd: m(&self.logit_sd),
+        }
+    }
+}
+
+impl<F: Copy> Horseshoe<F> {
+    /// `f` applied to every number.
+    pub fn map<G>(&self, f: &impl Fn(F) -> G) -> Horseshoe<G> {
+        Horseshoe {
+            phi_mean: map_rows(&self.phi_mean, f),
+            phi_sd: self.phi_sd.as_ref().map(|m| map_rows(m, f)),
+            shrinkage: self.shrinkage.as_ref().map(|m| map_rows(m, f)),
+            tau2_mean: f(self.tau2_mean),
+            tau2_geometric_mean: self.tau2_geometric_mean.map(f),
+        }
+    }
+}
+
+/// A particle engine fed one observation at a time.
+///
+/// Rows passed to every method have the engine's `d` entries (intercept
+/// included); the caller checks this.
+pub trait OnlineEngine {
+    /// Absorbs `(x, y)` (SPEC §3) and reports the step.
+    ///
+    /// # Errors
+    /// The engine's refusal; the engine's state is unchanged.
+    fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError>;
+    /// `Σ_t ln p̂(y_t | past)` so far.
+    fn log_marginal(&self) -> f64;
+    /// SPEC §4 allocation frequencies (length K).
+    fn allocation_freq(&self) -> Vec<f64>;
+    /// Posterior predictive and mean gate probabilities at `x`.
+    ///
+    /// # Errors
+    /// The engine's refusal of `x`.
+    fn predict(&self, x: &[f64]) -> Result<(Prediction<f64>, Vec<f64>), EngineError>;
+    /// Router scores at `x`.
+    ///
+    /// # Errors
+    /// The engine's refusal of `x`.
+    fn router(&self, x: &[f64]) -> Result<Router<f64>, EngineError>;
+    /// Gate coefficient and horseshoe summaries.
+    fn horseshoe(&self) -> Horseshoe<f64>;
+    /// Whether the engine computes in f32 (its outputs are exact f32 values).
+    fn single_precision(&self) -> bool;
+}
+
+/// Builds the `core` or `reference` particle engine: `n` particles, `k`
+/// experts, `d` features, drawn from the prior with
+/// `XorShiftRng::seed_from_u64(seed)`.
+///
+/// The core engine uses that one RNG for `reset` and then every
+/// `observe`, in that order, as the firmware does, so its output is
+/// bit-identical to the device's for the same seed, data and sizes.
+///
+/// # Errors
+/// [`EngineError::Unsupported`] if the core is not compiled for `(k, d)`
+/// (see [`CORE_K`], [`CORE_D`]); the engine's refusal of `config` or of a
+/// zero size. `EngineKind::Gibbs` is not an online engine:
+/// `Unsupported` as well.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::engine::{online_engine, EngineKind};
+/// let config = hsmoe_core::Config::default_for(2);
+/// let mut core = online_engine(EngineKind::Core, 3, 2, 100, &config, 1).unwrap();
+/// let step = core.observe(&[1.0, 0.5], 0.2).unwrap();
+/// assert!(core.single_precision() && step.ess <= 100.0);
+/// assert_eq!(step.log_pred, core.log_marginal());
+/// assert!(online_engine(EngineKind::Core, 3, 99, 100, &config, 1).is_err());
+/// ```
+pub fn online_engine(
+    kind: EngineKind,
+    k: usize,
+    d: usize,
+    n: usize,
+    config: &Config,
+    seed: u64,
+) -> Result<Box<dyn OnlineEngine>, EngineError> {
+    match kind {
+        EngineKind::Core => {
+            core_engine(k, d, n, config, seed).unwrap_or(Err(EngineError::Unsupported { k, d }))
+        }
+        EngineKind::Reference => {
+            let filter = ReferenceFilter::new(n, k, d, config, seed)?;
+            Ok(Box::new(ReferenceEngine { filter }))
+        }
+        EngineKind::Gibbs => Err(EngineError::Unsupported { k, d }),
+    }
+}
+
+/// The core filter on heap storage for a runtime number of particles.
+struct CoreEngine<const K: usize, const D: usize> {
+    particles: Vec<Particle<K, D>>,
+    weights: Vec<f32>,
+    counts: Vec<u32>,
+    state: FilterState<K>,
+    rng: XorShiftRng,
+}
+
+/// `x` narrowed to f32 (`as f32`, round to nearest, as the device's host
+/// link sends it).
+fn narrow<const D: usize>(x: &[f64]) -> Result<[f32; D], EngineError> {
+    let x: &[f64; D] = x.try_into().map_err(|_| hsmoe_core::Error::WrongLength)?;
+    Ok(x.map(|v| v as f32))
+}
+
+impl<const K: usize, const D: usize> CoreEngine<K, D> {
+    fn boxed(n: usize, config: &Config, seed: u64) -> Result<Box<dyn OnlineEngine>, EngineError> {
+        let mut engine = CoreEngine::<K, D> {
+            particles: vec![Particle::ZERO; n],
+            weights: vec![0.0; n],
+            counts: vec![0; n],
+            state: FilterState::new(*config),
+            rng: XorShiftRng::seed_from_u64(seed),
+        };
+        let mut set = ParticleSet::new(
+            &mut engine.particles,
+            &mut engine.weights,
+            &mut engine.counts,
+            &mut engine.state,
+        )?;
+        set.reset(config, &mut engine.rng)?;
+        Ok(Box::new(engine))
+    }
+}
+
+impl<const K: usize, const D: usize> OnlineEngine for CoreEngine<K, D> {
+    fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError> {
+        let x: [f32; D] = narrow(x)?;
+        let mut set = ParticleSet::new(
+            &mut self.particles,
+            &mut self.weights,
+            &mut self.counts,
+            &mut self.state,
+        )?;
+        let update = set.observe(&x, y as f32, &mut self.rng)?;
+        Ok(Step {
+            mean: update.pred_mean.into(),
+            var: update.pred_var.into(),
+            log_pred: update.log_pred.into(),
+            ess: update.ess.into(),
+            gate: update.gate.map(f64::from).to_vec(),
+            alloc: update.alloc.map(f64::from).to_vec(),
+        })
+    }
+
+    fn log_marginal(&self) -> f64 {
+        self.state.log_marginal()
+    }
+
+    fn allocation_freq(&self) -> Vec<f64> {
+        self.state.allocation_freq().map(f64::from).to_vec()
+    }
+
+    fn predict(&self, x: &[f64]) -> Result<(Prediction<f64>, Vec<f64>), EngineError> {
+        let p = posterior::predict(&self.particles, &narrow::<D>(x)?)?;
+        let prediction = Prediction {
+            mean: p.mean.into(),
+            var: p.var.into(),
+        };
+        Ok((prediction, p.gate.map(f64::from).to_vec()))
+    }
+
+    fn router(&self, x: &[f64]) -> Result<Router<f64>, EngineError> {
+        let r = posterior::router_scores(&self.particles, &narrow::<D>(x)?)?;
+        let wide = |v: &[f32]| v.iter().map(|&s| f64::from(s)).collect();
+        // The core pads the K − 1 stick logits with a zero K-th entry.
+        Ok(Router {
+            x: x.to_vec(),
+            gate_mean: wide(&r.gate_mean),
+            gate_sd: wide(&r.gate_sd),
+            logit_mean: wide(&r.logit_mean[..K - 1]),
+            logit_sd: wide(&r.logit_sd[..K - 1]),
+        })
+    }
+
+    fn horseshoe(&self) -> Horseshoe<f64> {
+        let s = posterior::gate_summary(&self.particles, self.state.config());
+        let sticks = |m: &[[f32; D]; K]| -> Vec<Vec<f64>> {
+            m[..K - 1]
+                .iter()
+                .map(|row| row.map(f64::from).to_vec())
+                .collect()
+        };
+        let tau2_sum: f64 = self
+            .particles
+            .iter()
+            .map(|p| f64::from(p.global_scale().tau2()))
+            .sum();
+        Horseshoe {
+            phi_mean: sticks(&s.phi_mean),
+            phi_sd: Some(sticks(&s.phi_sd)),
+            shrinkage: Some(sticks(&s.shrinkage)),
+            tau2_mean: tau2_sum / self.particles.len() as f64,
+            tau2_geometric_mean: Some(s.tau2_geometric_mean.into()),
+        }
+    }
+
+    fn single_precision(&self) -> bool {
+        true
+    }
+}
+
+/// `CoreEngine::<k, d>` for a `d` in the list, inside the arm for `k`.
+macro_rules! core_for_d {
+    ($k:literal, $d:expr, ($n:expr, $config:expr, $seed:expr), [$($dd:literal),*]) => {
+        match $d {
+            $($dd => Some(CoreEngine::<$k, $dd>::boxed($n, $config, $seed)),)*
+            _ => None,
+        }
+    };
+}
+
+/// Declares the supported sizes once: the public lists and the dispatch.
+macro_rules! core_sizes {
+    (K: [$($k:literal),*], D: $ds:tt) => {
+        /// Expert counts `K` the core engine is compiled for.
+        pub const CORE_K: &[usize] = &[$($k),*];
+        /// Feature counts `D` (intercept included) the core engine is
+        /// compiled for. Each `(K, D)` pair is a separate monomorphized
+        /// filter: the 120 pairs cost ≈ 45 s of extra CPU time in a
+        /// release build of this crate (≈ 13 s in debug), measured
+        /// against a 4-pair build.
+        pub const CORE_D: &[usize] = &$ds;
+
+        /// The core engine for `(k, d)`, or `None` if not compiled.
+        fn core_engine(
+            k: usize,
+            d: usize,
+            n: usize,
+            config: &Config,
+            seed: u64,
+        ) -> Option<Result<Box<dyn OnlineEngine>, EngineError>> {
+            match k {
+                $($k => core_for_d!($k, d, (n, config, seed), $ds),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+core_sizes!(K: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], D: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16]);
+
+/// The reference filter behind [`OnlineEngine`].
+struct ReferenceEngine {
+    filter: ReferenceFilter,
+}
+
+impl OnlineEngine for ReferenceEngine {
+    fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError> {
+        let s = self.filter.observe(x, y)?;
+        Ok(Step {
+            mean: s.pred_mean,
+            var: s.pred_var,
+            log_pred: s.log_pred,
+            ess: s.ess,
+            gate: s.gate,
+            alloc: s.alloc,
+        })
+    }
+
+    fn log_marginal(&self) -> f64 {
+        self.filter.log_marginal()
+    }
+
+    fn allocation_freq(&self) -> Vec<f64> {
+        self.filter.allocation_freq()
+    }
+
+    fn predict(&self, x: &[f64]) -> Result<(Prediction<f64>, Vec<f64>), EngineError> {
+        let p = self.filter.predict(x);
+        Ok((
+            Prediction {
+                mean: p.mean,
+                var: p.var,
+            },
+            p.gate,
+        ))
+    }
+
+    fn router(&self, x: &[f64]) -> Result<Router<f64>, EngineError> {
+        let r = self.filter.router_scores(x);
+        Ok(Router {
+            x: x.to_vec(),
+            gate_mean: r.pi_mean,
+            gate_sd: r.pi_sd,
+            logit_mean: r.logit_mean,
+            logit_sd: r.logit_sd,
+        })
+    }
+
+    fn horseshoe(&self) -> Horseshoe<f64> {
+        let h = self.filter.horseshoe_summary();
+        Horseshoe {
+            phi_mean: h.phi_mean,
+            phi_sd: None,
+            shrinkage: None,
+            tau2_mean: h.tau2_mean,
+            tau2_geometric_mean: None,
+        }
+    }
+
+    fn single_precision(&self) -> bool {
+        false
+    }
+}
+
+/// Posterior summaries at the end of the data, for every engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Final<F> {
+    /// Posterior predictive at each row's `x`.
+    pub predictive: Vec<Prediction<F>>,
+    /// Mean gate probabilities at each row's `x` (T × K).
+    pub gate_mean: Vec<Vec<F>>,
+    /// Per row, allocation probabilities (T × K): for the particle engines
+    /// those of SPEC §3 step 4 at step t (data up to t); for gibbs the
+    /// posterior mean of `P(z_t = k | rest)` (all the data).
+    pub alloc: Vec<Vec<F>>,
+    /// SPEC §4 allocation frequencies (length K).
+    pub allocation_freq: Vec<F>,
+    /// Router scores at the mean of the rows.
+    pub router: Router<F>,
+    /// Gate coefficients and horseshoe scales.
+    pub horseshoe: Horseshoe<F>,
+}
+
+impl<F: Copy> Final<F> {
+    /// `f` applied to every number.
+    pub fn map<G>(&self, f: &impl Fn(F) -> G) -> Final<G> {
+        Final {
+            predictive: self.predictive.iter().map(|p| p.map(f)).collect(),
+            gate_mean: map_rows(&self.gate_mean, f),
+            alloc: map_rows(&self.alloc, f),
+            allocation_freq: self.allocation_freq.iter().map(|&v| f(v)).collect(),
+            router: self.router.map(f),
+            horseshoe: self.horseshoe.map(f),
+        }
+    }
+}
+
+/// Mean and standard deviation (divisor n) of each column of `rows`.
+fn column_moments(rows: &[Vec<f64>], width: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = rows.len().max(1) as f64;
+    let mut mean = vec![0.0; width];
+    let mut second = vec![0.0; width];
+    for row in rows {
+        for ((m, s), v) in mean.iter_mut().zip(&mut second).zip(row) {
+            *m += v / n;
+            *s += v * v / n;
+        }
+    }
+    let sd = mean
+        .iter()
+        .zip(&second)
+        .map(|(m, s)| (s - m * m).max(0.0).sqrt())
+        .collect();
+    (mean, sd)
+}
+
+/// Runs the batch Gibbs sampler on all rows and summarizes its kept
+/// sweeps as a [`Final`] (`router` at `x_mean`).
+///
+/// Label switching can make per-expert summaries (`allocation_freq`,
+/// `horseshoe`) average over relabelled modes (see [`crate::gibbs`]);
+/// the predictive and the gate probabilities are label-invariant.
+///
+/// # Errors
+/// The sampler's refusal of the data or options.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::engine::gibbs_final;
+/// use hsmoe_host::gibbs::GibbsOptions;
+/// let xs: Vec<Vec<f64>> = (0..40).map(|t| vec![1.0, t as f64 / 40.0]).collect();
+/// let ys: Vec<f64> = xs.iter().map(|x| 2.0 * x[1]).collect();
+/// let opts = GibbsOptions { iterations: 200, burn_in: 50, thin: 1, seed: 3 };
+/// let config = hsmoe_core::Config::default_for(2);
+/// let fin = gibbs_final(&xs, &ys, 2, &config, &opts, &[1.0, 0.5]).unwrap();
+/// assert_eq!((fin.predictive.len(), fin.alloc[0].len()), (40, 2));
+/// assert!((fin.predictive[20].mean - 1.0).abs() < 0.2);
+/// ```
+pub fn gibbs_final(
+    xs: &[Vec<f64>],
+    ys: &[f64],
+    k: usize,
+    config: &Config,
+    opts: &GibbsOptions,
+    x_mean: &[f64],
+) -> Result<Final<f64>, EngineError> {
+    let result = gibbs::run(xs, ys, k, config, opts)?;
+    let draws = &result.draws;
+    let n = draws.len() as f64;
+    let gate_at = |phi: &[Vec<f64>], x: &[f64]| -> Vec<f64> {
+        log_stick_breaking(&logits(phi, x))
+            .iter()
+            .map(|l| l.exp())
+            .collect()
+    };
+
+    let mut predictive = Vec::with_capacity(xs.len());
+    let mut gate_mean = Vec::with_capacity(xs.len());
+    let mut alloc = Vec::with_capacity(xs.len());
+    for (x, &y) in xs.iter().zip(ys) {
+        let (mean, var) = result.predict(x);
+        predictive.push(Prediction { mean, var });
+        let mut gate = vec![0.0; k];
+        let mut resp = vec![0.0; k];
+        for draw in draws {
+            let pi = gate_at(&draw.phi, x);
+            // P(z = k | x, y, draw) ∝ π_k N(y; xᵀβ_k, σ²_k).
+            let log_joint: Vec<f64> = pi
+                .iter()
+                .zip(&draw.beta)
+                .zip(&draw.sigma2)
+                .map(|((p, beta), &s2)| p.ln() + normal_log_pdf(y, dot(beta, x), s2))
+                .collect();
+            let total = log_sum_exp(&log_joint);
+            for (((g, r), p), l) in gate.iter_mut().zip(&mut resp).zip(&pi).zip(&log_joint) {
+                *g += p / n;
+                *r += (l - total).exp() / n;
+            }
+        }
+        gate_mean.push(gate);
+        alloc.push(resp);
+    }
+
+    let pis: Vec<Vec<f64>> = draws.iter().map(|d| gate_at(&d.phi, x_mean)).collect();
+    let psis: Vec<Vec<f64>> = draws.iter().map(|d| logits(&d.phi, x_mean)).collect();
+    let (gate_mean_x, gate_sd_x) = column_moments(&pis, k);
+    let (logit_mean, logit_sd) = column_moments(&psis, k - 1);
+    let router = Router {
+        x: x_mean.to_vec(),
+        gate_mean: gate_mean_x,
+        gate_sd: gate_sd_x,
+        logit_mean,
+        logit_sd,
+    };
+
+    let d = x_mean.len();
+    let mut phi_sd = vec![vec![0.0; d]; k - 1];
+    for (j, row) in phi_sd.iter_mut().enumerate() {
+        let values: Vec<Vec<f64>> = draws.iter().map(|dr| dr.phi[j].clone()).collect();
+        *row = column_moments(&values, d).1;
+    }
+    let ln_tau2 = draws.iter().map(|dr| dr.tau2.ln()).sum::<f64>() / n;
+    let horseshoe = Horseshoe {
+        phi_mean: result.phi_mean.clone(),
+        phi_sd: Some(phi_sd),
+        shrinkage: None,
+        tau2_mean: result.tau2_mean,
+        tau2_geometric_mean: Some(ln_tau2.exp()),
+    };
+    Ok(Final {
+        predictive,
+        gate_mean,
+        alloc,
+        allocation_freq: result.allocation_freq.clone(),
+        router,
+        horseshoe,
+    })
+}

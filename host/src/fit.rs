@@ -1,0 +1,362 @@
+//! `hsmoe fit`: run an engine over a data set and collect the report
+//! whose JSON form is the contract of SPEC-interfaces ("CLI").
+
+use crate::data::{Dataset, INTERCEPT_NAME};
+use crate::engine::{gibbs_final, online_engine, EngineKind, Final, Step};
+use crate::gibbs::GibbsOptions;
+use crate::progress::Progress;
+use anyhow::{bail, Context as _};
+use hsmoe_core::Config;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// Run length of the Gibbs sampler (`--gibbs-iterations`, `--gibbs-burn-in`,
+/// `--gibbs-thin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GibbsSettings {
+    /// Total sweeps, burn-in included.
+    pub iterations: usize,
+    /// Sweeps discarded first.
+    pub burn_in: usize,
+    /// Keep every `thin`-th sweep after burn-in.
+    pub thin: usize,
+}
+
+impl Default for GibbsSettings {
+    /// 2000 sweeps, 500 burn-in, no thinning.
+    fn default() -> Self {
+        GibbsSettings {
+            iterations: 2000,
+            burn_in: 500,
+            thin: 1,
+        }
+    }
+}
+
+/// Everything `fit` needs besides the data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitOptions {
+    /// Which engine.
+    pub engine: EngineKind,
+    /// Number of experts K.
+    pub k: usize,
+    /// Number of particles N (particle engines).
+    pub n_particles: usize,
+    /// Seed of `XorShiftRng::seed_from_u64`.
+    pub seed: u64,
+    /// Prior and refresh period.
+    pub config: Config,
+    /// Gibbs run length (gibbs engine).
+    pub gibbs: GibbsSettings,
+    /// Show a progress bar on a terminal for runs over a second.
+    pub progress: bool,
+}
+
+impl FitOptions {
+    /// SPEC defaults for `data`: `Config::default_for(d)` with the gate
+    /// intercept on exactly when the data's first feature is the added
+    /// intercept, default Gibbs settings, no progress bar.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::{engine::EngineKind, fit::FitOptions, simulate};
+    /// let data = simulate::simulate(simulate::Design::Linear, 10, 1).dataset(false);
+    /// let opts = FitOptions::new(EngineKind::Core, 2, 100, 7, &data);
+    /// assert!(!opts.config.gate_intercept);
+    /// assert_eq!(opts.config.refresh_every, 3);
+    /// ```
+    pub fn new(
+        engine: EngineKind,
+        k: usize,
+        n_particles: usize,
+        seed: u64,
+        data: &Dataset,
+    ) -> Self {
+        let mut config = Config::default_for(data.d());
+        config.gate_intercept =
+            data.feature_names.first().map(String::as_str) == Some(INTERCEPT_NAME);
+        FitOptions {
+            engine,
+            k,
+            n_particles,
+            seed,
+            config,
+            gibbs: GibbsSettings::default(),
+            progress: false,
+        }
+    }
+}
+
+/// Float type of the engine's own arithmetic; the JSON numbers of a
+/// `f32` run are written as f32 so they round-trip bit-exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// The core engine.
+    F32,
+    /// The reference and Gibbs engines.
+    F64,
+}
+
+/// The result of a fit; its JSON form ([`FitReport::to_json`]) is the
+/// `hsmoe fit --json` contract. Numbers are held as `F` (f64 in memory,
+/// narrowed to f32 in the JSON of a core run).
+///
+/// For `gibbs`, `log_marginal` is `None` (the sampler does not estimate
+/// the evidence), `predictive` is empty (there is no sequential
+/// one-step-ahead output) and `n_particles` is `None`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitReport<F> {
+    /// Rows T.
+    pub n_obs: usize,
+    /// Features d, intercept included.
+    pub d: usize,
+    /// Experts K.
+    pub k: usize,
+    /// Particles N (`None` for gibbs).
+    pub n_particles: Option<usize>,
+    /// The engine.
+    pub engine: EngineKind,
+    /// The seed.
+    pub seed: u64,
+    /// `Σ_t ln p̂(y_t | past)` (`None` for gibbs).
+    pub log_marginal: Option<f64>,
+    /// Per row, the step report (empty for gibbs).
+    pub predictive: Vec<Step<F>>,
+    /// Posterior summaries after all the rows.
+    #[serde(rename = "final")]
+    pub final_: Final<F>,
+    /// Names of the d features.
+    pub feature_names: Vec<String>,
+    /// Prior and refresh period in force.
+    pub prior: Config,
+    /// Gibbs run length (gibbs only).
+    pub gibbs: Option<GibbsSettings>,
+    /// The engine's float type.
+    pub precision: Precision,
+    /// Wall-clock time of the fit.
+    pub elapsed_seconds: f64,
+}
+
+impl<F: Copy> FitReport<F> {
+    /// `f` applied to every engine output number.
+    pub fn map<G>(&self, f: &impl Fn(F) -> G) -> FitReport<G> {
+        FitReport {
+            n_obs: self.n_obs,
+            d: self.d,
+            k: self.k,
+            n_particles: self.n_particles,
+            engine: self.engine,
+            seed: self.seed,
+            log_marginal: self.log_marginal,
+            predictive: self.predictive.iter().map(|s| s.map(f)).collect(),
+            final_: self.final_.map(f),
+            feature_names: self.feature_names.clone(),
+            prior: self.prior,
+            gibbs: self.gibbs,
+            precision: self.precision,
+            elapsed_seconds: self.elapsed_seconds,
+        }
+    }
+}
+
+impl FitReport<f64> {
+    /// The JSON text; a core run's numbers are written as f32 (they are
+    /// exact f32 values), so parsing them as f32 gives the engine's bits.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::{engine::EngineKind, fit, simulate};
+    /// let data = simulate::simulate(simulate::Design::Linear, 20, 1).dataset(true);
+    /// let report = fit::fit(&data, &fit::FitOptions::new(EngineKind::Core, 1, 10, 1, &data)).unwrap();
+    /// let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    /// let first = json["predictive"][0]["mean"].as_f64().unwrap() as f32;
+    /// assert_eq!(first, report.predictive[0].mean as f32);
+    /// ```
+    pub fn to_json(&self) -> String {
+        let text = match self.precision {
+            // Narrowing is exact: every value came from an f32.
+            Precision::F32 => serde_json::to_string_pretty(&self.map(&|v| v as f32)),
+            Precision::F64 => serde_json::to_string_pretty(self),
+        };
+        text.unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// A few lines for the terminal.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::{engine::EngineKind, fit, simulate};
+    /// let data = simulate::simulate(simulate::Design::Linear, 20, 1).dataset(true);
+    /// let report = fit::fit(&data, &fit::FitOptions::new(EngineKind::Reference, 1, 10, 1, &data)).unwrap();
+    /// assert!(report.summary().contains("log marginal likelihood"));
+    /// ```
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let n = self
+            .n_particles
+            .map_or_else(String::new, |n| format!(", N = {n} particles"));
+        let _ = writeln!(
+            s,
+            "engine {}: T = {} rows, d = {} ({}), K = {} experts{n}, seed {}",
+            self.engine,
+            self.n_obs,
+            self.d,
+            self.feature_names.join(", "),
+            self.k,
+            self.seed
+        );
+        match self.log_marginal {
+            Some(lm) => {
+                let _ = writeln!(s, "log marginal likelihood  {lm:.4}");
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "log marginal likelihood  n/a (gibbs does not estimate it)"
+                );
+            }
+        }
+        let freq: Vec<String> = self
+            .final_
+            .allocation_freq
+            .iter()
+            .map(|f| format!("{f:.3}"))
+            .collect();
+        let _ = writeln!(s, "allocation frequencies   {}", freq.join(" "));
+        if !self.predictive.is_empty() {
+            let ess: Vec<f64> = self.predictive.iter().map(|p| p.ess).collect();
+            let mean = ess.iter().sum::<f64>() / ess.len() as f64;
+            let min = ess.iter().copied().fold(f64::INFINITY, f64::min);
+            let _ = writeln!(s, "ESS                      mean {mean:.1}, min {min:.1}");
+        }
+        if let Some(g) = self.gibbs {
+            let _ = writeln!(
+                s,
+                "gibbs sweeps             {} ({} burn-in, thin {})",
+                g.iterations, g.burn_in, g.thin
+            );
+        }
+        let _ = write!(s, "time                     {:.2} s", self.elapsed_seconds);
+        s
+    }
+}
+
+/// Fits `opts.engine` to `data` (rows in file order).
+///
+/// The core engine narrows every value with `as f32` and runs the same
+/// RNG stream as the firmware (see [`online_engine`]).
+///
+/// # Errors
+/// Inconsistent data, unsupported sizes or options, and an engine's
+/// refusal of a row (named by its 1-based data row, header excluded).
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::{engine::EngineKind, fit, simulate};
+/// let data = simulate::simulate(simulate::Design::Piecewise, 60, 2).dataset(true);
+/// let opts = fit::FitOptions::new(EngineKind::Core, 3, 200, 5, &data);
+/// let report = fit::fit(&data, &opts).unwrap();
+/// assert_eq!((report.n_obs, report.d, report.k), (60, 2, 3));
+/// assert_eq!(report.predictive.len(), 60);
+/// let total: f64 = report.final_.allocation_freq.iter().sum();
+/// assert!((total - 1.0).abs() < 1e-5);
+/// ```
+pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> {
+    let start = Instant::now();
+    let (t, d, k) = (data.y.len(), data.d(), opts.k);
+    if t == 0 || data.x.len() != t {
+        bail!(
+            "the data have {} feature rows and {t} responses",
+            data.x.len()
+        );
+    }
+    if let Some(row) = data.x.iter().position(|r| r.len() != d) {
+        bail!(
+            "data row {}: {} features, expected {d}",
+            row + 1,
+            data.x[row].len()
+        );
+    }
+    if k == 0 {
+        bail!("--experts must be at least 1");
+    }
+    let x_mean = data.x_mean();
+    let (log_marginal, predictive, final_, single) = match opts.engine {
+        EngineKind::Gibbs => {
+            let g = opts.gibbs;
+            let gibbs_opts = GibbsOptions {
+                iterations: g.iterations,
+                burn_in: g.burn_in,
+                thin: g.thin,
+                seed: opts.seed,
+            };
+            if gibbs_opts.kept() == 0 {
+                bail!("the Gibbs options keep no sweep: need --gibbs-iterations > --gibbs-burn-in and --gibbs-thin ≥ 1");
+            }
+            let label = format!("gibbs: {} sweeps", g.iterations);
+            let run = || gibbs_final(&data.x, &data.y, k, &opts.config, &gibbs_opts, &x_mean);
+            let final_ = Progress::spin(opts.progress, &label, run)?;
+            (None, Vec::new(), final_, false)
+        }
+        kind => {
+            if opts.n_particles == 0 {
+                bail!("--particles must be at least 1");
+            }
+            let mut engine = online_engine(kind, k, d, opts.n_particles, &opts.config, opts.seed)?;
+            let mut bar = Progress::new(opts.progress, 2 * t as u64, &format!("{kind}"));
+            let mut steps = Vec::with_capacity(t);
+            for (row, (x, &y)) in data.x.iter().zip(&data.y).enumerate() {
+                let step = engine
+                    .observe(x, y)
+                    .with_context(|| format!("data row {}", row + 1))?;
+                steps.push(step);
+                bar.inc();
+            }
+            let mut predictive = Vec::with_capacity(t);
+            let mut gate_mean = Vec::with_capacity(t);
+            for x in &data.x {
+                let (p, gate) = engine.predict(x)?;
+                predictive.push(p);
+                gate_mean.push(gate);
+                bar.inc();
+            }
+            bar.finish();
+            let final_ = Final {
+                predictive,
+                gate_mean,
+                alloc: steps.iter().map(|s| s.alloc.clone()).collect(),
+                allocation_freq: engine.allocation_freq(),
+                router: engine.router(&x_mean)?,
+                horseshoe: engine.horseshoe(),
+            };
+            (
+                Some(engine.log_marginal()),
+                steps,
+                final_,
+                engine.single_precision(),
+            )
+        }
+    };
+    Ok(FitReport {
+        n_obs: t,
+        d,
+        k,
+        n_particles: (opts.engine != EngineKind::Gibbs).then_some(opts.n_particles),
+        engine: opts.engine,
+        seed: opts.seed,
+        log_marginal,
+        predictive,
+        final_,
+        feature_names: data.feature_names.clone(),
+        prior: opts.config,
+        gibbs: (opts.engine == EngineKind::Gibbs).then_some(opts.gibbs),
+        precision: if single {
+            Precision::F32
+        } else {
+            Precision::F64
+        },
+        elapsed_seconds: start.elapsed().as_secs_f64(),
+    })
+}

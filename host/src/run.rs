@@ -1,0 +1,966 @@
+//! `hsmoe run`: streams a data file to the device, one `Observe` per row,
+//! and collects its answers (SPEC-interfaces, "Wire protocol").
+//!
+//! Rows are sent with `seq` = row index. Up to `--window` observations are
+//! in flight; the device absorbs them strictly in `seq` order, so a lost
+//! frame is repaired by going back to the first unanswered row and
+//! resending from there (go-back-N): after a timeout, after a `Reject`
+//! without a seq (the device saw a damaged frame), or after an
+//! `OutOfOrder` for a later row. The device answers a repeated `seq` from
+//! its cache of the last 64 answers without absorbing it twice, so every
+//! lost request or answer is recovered for any window up to 64. Row 0 goes
+//! alone: the device takes any `seq` as its first after a `Reset`, so a
+//! lost row 0 must not let row 1 in first. At the end the host asks the
+//! device for its `Status` and checks that it absorbed each row exactly
+//! once. `--faults` (hidden, for tests) puts a
+//! [`FaultProxy`](crate::faults::FaultProxy) on the QEMU link.
+
+use crate::data::{self, LoadOptions};
+use crate::faults::{FaultConfig, FaultProxy, FaultReport};
+use crate::progress::Progress;
+use crate::serial::{Port, Qemu};
+use anyhow::{bail, Context as _};
+use clap::Args;
+use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
+use hsmoe_core::protocol::{FeatureVec, RejectReason, Request, Response, PROTOCOL_VERSION};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Largest `D` the host sends: the protocol's limit (`MAX_FRAME`).
+pub const HOST_D: usize = 32;
+/// Largest `K` the host decodes: the protocol's limit.
+pub const HOST_K: usize = 32;
+/// A request as the host builds it (any device `D ≤ 32`).
+pub type HostRequest = Request<HOST_D>;
+/// A response as the host decodes it (any device `K ≤ 32`).
+pub type HostResponse = Response<HOST_K>;
+
+/// `hsmoe run`.
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("device").required(true).args(["qemu", "port"]))]
+pub struct RunArgs {
+    /// CSV data file: a header row, a column `y`, every other column a
+    /// feature. With the intercept it must have the device's D features.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Boot the firmware in QEMU (building it if needed) and talk to its
+    /// emulated UART.
+    #[arg(long)]
+    pub qemu: bool,
+    /// Serial port of a real device (e.g. /dev/ttyACM0).
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Baud rate of --port.
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// Record every byte the device sends (its telemetry frames) here;
+    /// read it back with `hsmoe decode`.
+    #[arg(long)]
+    pub telemetry: Option<PathBuf>,
+    /// Seed of the device's random stream (sent in `Reset`).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Observations in flight at once (1 = stop-and-wait).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub window: u32,
+    /// Milliseconds to wait for an answer before resending.
+    #[arg(long, default_value_t = 5_000)]
+    pub timeout_ms: u64,
+    /// Resends of one observation before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// With --qemu, boot this ELF instead of building the firmware.
+    #[arg(long)]
+    pub elf: Option<PathBuf>,
+    /// Do not add an intercept column of ones as the first feature.
+    #[arg(long)]
+    pub no_intercept: bool,
+    /// Z-score every feature column and y over the whole file first.
+    #[arg(long)]
+    pub standardize: bool,
+    /// No progress bar and no live device log.
+    #[arg(long)]
+    pub quiet: bool,
+    /// With --qemu, inject link faults (testing only), e.g.
+    /// `drop=0.01,duplicate=0.01,corrupt=0.01,truncate=0.01,delay=0.01,delay-ms=300,seed=1`.
+    #[arg(long, hide = true)]
+    pub faults: Option<FaultConfig>,
+}
+
+impl RunArgs {
+    /// The arguments for a QEMU run of `data` with all defaults.
+    ///
+    /// # Examples
+    /// ```
+    /// let args = hsmoe_host::run::RunArgs::qemu("data.csv".into());
+    /// assert!(args.qemu && args.port.is_none() && args.window == 1);
+    /// ```
+    pub fn qemu(data: PathBuf) -> RunArgs {
+        RunArgs {
+            data,
+            qemu: true,
+            port: None,
+            baud: 115_200,
+            telemetry: None,
+            seed: 1,
+            window: 1,
+            timeout_ms: 5_000,
+            retries: 5,
+            elf: None,
+            no_intercept: false,
+            standardize: false,
+            quiet: false,
+            faults: None,
+        }
+    }
+}
+
+/// The device's `Config` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceConfig {
+    /// Protocol version.
+    pub version: u16,
+    /// Particles.
+    pub n: u32,
+    /// Experts.
+    pub k: u32,
+    /// Features, intercept included.
+    pub d: u32,
+    /// Seed of the device's current run.
+    pub seed: u64,
+    /// Longest frame the device accepts.
+    pub max_frame: u32,
+}
+
+impl DeviceConfig {
+    /// The fields of a `Response::Config`, or `None` for another response.
+    pub fn from_response(response: &HostResponse) -> Option<DeviceConfig> {
+        match *response {
+            Response::Config {
+                version,
+                n,
+                k,
+                d,
+                seed,
+                max_frame,
+            } => Some(DeviceConfig {
+                version,
+                n,
+                k,
+                d,
+                seed,
+                max_frame,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The device's `Status` answer: what it absorbed since the `Reset`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct DeviceStatus {
+    /// Observations absorbed.
+    pub steps: u32,
+    /// The last observation answered with `Update` or a final `Reject`.
+    pub last_seq: Option<u32>,
+    /// Observations refused with a final `Reject`.
+    pub rejected: u32,
+    /// The device's log marginal likelihood estimate.
+    pub log_marginal: f64,
+}
+
+impl DeviceStatus {
+    /// The fields of a `Response::Status`, or `None` for another response.
+    pub fn from_response(response: &HostResponse) -> Option<DeviceStatus> {
+        match *response {
+            Response::Status {
+                steps,
+                last_seq,
+                rejected,
+                log_marginal,
+            } => Some(DeviceStatus {
+                steps,
+                last_seq,
+                rejected,
+                log_marginal,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// One frame from the device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    /// A decoded response.
+    Response(HostResponse),
+    /// A frame that failed COBS, CRC, decoding or the length limit.
+    Damaged(FrameError),
+}
+
+/// The host end of the link: frames requests, splits and decodes the
+/// device's frames, and records every received byte to the telemetry
+/// file.
+#[derive(Debug)]
+pub struct Device {
+    port: Port,
+    rx: FrameAccumulator<MAX_FRAME>,
+    decoded: VecDeque<Received>,
+    telemetry: Option<BufWriter<File>>,
+}
+
+impl Device {
+    /// Talks over `port`.
+    pub fn new(port: Port) -> Device {
+        Device {
+            port,
+            rx: FrameAccumulator::new(),
+            decoded: VecDeque::new(),
+            telemetry: None,
+        }
+    }
+
+    /// From now on, appends every received byte to a new file at `path`.
+    ///
+    /// # Errors
+    /// If the file cannot be created.
+    pub fn record_to(&mut self, path: &Path) -> anyhow::Result<()> {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        self.telemetry = Some(BufWriter::new(file));
+        Ok(())
+    }
+
+    /// Sends one request as a frame.
+    ///
+    /// # Errors
+    /// If the request does not fit a frame or the port fails.
+    pub fn send(&mut self, request: &HostRequest) -> anyhow::Result<()> {
+        let mut buf = [0u8; MAX_FRAME];
+        let bytes = frame::encode(request, &mut buf)
+            .map_err(|e| anyhow::anyhow!("cannot frame {request:?}: {e}"))?;
+        self.send_raw(bytes)
+    }
+
+    /// Sends raw bytes (a test can send damaged frames this way).
+    ///
+    /// # Errors
+    /// If the port fails.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.port
+            .write_all(bytes)
+            .context("writing to the device")?;
+        self.port.flush().context("writing to the device")
+    }
+
+    /// The next frame from the device, waiting until `deadline`; `None`
+    /// if none arrived in time.
+    ///
+    /// # Errors
+    /// If the port fails or the device closed the link (QEMU exited).
+    pub fn receive(&mut self, deadline: Instant) -> anyhow::Result<Option<Received>> {
+        let mut buf = [0u8; 512];
+        loop {
+            if let Some(frame) = self.decoded.pop_front() {
+                return Ok(Some(frame));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            self.port.set_read_timeout(deadline - now)?;
+            let n = match self.port.read(&mut buf) {
+                Ok(0) => bail!("the device closed the link"),
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).context("reading from the device"),
+            };
+            self.absorb(&buf[..n])?;
+        }
+    }
+
+    /// Records and splits received bytes into decoded frames.
+    fn absorb(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        if let Some(telemetry) = self.telemetry.as_mut() {
+            telemetry.write_all(bytes).context("writing telemetry")?;
+        }
+        for &byte in bytes {
+            let frame = match self.rx.push(byte) {
+                Some(FrameEvent::Frame(body)) => match frame::decode::<HostResponse>(body) {
+                    Ok(response) => Received::Response(response),
+                    Err(error) => Received::Damaged(error),
+                },
+                Some(FrameEvent::Overflow) => Received::Damaged(FrameError::TooLong),
+                None => continue,
+            };
+            self.decoded.push_back(frame);
+        }
+        Ok(())
+    }
+
+    /// Sends `request` until a `Config` satisfying `accept` comes back,
+    /// at most `1 + retries` times, waiting `timeout` each; other frames
+    /// are skipped.
+    ///
+    /// # Errors
+    /// If no such answer arrives or the link fails.
+    pub fn request_config(
+        &mut self,
+        request: &HostRequest,
+        timeout: Duration,
+        retries: u32,
+        accept: impl Fn(&DeviceConfig) -> bool,
+    ) -> anyhow::Result<DeviceConfig> {
+        self.request(request, timeout, retries, |response| {
+            DeviceConfig::from_response(response).filter(&accept)
+        })
+    }
+
+    /// Asks for the device's `Status` (as [`request_config`](Self::request_config)).
+    ///
+    /// # Errors
+    /// If no `Status` arrives or the link fails.
+    pub fn request_status(
+        &mut self,
+        timeout: Duration,
+        retries: u32,
+    ) -> anyhow::Result<DeviceStatus> {
+        self.request(
+            &Request::Status,
+            timeout,
+            retries,
+            DeviceStatus::from_response,
+        )
+    }
+
+    /// Sends `request` until `pick` takes an answer, at most `1 + retries`
+    /// times, waiting `timeout` each.
+    fn request<T>(
+        &mut self,
+        request: &HostRequest,
+        timeout: Duration,
+        retries: u32,
+        pick: impl Fn(&HostResponse) -> Option<T>,
+    ) -> anyhow::Result<T> {
+        for _ in 0..=retries {
+            self.send(request)?;
+            let deadline = Instant::now() + timeout;
+            while let Some(frame) = self.receive(deadline)? {
+                if let Some(answer) = match frame {
+                    Received::Response(response) => pick(&response),
+                    Received::Damaged(_) => None,
+                } {
+                    return Ok(answer);
+                }
+            }
+        }
+        bail!(
+            "the device did not answer {request:?} ({} tries, {timeout:?} each)",
+            retries + 1
+        )
+    }
+
+    /// Writes out buffered telemetry.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn flush_telemetry(&mut self) -> anyhow::Result<()> {
+        if let Some(telemetry) = self.telemetry.as_mut() {
+            telemetry.flush().context("writing telemetry")?;
+        }
+        Ok(())
+    }
+}
+
+/// How to stream observations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// Observations in flight at once.
+    pub window: usize,
+    /// Wait for an answer before resending.
+    pub timeout: Duration,
+    /// Resends of one observation before giving up.
+    pub retries: u32,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The device's configuration after `Reset`.
+    pub device: DeviceConfig,
+    /// What the device reported absorbing, after the last row.
+    pub status: Option<DeviceStatus>,
+    /// The faults injected on the link (`--faults` only).
+    pub faults: Option<FaultReport>,
+    /// Observations sent (each counted once).
+    pub sent: usize,
+    /// The final answer to each observation, in row order (`seq` = row).
+    pub answers: Vec<HostResponse>,
+    /// Resent observation frames.
+    pub resent: u64,
+    /// Frames from the device that did not decode.
+    pub damaged_answers: u64,
+    /// `Reject`s without a seq: frames the device received damaged.
+    pub damaged_requests: u64,
+    /// Where the raw telemetry went.
+    pub telemetry: Option<PathBuf>,
+    /// The device's log (QEMU only).
+    pub device_log: Vec<String>,
+}
+
+impl RunSummary {
+    /// Observations answered (with an `Update` or a `Reject`).
+    pub fn answered(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Observations absorbed (`Update`).
+    pub fn updates(&self) -> usize {
+        self.answers
+            .iter()
+            .filter(|a| matches!(a, Response::Update { .. }))
+            .count()
+    }
+
+    /// Rejected observations, by reason.
+    pub fn rejected(&self) -> BTreeMap<String, usize> {
+        let mut by_reason = BTreeMap::new();
+        for answer in &self.answers {
+            if let Response::Reject { reason, .. } = answer {
+                *by_reason.entry(format!("{reason:?}")).or_insert(0) += 1;
+            }
+        }
+        by_reason
+    }
+
+    /// `Σ_t log_pred` over the updates: the device's estimate of the log
+    /// marginal likelihood, summed in f64 as `hsmoe fit` does.
+    pub fn log_marginal(&self) -> f64 {
+        self.answers
+            .iter()
+            .map(|a| match a {
+                Response::Update { log_pred, .. } => f64::from(*log_pred),
+                _ => 0.0,
+            })
+            .sum()
+    }
+
+    /// Mean device ticks per update, if there was one.
+    pub fn mean_ticks(&self) -> Option<f64> {
+        let ticks: Vec<f64> = self
+            .answers
+            .iter()
+            .filter_map(|a| match a {
+                Response::Update { ticks, .. } => Some(f64::from(*ticks)),
+                _ => None,
+            })
+            .collect();
+        (!ticks.is_empty()).then(|| ticks.iter().sum::<f64>() / ticks.len() as f64)
+    }
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.device;
+        writeln!(
+            f,
+            "device: protocol {}, N = {}, K = {}, D = {}, seed {}",
+            d.version, d.n, d.k, d.d, d.seed
+        )?;
+        let rejected: Vec<String> = self
+            .rejected()
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        let total_rejected: usize = self.rejected().values().sum();
+        writeln!(
+            f,
+            "observations: {} sent, {} answered ({} updates, {} rejected{}), {} resent",
+            self.sent,
+            self.answered(),
+            self.updates(),
+            total_rejected,
+            if rejected.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", rejected.join(", "))
+            },
+            self.resent
+        )?;
+        if self.damaged_answers + self.damaged_requests > 0 {
+            writeln!(
+                f,
+                "link: {} damaged frames from the device, {} damaged frames reported by it",
+                self.damaged_answers, self.damaged_requests
+            )?;
+        }
+        if let Some(status) = &self.status {
+            writeln!(
+                f,
+                "device count: {} absorbed, {} rejected (matches the host's)",
+                status.steps, status.rejected
+            )?;
+        }
+        if let Some(faults) = &self.faults {
+            write!(f, "{faults}")?;
+        }
+        writeln!(f, "log marginal: {:.6}", self.log_marginal())?;
+        if let Some(ticks) = self.mean_ticks() {
+            writeln!(
+                f,
+                "device cost: {ticks:.0} ticks per update on average (×40 = instructions under QEMU -icount shift=0)"
+            )?;
+        }
+        if let Some(path) = &self.telemetry {
+            writeln!(
+                f,
+                "telemetry: {} (read it with `hsmoe decode`)",
+                path.display()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Rows of a data set as the f32 the device computes in.
+///
+/// # Errors
+/// If a row has more than [`HOST_D`] features.
+pub fn rows_f32(data: &data::Dataset) -> anyhow::Result<Vec<(Vec<f32>, f32)>> {
+    if data.d() > HOST_D {
+        bail!(
+            "{} features: the protocol carries at most {HOST_D}",
+            data.d()
+        );
+    }
+    Ok(data
+        .x
+        .iter()
+        .zip(&data.y)
+        .map(|(x, &y)| (x.iter().map(|&v| v as f32).collect(), y as f32))
+        .collect())
+}
+
+/// The `Observe` for row `t`.
+fn observe(t: usize, (x, y): &(Vec<f32>, f32)) -> anyhow::Result<HostRequest> {
+    let x = FeatureVec::from_slice(x).context("row longer than the protocol allows")?;
+    let seq = u32::try_from(t).context("more than 2^32 rows")?;
+    Ok(Request::Observe { seq, x, y: *y })
+}
+
+/// Handshake (`Hello`, checked against the data, then `Reset { seed }`),
+/// every row streamed as an `Observe`, a `Status` checked against the
+/// host's count, and a final `Hello` (the device logs its counters and
+/// stack high-water mark then).
+///
+/// # Errors
+/// If the device does not answer, has another `D` or protocol version,
+/// reports another count of absorbed or rejected rows than the host
+/// received, or the link fails.
+pub fn session(
+    device: &mut Device,
+    rows: &[(Vec<f32>, f32)],
+    seed: u64,
+    opts: &StreamOptions,
+) -> anyhow::Result<RunSummary> {
+    // A lone 0x00 ends any partial frame the device may hold.
+    device.send_raw(&[0])?;
+    let hello = device.request_config(&Request::Hello, opts.timeout, opts.retries, |_| true)?;
+    if hello.version != PROTOCOL_VERSION {
+        bail!(
+            "device speaks protocol {}, this host {PROTOCOL_VERSION}",
+            hello.version
+        );
+    }
+    if let Some((x, _)) = rows.first() {
+        if x.len() != hello.d as usize {
+            bail!(
+                "the device was built for D = {} features (intercept included), the data has {}",
+                hello.d,
+                x.len()
+            );
+        }
+    }
+    let config =
+        device.request_config(&Request::Reset { seed }, opts.timeout, opts.retries, |c| {
+            c.seed == seed
+        })?;
+    let mut summary = stream(device, rows, opts, config)?;
+    let status = device.request_status(opts.timeout, opts.retries)?;
+    let rejected: usize = summary.rejected().values().sum();
+    let last_seq = summary.answers.len().checked_sub(1).map(|t| t as u32);
+    if (
+        status.steps as usize,
+        status.rejected as usize,
+        status.last_seq,
+    ) != (summary.updates(), rejected, last_seq)
+    {
+        bail!(
+            "the device absorbed {} rows and rejected {} (last seq {:?}), but the host got {} updates and {rejected} rejects (last seq {last_seq:?})",
+            status.steps,
+            status.rejected,
+            status.last_seq,
+            summary.updates()
+        );
+    }
+    summary.status = Some(status);
+    device.request_config(&Request::Hello, opts.timeout, opts.retries, |_| true)?;
+    device.flush_telemetry()?;
+    Ok(summary)
+}
+
+/// Streams `rows` go-back-N (see the module docs) and collects one final
+/// answer per row.
+fn stream(
+    device: &mut Device,
+    rows: &[(Vec<f32>, f32)],
+    opts: &StreamOptions,
+    config: DeviceConfig,
+) -> anyhow::Result<RunSummary> {
+    let total = rows.len();
+    let window = opts.window.max(1);
+    let mut answers: Vec<Option<HostResponse>> = vec![None; total];
+    let mut progress = Progress::new(opts.progress, total as u64, "run");
+    let (mut base, mut next, mut sent) = (0usize, 0usize, 0usize);
+    let (mut resent, mut damaged_answers, mut damaged_requests) = (0u64, 0u64, 0u64);
+    let mut deadline = Instant::now() + opts.timeout;
+    let mut timeouts = 0u32;
+    // Whether we already went back for the current base.
+    let mut rewound = false;
+    while base < total {
+        // Row 0 alone (see the module docs).
+        let limit = if base == 0 { 1 } else { window };
+        while next < total && next < base + limit {
+            device.send(&observe(next, &rows[next])?)?;
+            if next < sent {
+                resent += 1;
+            } else {
+                sent = next + 1;
+            }
+            if next == base {
+                deadline = Instant::now() + opts.timeout;
+            }
+            next += 1;
+        }
+        let Some(frame) = device.receive(deadline)? else {
+            timeouts += 1;
+            if timeouts > opts.retries {
+                bail!("no answer to seq {base} after {} resends", opts.retries);
+            }
+            next = base;
+            continue;
+        };
+        let response = match frame {
+            Received::Response(response) => response,
+            Received::Damaged(_) => {
+                damaged_answers += 1;
+                continue;
+            }
+        };
+        let seq = match &response {
+            Response::Update { seq, .. } => *seq as usize,
+            Response::Reject {
+                seq: Some(seq),
+                reason: RejectReason::OutOfOrder,
+            } if *seq as usize != base => {
+                // A gap: an earlier frame was lost on the way.
+                if (*seq as usize) > base && !rewound {
+                    (next, rewound) = (base, true);
+                }
+                continue;
+            }
+            Response::Reject { seq: Some(seq), .. } => *seq as usize,
+            Response::Reject { seq: None, .. } => {
+                damaged_requests += 1;
+                if !rewound {
+                    (next, rewound) = (base, true);
+                }
+                continue;
+            }
+            Response::Config { .. } | Response::Prediction { .. } | Response::Status { .. } => {
+                continue
+            }
+        };
+        if seq >= next || seq < base || answers[seq].is_some() {
+            continue; // a stale or repeated answer
+        }
+        answers[seq] = Some(response);
+        progress.inc();
+        while base < total && answers[base].is_some() {
+            base += 1;
+            (timeouts, rewound) = (0, false);
+            deadline = Instant::now() + opts.timeout;
+        }
+    }
+    progress.finish();
+    Ok(RunSummary {
+        device: config,
+        status: None,
+        faults: None,
+        sent,
+        answers: answers.into_iter().flatten().collect(),
+        resent,
+        damaged_answers,
+        damaged_requests,
+        telemetry: None,
+        device_log: Vec::new(),
+    })
+}
+
+/// `hsmoe run`: loads the data, opens the device (QEMU or a serial
+/// port), runs a [`session`] and returns its summary (print it with
+/// `Display`).
+///
+/// # Errors
+/// If the data cannot be loaded, the device cannot be reached or stops
+/// answering, or the telemetry file cannot be written.
+pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
+    let load = LoadOptions {
+        intercept: !args.no_intercept,
+        standardize: args.standardize,
+    };
+    let data = data::load(&args.data, &load)?;
+    let rows = rows_f32(&data)?;
+    let (qemu, port) = match (&args.port, args.qemu) {
+        (Some(path), false) => (None, Port::open_serial(path, args.baud)?),
+        (None, true) => {
+            let (qemu, port) = Qemu::launch(args.elf.as_deref(), !args.quiet)?;
+            (Some(qemu), port)
+        }
+        _ => bail!("give exactly one of --qemu and --port"),
+    };
+    let (port, proxy) = match (&args.faults, port) {
+        (None, port) => (port, None),
+        (Some(faults), Port::Tcp(stream)) => {
+            let (port, proxy) = FaultProxy::insert(stream, faults)?;
+            (port, Some(proxy))
+        }
+        (Some(_), Port::Serial(_)) => bail!("--faults needs --qemu"),
+    };
+    let mut device = Device::new(port);
+    if let Some(path) = &args.telemetry {
+        device.record_to(path)?;
+    }
+    let opts = StreamOptions {
+        window: args.window as usize,
+        timeout: Duration::from_millis(args.timeout_ms),
+        retries: args.retries,
+        progress: !args.quiet,
+    };
+    let mut summary = session(&mut device, &rows, args.seed, &opts)?;
+    summary.telemetry.clone_from(&args.telemetry);
+    summary.faults = proxy.as_ref().map(FaultProxy::report);
+    if let Some(qemu) = qemu {
+        summary.device_log = qemu.finish_log();
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hsmoe_core::protocol::GateVec;
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+
+    /// A device stand-in on a socket with the firmware's `seq` rules
+    /// (absorb `last + 1`, repeat `last` from the cache, reject anything
+    /// else as out of order) that loses or damages chosen frames.
+    struct FakeDevice {
+        /// Indices of received frames to drop without an answer.
+        lose: Vec<usize>,
+        /// Indices of received frames to answer as corrupt.
+        damage: Vec<usize>,
+    }
+
+    impl FakeDevice {
+        /// Serves one connection; returns the seqs absorbed, in order.
+        fn serve(self, mut stream: TcpStream) -> Vec<u32> {
+            let mut rx = FrameAccumulator::<MAX_FRAME>::new();
+            let (mut received, mut absorbed) = (0usize, Vec::new());
+            let mut last: Option<(u32, HostResponse)> = None;
+            let mut byte = [0u8; 1];
+            while stream.read_exact(&mut byte).is_ok() {
+                let Some(FrameEvent::Frame(body)) = rx.push(byte[0]) else {
+                    continue;
+                };
+                let request = frame::decode::<HostRequest>(body).unwrap();
+                received += 1;
+                if self.lose.contains(&(received - 1)) {
+                    continue;
+                }
+                let answer = if self.damage.contains(&(received - 1)) {
+                    Response::Reject {
+                        seq: None,
+                        reason: RejectReason::Corrupt,
+                    }
+                } else {
+                    match request {
+                        Request::Hello => config(0),
+                        Request::Reset { seed } => {
+                            last = None;
+                            config(seed)
+                        }
+                        Request::Observe { seq, .. } => match &last {
+                            Some((l, cached)) if *l == seq => cached.clone(),
+                            Some((l, _)) if seq != l + 1 => Response::Reject {
+                                seq: Some(seq),
+                                reason: RejectReason::OutOfOrder,
+                            },
+                            _ => {
+                                absorbed.push(seq);
+                                let update = update(seq);
+                                last = Some((seq, update.clone()));
+                                update
+                            }
+                        },
+                        Request::Predict { .. } => unreachable!("run never predicts"),
+                        Request::Status => Response::Status {
+                            steps: absorbed.len() as u32,
+                            last_seq: absorbed.last().copied(),
+                            rejected: 0,
+                            log_marginal: absorbed.iter().map(|&t| -f64::from(t)).sum(),
+                        },
+                    }
+                };
+                let mut buf = [0u8; MAX_FRAME];
+                let bytes = frame::encode(&answer, &mut buf).unwrap();
+                if stream.write_all(bytes).is_err() {
+                    break;
+                }
+            }
+            absorbed
+        }
+    }
+
+    fn config(seed: u64) -> HostResponse {
+        Response::Config {
+            version: PROTOCOL_VERSION,
+            n: 8,
+            k: 2,
+            d: 2,
+            seed,
+            max_frame: MAX_FRAME as u32,
+        }
+    }
+
+    /// A recognizable update for `seq`.
+    fn update(seq: u32) -> HostResponse {
+        Response::Update {
+            seq,
+            pred_mean: seq as f32,
+            pred_var: 1.0,
+            log_pred: -(seq as f32),
+            ess: 8.0,
+            resampled: false,
+            gate: GateVec::from_slice(&[0.5, 0.5]).unwrap(),
+            ticks: 1,
+        }
+    }
+
+    /// Runs a session of `rows` rows against a fake device.
+    fn session_with(fake: FakeDevice, rows: usize, window: usize) -> (RunSummary, Vec<u32>) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let address = listener.local_addr().unwrap();
+        let device = std::thread::spawn(move || fake.serve(listener.accept().unwrap().0));
+        let mut host = Device::new(Port::Tcp(TcpStream::connect(address).unwrap()));
+        let data: Vec<(Vec<f32>, f32)> = (0..rows).map(|t| (vec![1.0, t as f32], 0.5)).collect();
+        let opts = StreamOptions {
+            window,
+            timeout: Duration::from_millis(150),
+            retries: 3,
+            progress: false,
+        };
+        let summary = session(&mut host, &data, 42, &opts).unwrap();
+        drop(host);
+        (summary, device.join().unwrap())
+    }
+
+    fn assert_complete(summary: &RunSummary, absorbed: &[u32], rows: usize) {
+        let expected: Vec<u32> = (0..rows as u32).collect();
+        assert_eq!(
+            absorbed, expected,
+            "the device absorbed each row once, in order"
+        );
+        let answered: Vec<HostResponse> = (0..rows as u32).map(update).collect();
+        assert_eq!(summary.answers, answered);
+        assert_eq!((summary.sent, summary.device.seed), (rows, 42));
+    }
+
+    #[test]
+    fn a_clean_link_sends_each_row_once() {
+        for window in [1, 4] {
+            let fake = FakeDevice {
+                lose: vec![],
+                damage: vec![],
+            };
+            let (summary, absorbed) = session_with(fake, 30, window);
+            assert_complete(&summary, &absorbed, 30);
+            assert_eq!((summary.resent, summary.damaged_requests), (0, 0));
+            let log_marginal: f64 = (0..30).map(|t| -f64::from(t)).sum();
+            assert_eq!(summary.log_marginal(), log_marginal);
+        }
+    }
+
+    /// Frame 0 is `Hello`, 1 is `Reset`, then the observations: lose
+    /// observations 4 and 12 (recovered by timeout) and damage 8 and 17
+    /// (recovered at once by going back).
+    #[test]
+    fn lost_and_damaged_frames_are_resent_in_order() {
+        for window in [1, 2, 5] {
+            let fake = FakeDevice {
+                lose: vec![6, 14],
+                damage: vec![10, 19],
+            };
+            let (summary, absorbed) = session_with(fake, 25, window);
+            assert_complete(&summary, &absorbed, 25);
+            assert!(
+                summary.resent >= 4,
+                "window {window}: {} resent",
+                summary.resent
+            );
+            assert_eq!(summary.damaged_requests, 2, "window {window}");
+        }
+    }
+
+    #[test]
+    fn a_silent_device_is_an_error_naming_the_seq() {
+        let fake = FakeDevice {
+            lose: (2..100).collect(),
+            damage: vec![],
+        };
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let address = listener.local_addr().unwrap();
+        let device = std::thread::spawn(move || fake.serve(listener.accept().unwrap().0));
+        let mut host = Device::new(Port::Tcp(TcpStream::connect(address).unwrap()));
+        let opts = StreamOptions {
+            window: 1,
+            timeout: Duration::from_millis(50),
+            retries: 2,
+            progress: false,
+        };
+        let rows = vec![(vec![1.0, 0.0], 0.0)];
+        let error = session(&mut host, &rows, 1, &opts).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("no answer to seq 0 after 2 resends"),
+            "{error}"
+        );
+        drop(host);
+        assert!(device.join().unwrap().is_empty());
+    }
+}

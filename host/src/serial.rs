@@ -1,0 +1,395 @@
+//! Byte links to the device and the QEMU launcher.
+//!
+//! A [`Port`] is either a real serial port (the `serialport` crate) or
+//! QEMU's emulated UART0 on a local TCP socket. [`Qemu::launch`] builds
+//! the firmware if needed ([`build_firmware`]), boots it on the
+//! `mps2-an386` machine with `-icount shift=0`, connects its UART to a
+//! socket and decodes its defmt log (semihosting, on QEMU's stdout) with
+//! [`crate::defmt_log`]. QEMU is killed when the [`Qemu`] is dropped.
+
+use crate::defmt_log::DeviceLog;
+use anyhow::{bail, Context as _};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long QEMU may take to connect its UART to our socket.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A byte link to the device.
+pub enum Port {
+    /// A serial port (USB-UART bridge, `/dev/ttyACM0`, a pty, ...).
+    Serial(Box<dyn serialport::SerialPort>),
+    /// QEMU's UART0 on a TCP socket.
+    Tcp(TcpStream),
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Port::Serial(port) => write!(f, "Port::Serial({:?})", port.name()),
+            Port::Tcp(stream) => write!(f, "Port::Tcp({:?})", stream.peer_addr().ok()),
+        }
+    }
+}
+
+impl Port {
+    /// Opens the serial port at `path` (8N1, no flow control) at `baud`.
+    ///
+    /// # Errors
+    /// If the port does not exist or cannot be opened; the message names
+    /// the path.
+    pub fn open_serial(path: &str, baud: u32) -> anyhow::Result<Port> {
+        let port = serialport::new(path, baud)
+            .timeout(Duration::from_millis(100))
+            .open()
+            .with_context(|| format!("cannot open serial port {path} at {baud} baud"))?;
+        Ok(Port::Serial(port))
+    }
+
+    /// Sets how long a `read` waits for the first byte before failing with
+    /// [`io::ErrorKind::TimedOut`] or [`io::ErrorKind::WouldBlock`].
+    ///
+    /// # Errors
+    /// As the underlying port (a zero timeout is raised to 1 ms).
+    pub fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        match self {
+            Port::Serial(port) => port.set_timeout(timeout).map_err(io::Error::from),
+            Port::Tcp(stream) => stream.set_read_timeout(Some(timeout)),
+        }
+    }
+}
+
+impl Read for Port {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Port::Serial(port) => port.read(buf),
+            Port::Tcp(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Port {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Port::Serial(port) => port.write(buf),
+            Port::Tcp(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Port::Serial(port) => port.flush(),
+            Port::Tcp(stream) => stream.flush(),
+        }
+    }
+}
+
+/// The firmware crate's directory: `$HSMOE_FIRMWARE_DIR`, else
+/// `firmware/` next to this crate's source.
+pub fn firmware_dir() -> PathBuf {
+    match std::env::var_os("HSMOE_FIRMWARE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware"),
+    }
+}
+
+/// The QEMU binary: `$HSMOE_QEMU`, else `qemu-system-arm` on the `PATH`.
+pub fn qemu_program() -> PathBuf {
+    std::env::var_os("HSMOE_QEMU").map_or_else(|| PathBuf::from("qemu-system-arm"), PathBuf::from)
+}
+
+/// Whether the QEMU binary can be started (`--version` succeeds).
+///
+/// # Examples
+/// ```
+/// // Either answer is fine; the call itself never fails.
+/// let _available: bool = hsmoe_host::serial::qemu_available();
+/// ```
+pub fn qemu_available() -> bool {
+    Command::new(qemu_program())
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// For tests that need QEMU: whether it can run. If not, panics under
+/// `CI` (set and not `false`/`0`), so CI fails instead of skipping, and
+/// otherwise prints a loud SKIPPED line naming `test` on stderr.
+///
+/// # Panics
+/// Under `CI` when QEMU is missing.
+///
+/// # Examples
+/// ```no_run
+/// if !hsmoe_host::serial::require_qemu("my_test") {
+///     return; // skipped, and said so
+/// }
+/// ```
+pub fn require_qemu(test: &str) -> bool {
+    if qemu_available() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let message = format!(
+        "{} not found; install it (apt-get install qemu-system-arm) or set HSMOE_QEMU",
+        qemu_program().display()
+    );
+    assert!(
+        !ci,
+        "{test}: {message} (CI is set: failing instead of skipping)"
+    );
+    // Written to stderr directly, past the test harness's output capture.
+    let _ = writeln!(io::stderr(), "\n*** SKIPPED {test}: {message} ***\n");
+    false
+}
+
+/// Cargo's target directory for a firmware build with `features`: the
+/// default build shares `firmware/target` with `cargo run` in
+/// `firmware/`; other feature sets get their own, so builds for
+/// different `N` do not overwrite each other.
+fn firmware_target_dir(features: &[&str]) -> PathBuf {
+    let target = firmware_dir().join("target");
+    if features.is_empty() {
+        target
+    } else {
+        target.join(format!("features-{}", features.join("-")))
+    }
+}
+
+/// Builds a firmware binary in release mode with the extra Cargo
+/// `features` (e.g. `["n32"]`) and returns the path of its ELF. A no-op
+/// when it is up to date.
+///
+/// `test` selects the on-target self-test (`tests/selftest.rs`) instead of
+/// the firmware.
+///
+/// # Errors
+/// If cargo cannot be run or the build fails (with cargo's output).
+pub fn build_firmware(features: &[&str], test: bool) -> anyhow::Result<PathBuf> {
+    let dir = firmware_dir();
+    let target_dir = firmware_target_dir(features);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(&dir).args(["build", "--release"]);
+    if test {
+        command.args([
+            "--test",
+            "selftest",
+            "--message-format=json-render-diagnostics",
+        ]);
+    }
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    // The firmware's own .cargo/config.toml sets the target and the linker
+    // scripts; flags from the caller's environment would replace them.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("CARGO_TARGET_DIR", &target_dir);
+    let output = command.stdin(Stdio::null()).output().with_context(|| {
+        format!(
+            "cannot run cargo to build the firmware in {}",
+            dir.display()
+        )
+    })?;
+    if !output.status.success() {
+        bail!(
+            "building the firmware in {} failed:\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    if test {
+        return test_executable(&output.stdout);
+    }
+    Ok(target_dir.join("thumbv7em-none-eabihf/release/hsmoe-firmware"))
+}
+
+/// The executable of the `selftest` target in cargo's JSON messages.
+fn test_executable(messages: &[u8]) -> anyhow::Result<PathBuf> {
+    for line in messages.split(|&b| b == b'\n') {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message["target"]["name"] == "selftest" {
+            if let Some(path) = message["executable"].as_str() {
+                return Ok(PathBuf::from(path));
+            }
+        }
+    }
+    bail!("cargo did not report the selftest executable")
+}
+
+/// The QEMU command line that boots `elf` on the `mps2-an386`
+/// (Cortex-M4F) with deterministic instruction counting and semihosting,
+/// whose console (the defmt log) is QEMU's stdout. UART0 goes to `serial`
+/// (a QEMU chardev spec).
+pub fn qemu_command(elf: &Path, serial: &str) -> Command {
+    let mut command = Command::new(qemu_program());
+    command
+        .args(["-cpu", "cortex-m4", "-machine", "mps2-an386"])
+        .args(["-display", "none", "-monitor", "none"])
+        .args(["-icount", "shift=0"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(["-serial", serial])
+        .arg("-kernel")
+        .arg(elf);
+    command
+}
+
+/// A running QEMU with the firmware; killed on drop.
+#[derive(Debug)]
+pub struct Qemu {
+    child: Child,
+    log: Option<DeviceLog>,
+}
+
+impl Qemu {
+    /// Boots `elf` (or the default firmware build, built if needed) and
+    /// returns QEMU and the port of its UART0. With `echo`, each device
+    /// log line is also printed on stderr as it arrives.
+    ///
+    /// # Errors
+    /// If the firmware cannot be built, QEMU cannot be started, or it does
+    /// not connect its UART within 20 s (QEMU's stderr is included).
+    pub fn launch(elf: Option<&Path>, echo: bool) -> anyhow::Result<(Qemu, Port)> {
+        let elf = match elf {
+            Some(elf) => elf.to_path_buf(),
+            None => build_firmware(&[], false)?,
+        };
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot open a local socket")?;
+        let address = listener.local_addr()?;
+        // nodelay: QEMU writes each UART byte on its own; with Nagle and our
+        // delayed ACKs every answer would wait ~40 ms.
+        let serial = format!("tcp:{address},nodelay=on");
+        let mut qemu = Qemu::spawn(&elf, &serial, echo)?;
+        let stream = qemu.accept(&listener)?;
+        stream.set_nodelay(true)?;
+        Ok((qemu, Port::Tcp(stream)))
+    }
+
+    /// Boots `elf` without a UART and waits until it exits (e.g. the
+    /// on-target self-test), at most `timeout`. Returns QEMU's exit status
+    /// (the program's semihosting exit code) and the device log.
+    ///
+    /// # Errors
+    /// If QEMU cannot be started or does not exit in time (it is killed).
+    pub fn run_to_exit(
+        elf: &Path,
+        timeout: Duration,
+        echo: bool,
+    ) -> anyhow::Result<(ExitStatus, Vec<String>)> {
+        let mut qemu = Qemu::spawn(elf, "null", echo)?;
+        let status = qemu.wait_timeout(timeout)?;
+        let Some(status) = status else {
+            bail!("{} did not exit within {timeout:?}", elf.display());
+        };
+        Ok((status, qemu.finish_log()))
+    }
+
+    fn spawn(elf: &Path, serial: &str, echo: bool) -> anyhow::Result<Qemu> {
+        if !elf.is_file() {
+            bail!("no firmware ELF at {}", elf.display());
+        }
+        let mut child = qemu_command(elf, serial)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "cannot start {} (install it: apt-get install qemu-system-arm, or set HSMOE_QEMU)",
+                    qemu_program().display()
+                )
+            })?;
+        let log = match child.stdout.take() {
+            Some(stdout) => Some(DeviceLog::spawn(elf, stdout, echo)?),
+            None => None,
+        };
+        Ok(Qemu { child, log })
+    }
+
+    /// Waits for QEMU to connect to `listener`, failing early if it exits.
+    fn accept(&mut self, listener: &TcpListener) -> anyhow::Result<TcpStream> {
+        listener.set_nonblocking(true)?;
+        let start = Instant::now();
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    stream.set_nonblocking(false)?;
+                    return Ok(stream);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e).context("accepting QEMU's UART connection"),
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "QEMU exited ({status}) before connecting its UART: {}",
+                    self.stderr()
+                );
+            }
+            if start.elapsed() > CONNECT_TIMEOUT {
+                bail!("QEMU did not connect its UART within {CONNECT_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// QEMU's stderr so far (only once it has exited).
+    fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(stderr) = self.child.stderr.as_mut() {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text.trim().to_owned()
+    }
+
+    /// Waits up to `timeout` for QEMU to exit.
+    ///
+    /// # Errors
+    /// If waiting on the process fails.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if start.elapsed() > timeout {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops QEMU and returns the whole device log.
+    pub fn finish_log(mut self) -> Vec<String> {
+        self.kill();
+        self.log.take().map(DeviceLog::join).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,352 @@
+//! The `hsmoe` binary end to end: errors are one line naming file, line
+//! and column; `simulate` → `fit --json/--plot` works for every engine;
+//! a core run's JSON carries the engine's exact f32 values.
+
+use hsmoe_host::data::{load, LoadOptions};
+use hsmoe_host::engine::EngineKind;
+use hsmoe_host::fit::{fit, FitOptions, FitReport};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fresh scratch directory for one test, removed when the test passes
+/// (kept for inspection when it fails).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
+    let dir = std::env::temp_dir().join(format!("hsmoe-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Scratch(dir)
+}
+
+fn hsmoe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hsmoe"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The single line of stderr of a failed run.
+fn error_line(out: &Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    stderr
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "failed: {stderr}");
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn bad_csv_gives_one_line_naming_line_and_column() {
+    let dir = scratch("bad-csv");
+    let cases = [
+        (
+            "x1,x2,y\n1,2,3\n4,five,6\n",
+            "line 3, column 2 (`x2`)",
+            "not a number",
+        ),
+        ("x1,y\n1,2\n3,nan\n", "line 3, column 2 (`y`)", "not finite"),
+        (
+            "x1,y\n1,2\n3\n",
+            "line 3",
+            "1 field(s), but the header has 2",
+        ),
+        ("x1,x2\n1,2\n", "line 1 (header)", "no column named `y`"),
+        ("", "bad-4.csv", "no header or no data rows"),
+    ];
+    for (i, (text, place, what)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad-{i}.csv"));
+        std::fs::write(&path, text).unwrap();
+        let path = path.to_str().unwrap();
+        let line = error_line(&hsmoe(&["fit", "--data", path, "--experts", "2"]));
+        assert!(line.contains(path), "{line}");
+        assert!(line.contains(place) && line.contains(what), "{line}");
+    }
+    let missing = error_line(&hsmoe(&[
+        "fit",
+        "--data",
+        "/nonexistent.csv",
+        "--experts",
+        "2",
+    ]));
+    assert!(
+        missing.contains("/nonexistent.csv: cannot read"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn unsupported_core_sizes_and_bad_options_are_one_line_errors() {
+    let dir = scratch("sizes");
+    let data = dir.join("paper.csv");
+    let data = data.to_str().unwrap();
+    ok(&hsmoe(&[
+        "simulate", "--design", "paper", "--n", "20", "-o", data,
+    ]));
+    let line = error_line(&hsmoe(&[
+        "fit",
+        "--data",
+        data,
+        "--experts",
+        "11",
+        "--particles",
+        "10",
+    ]));
+    assert!(
+        line.contains("K = 11, D = 6") && line.contains("--engine reference"),
+        "{line}"
+    );
+    // The reference has no size limits.
+    ok(&hsmoe(&[
+        "fit",
+        "--data",
+        data,
+        "--experts",
+        "11",
+        "--particles",
+        "10",
+        "--engine",
+        "reference",
+    ]));
+    let plot = dir.join("fit.gif");
+    let line = error_line(&hsmoe(&[
+        "fit",
+        "--data",
+        data,
+        "--experts",
+        "2",
+        "--particles",
+        "10",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]));
+    assert!(line.contains(".svg or .png"), "{line}");
+    let line = error_line(&hsmoe(&[
+        "fit",
+        "--data",
+        data,
+        "--experts",
+        "2",
+        "--engine",
+        "gibbs",
+        "--gibbs-iterations",
+        "10",
+        "--gibbs-burn-in",
+        "10",
+    ]));
+    assert!(line.contains("keep no sweep"), "{line}");
+}
+
+#[test]
+fn simulate_writes_csv_and_truth() {
+    let dir = scratch("simulate");
+    let csv = dir.join("sg.csv");
+    let out = ok(&hsmoe(&[
+        "simulate",
+        "--design",
+        "sparse-gate",
+        "--n",
+        "50",
+        "--seed",
+        "4",
+        "-o",
+        csv.to_str().unwrap(),
+    ]));
+    assert!(out.contains("50 rows, 8 features"), "{out}");
+    let header = std::fs::read_to_string(&csv).unwrap();
+    assert!(header.starts_with("x1,x2,x3,x4,x5,x6,x7,x8,y\n"));
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sg.truth.json")).unwrap()).unwrap();
+    assert_eq!(truth["design"], "sparse-gate");
+    assert_eq!(truth["allocations"].as_array().unwrap().len(), 50);
+    assert!(truth["gate"]["stick-breaking"]["phi"].is_array());
+    let help = ok(&hsmoe(&["simulate", "--help"]));
+    for design in ["paper", "sparse-gate", "piecewise", "linear"] {
+        assert!(help.contains(design), "{help}");
+    }
+}
+
+/// The JSON of a core fit has the contract's fields, and its numbers are
+/// the f32 values the engine computed: a fit in this process with the
+/// same seed gives the same bits (what the firmware's telemetry is
+/// compared against).
+#[test]
+fn core_fit_json_has_the_contract_fields_and_exact_f32_values() {
+    let dir = scratch("core-json");
+    let csv = dir.join("pw.csv");
+    let json = dir.join("fit.json");
+    ok(&hsmoe(&[
+        "simulate",
+        "--design",
+        "piecewise",
+        "--n",
+        "80",
+        "--seed",
+        "2",
+        "-o",
+        csv.to_str().unwrap(),
+    ]));
+    let summary = ok(&hsmoe(&[
+        "fit",
+        "--data",
+        csv.to_str().unwrap(),
+        "--experts",
+        "3",
+        "--particles",
+        "64",
+        "--seed",
+        "9",
+        "--json",
+        json.to_str().unwrap(),
+    ]));
+    assert!(
+        summary.contains("log marginal likelihood") && summary.contains("wrote"),
+        "{summary}"
+    );
+    let text = std::fs::read_to_string(&json).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    for field in [
+        "n_obs",
+        "d",
+        "k",
+        "n_particles",
+        "engine",
+        "seed",
+        "log_marginal",
+        "predictive",
+        "final",
+    ] {
+        assert!(!v[field].is_null(), "missing {field}");
+    }
+    assert_eq!(
+        (v["n_obs"].as_u64(), v["d"].as_u64(), v["k"].as_u64()),
+        (Some(80), Some(2), Some(3))
+    );
+    assert_eq!(v["engine"], "core");
+    let step = &v["predictive"][0];
+    for field in ["mean", "var", "log_pred", "ess"] {
+        assert!(step[field].is_number(), "predictive.{field}");
+    }
+    assert_eq!(step["gate"].as_array().unwrap().len(), 3);
+    let fin = &v["final"];
+    assert_eq!(fin["predictive"].as_array().unwrap().len(), 80);
+    assert_eq!(fin["gate_mean"][79].as_array().unwrap().len(), 3);
+    assert_eq!(fin["allocation_freq"].as_array().unwrap().len(), 3);
+    for field in ["gate_mean", "gate_sd", "logit_mean", "logit_sd"] {
+        assert!(fin["router"][field].is_array(), "router.{field}");
+    }
+    for field in ["phi_mean", "phi_sd", "shrinkage", "tau2_mean"] {
+        assert!(!fin["horseshoe"][field].is_null(), "horseshoe.{field}");
+    }
+
+    let data = load(&csv, &LoadOptions::default()).unwrap();
+    let expected = fit(&data, &FitOptions::new(EngineKind::Core, 3, 64, 9, &data)).unwrap();
+    let parsed: FitReport<f32> = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed.log_marginal, expected.log_marginal);
+    for (got, want) in parsed.predictive.iter().zip(&expected.predictive) {
+        let want = want.map(&|v| v as f32);
+        assert_eq!(got.mean.to_bits(), want.mean.to_bits());
+        assert_eq!(got.var.to_bits(), want.var.to_bits());
+        assert_eq!(got.log_pred.to_bits(), want.log_pred.to_bits());
+        assert_eq!(got.gate, want.gate);
+    }
+    // Shortest f32 text, not the f64 expansion of an f32.
+    let mean_text = text
+        .split("\"mean\": ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    assert!(mean_text.len() <= 16, "{mean_text}");
+}
+
+#[test]
+fn reference_and_gibbs_fit_with_plots() {
+    let dir = scratch("plots");
+    let csv = dir.join("pw.csv");
+    let csv = csv.to_str().unwrap();
+    ok(&hsmoe(&[
+        "simulate",
+        "--design",
+        "piecewise",
+        "--n",
+        "60",
+        "-o",
+        csv,
+    ]));
+    let svg = dir.join("ref.svg");
+    let json = dir.join("ref.json");
+    ok(&hsmoe(&[
+        "fit",
+        "--data",
+        csv,
+        "--experts",
+        "2",
+        "--particles",
+        "50",
+        "--engine",
+        "reference",
+        "--standardize",
+        "--plot",
+        svg.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]));
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["engine"], "reference");
+    assert!(
+        v["final"]["horseshoe"]["phi_sd"].is_null(),
+        "not reported by the reference"
+    );
+
+    let png = dir.join("gibbs.png");
+    let json = dir.join("gibbs.json");
+    ok(&hsmoe(&[
+        "fit",
+        "--data",
+        csv,
+        "--experts",
+        "2",
+        "--engine",
+        "gibbs",
+        "--gibbs-iterations",
+        "300",
+        "--gibbs-burn-in",
+        "100",
+        "--plot",
+        png.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["log_marginal"].is_null() && v["n_particles"].is_null());
+    assert_eq!(v["predictive"].as_array().unwrap().len(), 0);
+    assert_eq!(v["final"]["predictive"].as_array().unwrap().len(), 60);
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job: simulate a sensor stream, learn it online on the emulated
+# Cortex-M4F (QEMU mps2-an386), decode the device's telemetry, and fit the
+# same stream on the host with the same core for comparison.
+# Usage: scripts/demo.sh [OUTPUT_DIR]   (default target/demo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+out="${1:-target/demo}"
+mkdir -p "$out"
+cargo build --release -p hsmoe-host
+hsmoe=target/release/hsmoe
+
+# The default firmware is N = 128, K = 4, D = 4 (intercept + 3 features).
+"$hsmoe" simulate --design linear --n 500 --seed 1 -o "$out/stream.csv"
+"$hsmoe" run --qemu --data "$out/stream.csv" --seed 1 --telemetry "$out/telemetry.bin"
+"$hsmoe" decode "$out/telemetry.bin" --format csv -o "$out/telemetry.csv"
+"$hsmoe" fit --data "$out/stream.csv" --experts 4 --particles 128 --seed 1 \
+  --engine core --json "$out/host-fit.json" --plot "$out/host-fit.png"
+
+echo
+echo "device telemetry:  $out/telemetry.csv"
+echo "host fit (same f32 core, same seed; bit-identical predictive): $out/host-fit.json"
+echo "plot:              $out/host-fit.png"

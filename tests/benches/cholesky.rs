@@ -1,0 +1,45 @@
+//! Adding `x xᵀ` to a factored `D × D` precision: the core's O(D²) rank-1
+//! update against refactoring from scratch in O(D³), as a refactorizing
+//! engine does every observation.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use hsmoe_core::linalg::Factor;
+use hsmoe_host::bench::{rank1_update, refactor};
+use std::hint::black_box;
+
+/// `A = I + 0.1·𝟙𝟙ᵀ` (lower triangle), its factor, and `x = (1, ½, ⅓, …)`.
+fn problem<const D: usize>() -> (Factor<D>, Factor<D>, [f32; D]) {
+    let mut a = [[0.0f32; D]; D];
+    for (i, row) in a.iter_mut().enumerate() {
+        for v in row.iter_mut().take(i + 1) {
+            *v = 0.1;
+        }
+        row[i] = 1.1;
+    }
+    let mut l = a;
+    hsmoe_core::linalg::cholesky_in_place(&mut l).expect("A is positive definite");
+    let x = std::array::from_fn(|i| 1.0 / (i as f32 + 1.0));
+    (a, l, x)
+}
+
+fn bench_dim<const D: usize>(c: &mut Criterion) {
+    let (a, l, x) = problem::<D>();
+    let mut group = c.benchmark_group("cholesky");
+    group.bench_function(BenchmarkId::new("rank1_update", D), |b| {
+        b.iter(|| rank1_update(black_box(&l), black_box(&x)).expect("update"));
+    });
+    group.bench_function(BenchmarkId::new("refactor", D), |b| {
+        b.iter(|| refactor(black_box(&a), black_box(&x)).expect("refactor"));
+    });
+    group.finish();
+}
+
+fn cholesky(c: &mut Criterion) {
+    bench_dim::<2>(c);
+    bench_dim::<4>(c);
+    bench_dim::<8>(c);
+    bench_dim::<16>(c);
+}
+
+criterion_group!(benches, cholesky);
+criterion_main!(benches);

@@ -1,0 +1,63 @@
+//! One PL update: the core against the f64 reference engine over the
+//! issue's grid N ∈ {64, 256, 1024}, K ∈ {2, 4, 10}, D ∈ {2, 4, 8, 16},
+//! the target point N = 1000, K = 10, D = 6, and the horseshoe refresh
+//! every observation (R = 1) against every D observations (R = D).
+//!
+//! `cargo bench -p hsmoe-tests --bench update -- 'update/core'` runs a
+//! subset; engines are built (and warmed up) only for the benchmarks
+//! selected.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use hsmoe_host::bench::{core_loop, reference_loop, Point, UpdateLoop, TARGET};
+
+/// Benchmarks `update()` of the engine `make` builds, built on first use.
+fn bench_engine(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    make: impl Fn() -> Box<dyn UpdateLoop>,
+) {
+    let mut engine: Option<Box<dyn UpdateLoop>> = None;
+    group.bench_function(id, |b| {
+        let engine = engine.get_or_insert_with(&make);
+        b.iter(|| engine.update().expect("the update succeeds"));
+    });
+}
+
+fn grid(c: &mut Criterion) {
+    let mut group = c.benchmark_group("update");
+    group.sample_size(10);
+    let (n, k, d) = TARGET;
+    let mut points = vec![Point::new(n, k, d)];
+    for n in [64, 256, 1024] {
+        for k in [2, 4, 10] {
+            for d in [2, 4, 8, 16] {
+                points.push(Point::new(n, k, d));
+            }
+        }
+    }
+    for p in points {
+        let label = format!("N{}_K{}_D{}", p.n, p.k, p.d);
+        bench_engine(&mut group, BenchmarkId::new("core", &label), || {
+            core_loop(p, 1).expect("the core builds")
+        });
+        bench_engine(&mut group, BenchmarkId::new("reference", &label), || {
+            reference_loop(p, 1).expect("the reference builds")
+        });
+    }
+    group.finish();
+}
+
+fn refresh_period(c: &mut Criterion) {
+    let mut group = c.benchmark_group("refresh");
+    let rd = Point::new(256, 4, 8);
+    for p in [rd, Point { r: 1, ..rd }] {
+        let label = format!("N{}_K{}_D{}_R{}", p.n, p.k, p.d, p.r);
+        bench_engine(&mut group, BenchmarkId::new("core", label), || {
+            core_loop(p, 1).expect("the core builds")
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, grid, refresh_period);
+criterion_main!(benches);
