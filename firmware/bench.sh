@@ -5,9 +5,24 @@
 # instructions exactly: the self-test's calibration) and the stack
 # high-water mark (stack painting), for N = 32, 128 (default) and 256.
 #
-# Usage: firmware/bench.sh [ROWS]   (needs qemu-system-arm and binutils' size)
+# With --profile, instead: a flat and an inclusive instruction profile of
+# `Filter::observe` in the default build over the first ROWS updates (QEMU
+# logs every executed instruction, `-singlestep -d exec,nochain`, into a
+# pipe; a shadow call stack over the ELF's function entries charges each
+# instruction to the call site in `Link::serve` it descends from, and only
+# call sites inside the inlined `ParticleSet::observe` are kept; PCs are
+# mapped to functions and lines, inlining included, by llvm-symbolizer).
+# Slow (QEMU runs ~40× slower): use ROWS ≈ 20.
+#
+# Usage: firmware/bench.sh [ROWS]             (needs qemu-system-arm, size)
+#        firmware/bench.sh --profile [ROWS]   (also python3, llvm-symbolizer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+profile=false
+if [ "${1:-}" = --profile ]; then
+  profile=true
+  shift
+fi
 rows=${1:-500}
 cargo build --release -p hsmoe-host --quiet
 hsmoe="${CARGO_TARGET_DIR:-target}/release/hsmoe"
@@ -15,18 +30,117 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$hsmoe" simulate --design linear --n "$rows" --seed 1 -o "$work/data.csv" >/dev/null
 
-echo "| N | flash (B) | of which code (B) | static RAM (B) | of which filter (B) | stack high-water (B) | ticks/update mean | min | max | instructions/update (mean ×40) |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
-for n in 32 128 256; do
-  features=()
-  target=firmware/target
+# Builds the firmware with N particles; prints the ELF's path.
+build() {
+  local n=$1 features=() target=firmware/target
   if [ "$n" != 128 ]; then
     features=(--features "n$n")
     target="firmware/target/features-n$n"
   fi
   (cd firmware && env -u RUSTFLAGS CARGO_TARGET_DIR="${target#firmware/}" \
     cargo build --release --quiet "${features[@]}")
-  elf="$target/thumbv7em-none-eabihf/release/hsmoe-firmware"
+  echo "$target/thumbv7em-none-eabihf/release/hsmoe-firmware"
+}
+
+if $profile; then
+  elf=$(build 128)
+  mkfifo "$work/trace"
+  printf '#!/bin/sh\nexec qemu-system-arm -singlestep -d exec,nochain -D %s "$@"\n' \
+    "$work/trace" >"$work/qemu"
+  chmod +x "$work/qemu"
+  python3 - "$elf" "$work/trace" "$rows" 128 <<'EOF' &
+import bisect, collections, json, re, subprocess, sys
+
+elf, trace, updates, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+symbols = []  # (start, size, demangled name) of every function
+for parts in (line.split(maxsplit=3) for line in subprocess.run(
+        ["nm", "-S", "-C", elf], capture_output=True, text=True, check=True).stdout.splitlines()):
+    if len(parts) == 4 and parts[2] in ("t", "T") and int(parts[1], 16):
+        symbols.append((int(parts[0], 16) & ~1, int(parts[1], 16), parts[3]))
+symbols.sort()
+starts = [start for start, _, _ in symbols]
+lo, size = next((s, z) for s, z, name in symbols if re.search(r"Link.*::serve", name))
+hi = lo + size
+
+def function(pc):
+    i = bisect.bisect_right(starts, pc) - 1
+    return i if i >= 0 and pc < starts[i] + symbols[i][1] else -1
+
+entries, stack, returns = set(starts), [], collections.Counter()
+counts, prev = collections.Counter(), 0
+with open(trace, "rb") as log:
+    for line in log:
+        slash = line.find(b"/")
+        if not line.startswith(b"Trace") or slash < 0:
+            continue
+        pc = int(line[slash + 1:line.find(b"/", slash + 1)], 16)
+        if returns[pc]:  # a return (or a tail call's) to a frame on the stack
+            while stack:
+                a, b, _ = stack.pop()
+                returns[a] -= 1
+                returns[b] -= 1
+                if pc in (a, b):
+                    break
+        elif pc in entries and function(prev) != function(pc):  # a call
+            root = prev if lo <= prev < hi else (stack[-1][2] if stack else 0)
+            stack.append((prev + 2, prev + 4, root))
+            returns[prev + 2] += 1
+            returns[prev + 4] += 1
+        root = pc if lo <= pc < hi else (stack[-1][2] if stack else 0)
+        counts[root << 32 | pc] += 1
+        prev = pc
+
+addresses = sorted({a for key in counts for a in (key >> 32, key & 0xFFFFFFFF) if a})
+out = subprocess.run(["llvm-symbolizer", "--output-style=JSON", "-C", "-i", "-e", elf],
+                     input="\n".join(map(hex, addresses)), capture_output=True, text=True).stdout
+frames = {a: [(f["FunctionName"], f["FileName"].split("/src/")[-1], f["Line"]) for f in
+              json.loads(row)["Symbol"]] for a, row in zip(addresses, out.splitlines())}
+
+def short(name):
+    """Without hash, generic arguments and closure suffixes."""
+    for code, char in (("$LT$", "<"), ("$GT$", ">"), ("$C$", ","), ("$u20$", " "),
+                       ("$RF$", "&"), ("$BP$", "*"), ("$u7b$", "{"), ("$u7d$", "}"), ("..", "::")):
+        name = name.replace(code, char)
+    name = re.sub(r"::h[0-9a-f]{16}$", "", name).replace("::_{{closure}}", "")
+    name = re.sub(r"(^|::)_<", r"\1<", name)  # `_<T as Trait>::f`
+    while re.search(r"(?<=\w)<[^<>]*>", name):  # generic arguments, not <T as Trait>
+        name = re.sub(r"(?<=\w)<[^<>]*>", "", name)
+    return name
+
+flat, inclusive, lines = collections.Counter(), collections.Counter(), collections.Counter()
+total = 0
+for key, c in counts.items():
+    root, pc = key >> 32, key & 0xFFFFFFFF
+    if not any("ParticleSet" in f[0] and "observe" in f[0] for f in frames.get(root, [])):
+        continue
+    total += c
+    inner = frames[pc][0]
+    flat[short(inner[0])] += c
+    lines[f"{inner[1]}:{inner[2]} ({short(inner[0])})"] += c
+    chain = frames[pc] + (frames[root] if pc != root else [])
+    for name in {short(f[0]) for f in chain}:
+        inclusive[name] += c
+per = updates * n
+print(f"{total} instructions in ParticleSet::observe over {updates} updates, N = {n}: "
+      f"{total / per:.0f} per particle-update")
+for title, table, rows in (("flat (innermost function, inlining resolved)", flat, 25),
+                           ("inclusive (function on the inline or call chain)", inclusive, 40),
+                           ("source lines", lines, 25)):
+    print(f"\n| {title} | share | instructions per particle-update |\n|---|---|---|")
+    for name, c in [(k, c) for k, c in table.most_common() if c < total][:rows]:
+        print(f"| `{name}` | {100 * c / total:.1f} % | {c / per:.0f} |")
+EOF
+  analysis=$!
+  HSMOE_QEMU="$work/qemu" "$hsmoe" run --qemu --elf "$elf" --data "$work/data.csv" --seed 1 \
+    --timeout-ms 600000 >/dev/null 2>"$work/log.txt"
+  wait "$analysis"
+  exit
+fi
+
+echo "| N | flash (B) | of which code (B) | static RAM (B) | of which filter (B) | stack high-water (B) | ticks/update mean | min | max | instructions/update (mean ×40) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for n in 32 128 256; do
+  elf=$(build "$n")
   # Flash: everything loaded, i.e. code (vector table, .text, .rodata) and
   # the initial image of .data; static RAM: .data + .bss + .uninit.
   read -r code flash ram < <(size -A -d "$elf" | awk '

@@ -8,6 +8,11 @@ bash scripts/setup.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
+# Broken or private intra-doc links fail the build, like clippy warnings.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+# Compile the criterion benches (tests/benches) without running them;
+# `--bench "*"` skips the libraries' unit tests, which hold no benches.
+cargo bench --workspace --bench "*" --no-run
 cargo build -p hsmoe-core --release --target thumbv7em-none-eabihf
 if [ -f firmware/Cargo.toml ]; then
   (cd firmware && cargo fmt -- --check && cargo clippy --release -- -D warnings && cargo build --release)

@@ -3,7 +3,7 @@
 
 use crate::dist::student_t;
 use crate::linalg::{self, Factor};
-use crate::math::dot;
+use crate::math::{dot, sqrt};
 use crate::{Config, Error};
 
 /// Posterior of one expert given the observations allocated to it:
@@ -81,7 +81,7 @@ impl<const D: usize> ExpertStats<D> {
     /// The prior: `m = 0`, `P = I/v0`, `a = a0`, `b = b0`.
     pub fn prior(config: &Config) -> Self {
         ExpertStats {
-            chol: linalg::scaled_identity(1.0 / libm::sqrtf(config.v0)),
+            chol: linalg::scaled_identity(1.0 / sqrt(config.v0)),
             mean: [0.0; D],
             a: config.a0,
             b: config.b0,

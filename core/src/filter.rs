@@ -7,7 +7,7 @@
 
 use crate::dist::{categorical, uniform};
 use crate::gate::stick_breaking;
-use crate::math::{ln_sum_exp, max_finite};
+use crate::math::max_finite;
 use crate::particle::Particle;
 use crate::posterior::{self, check_values, checked_features, Mixture, Prediction};
 use crate::resample::{copy_within, replicate_in_place, systematic_counts};
@@ -241,7 +241,7 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
 
         // 1. Weights in log space, and the predictive before y is used.
         let mut mixture = Mixture::<K>::ZERO;
-        let (mut psi, mut ln_pi, mut pi) = ([0.0; K], [0.0; K], [0.0; K]);
+        let (mut psi, mut ln_pi, mut pi, mut terms) = ([0.0; K], [0.0; K], [0.0; K], [0.0; K]);
         for (particle, ln_w) in self.particles.iter_mut().zip(self.weights.iter_mut()) {
             for (p, stick) in psi.iter_mut().zip(particle.sticks()) {
                 *p = stick.logit(&x);
@@ -252,13 +252,20 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
                 .experts
                 .iter()
                 .zip(ln_pi.iter().zip(&pi))
-                .zip(&mut particle.ln_terms);
-            for (k, ((expert, (ln_pi_k, pi_k)), ln_term)) in components.enumerate() {
+                .zip(&mut terms);
+            for (k, ((expert, (ln_pi_k, pi_k)), term)) in components.enumerate() {
                 let t = expert.predictive(&x);
                 mixture.add(k, *pi_k, &t);
-                *ln_term = ln_pi_k + t.ln_pdf(y);
+                *term = ln_pi_k + t.ln_pdf(y);
             }
-            *ln_w = ln_sum_exp(&particle.ln_terms);
+            // ln w = max + ln Σ exp(term − max). The exponentials stay in the
+            // particle as its step-4 allocation weights (resampling carries
+            // them with it), so each term costs at most one exp in the step.
+            // Terms that are not finite are dead.
+            *ln_w = match categorical::exp_shifted(&terms, &mut particle.alloc_weights) {
+                Some((max, total)) => max + libm::logf(total),
+                None => f32::NEG_INFINITY,
+            };
         }
         let (pred_mean, pred_var, gate) = mixture.finish(n);
 
@@ -284,29 +291,34 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
 
         // 4.–7. Allocation, expert, sticks, horseshoe; per particle.
         let t = self.state.steps.wrapping_add(1);
-        let refresh_every = u64::from(self.state.config.refresh_every.max(1));
+        // Particle i refreshes when (t + i) mod R = 0, staggered over the
+        // cloud; the phase is stepped, not divided (a u64 `%` per particle
+        // is a library call on the M4F).
+        let refresh_every = self.state.config.refresh_every.max(1);
+        let mut phase = t % refresh_every;
         let mut alloc = [0.0f32; K];
         let mut healthy = 0usize;
-        for (i, (particle, ok)) in self
-            .particles
-            .iter_mut()
-            .zip(self.counts.iter_mut())
-            .enumerate()
-        {
-            // Normalized after subtracting the largest term, not as
-            // exp(ln_term − ln_w): once |ln_terms| ≳ 1e7 the f32 ln_w cannot
-            // carry ln Σ and the probabilities summed to up to K. Terms that
-            // are not finite are dead. A survivor of resampling has a finite
-            // largest term. One exp per term serves both the allocation
-            // probabilities and the draw of z.
-            let mut p = [0.0f32; K];
-            let z = categorical::exp_shifted(&particle.ln_terms, &mut p).and_then(|total| {
-                for (a, p_k) in alloc.iter_mut().zip(&p) {
-                    *a += p_k / total;
+        for (particle, ok) in self.particles.iter_mut().zip(self.counts.iter_mut()) {
+            // The step-1 weights exp(term − max), normalized by their sum,
+            // not as exp(term − ln w): once |terms| ≳ 1e7 the f32 ln w cannot
+            // carry ln Σ and the probabilities summed to up to K. A survivor
+            // of resampling had a finite term, so its sum is ≥ 1.
+            let weights = &particle.alloc_weights;
+            let total: f32 = weights.iter().sum();
+            let z = if total > 0.0 {
+                for (a, w) in alloc.iter_mut().zip(weights) {
+                    *a += w / total;
                 }
-                categorical::sample(rng, &p, total)
-            });
-            let refresh = (u64::from(t) + i as u64) % refresh_every == 0;
+                categorical::sample(rng, weights, total)
+            } else {
+                None
+            };
+            let refresh = phase == 0;
+            phase = if phase + 1 == refresh_every {
+                0
+            } else {
+                phase + 1
+            };
             let result = match z {
                 Some(z) => particle.absorb(&x, y, z, refresh, &self.state.config, rng),
                 None => Err(Error::Degenerate),

@@ -41,8 +41,10 @@ use crate::protocol::{max, Request, Response};
 /// DSN 2002).
 pub const CRC_ALGORITHM: Algorithm<u32> = CRC_32_ISCSI;
 
-/// Table-driven CRC engine (1 KiB table, built at compile time).
-static CRC: Crc<u32> = Crc::<u32>::new(&CRC_ALGORITHM);
+/// Table-driven CRC-32C engine (1 KiB table, built at compile time): the
+/// one table of the crate, shared by frames and snapshots
+/// ([`crate::snapshot`]).
+pub(crate) static CRC: Crc<u32> = Crc::<u32>::new(&CRC_ALGORITHM);
 
 /// Bytes of the CRC that follows the message.
 const CRC_LEN: usize = 4;
@@ -58,8 +60,9 @@ const CRC_LEN: usize = 4;
 /// # Examples
 /// ```
 /// use hsmoe_core::{frame::max_frame_len, protocol::Request};
-/// // Firmware with D = 4 could size its receive buffer exactly:
-/// assert_eq!(max_frame_len(Request::<4>::MAX_SIZE), 27 + 4 + 1 + 1);
+/// // Firmware with D = 4 could size its receive buffer exactly (the
+/// // largest request is a 136-byte `Restore`):
+/// assert_eq!(max_frame_len(Request::<4>::MAX_SIZE), 136 + 4 + 1 + 1);
 /// ```
 pub const fn max_frame_len(message_len: usize) -> usize {
     let stuffed = message_len + CRC_LEN;

@@ -3,7 +3,7 @@
 
 use crate::dist::{normal, polya_gamma};
 use crate::linalg::{self, Factor};
-use crate::math::{dot, sigmoid_pair};
+use crate::math::{dot, sigmoid_pair, sqrt};
 use crate::Error;
 use rand_core::RngCore;
 
@@ -124,7 +124,7 @@ impl<const D: usize> Stick<D> {
             }
             self.r[i] += kappa * x[i];
         }
-        let root = libm::sqrtf(omega);
+        let root = sqrt(omega);
         let mut scaled = x.map(|v| root * v);
         linalg::cholesky_rank1_update(&mut self.chol, &mut scaled)?;
         self.redraw_phi(rng);

@@ -20,6 +20,7 @@
 use crate::dist::gamma::inverse_gamma;
 use crate::gate::Stick;
 use crate::linalg::{self, Factor};
+use crate::math::at_least;
 use crate::{Config, Error};
 use rand_core::RngCore;
 
@@ -91,7 +92,7 @@ pub fn prior_precision<const D: usize>(
     l: usize,
 ) -> f32 {
     if is_shrunk(config, l) {
-        (1.0 / (global.tau2 * stick.lambda2[l])).max(PRECISION_MIN)
+        at_least(1.0 / (global.tau2 * stick.lambda2[l]), PRECISION_MIN)
     } else {
         1.0 / (config.s0 * config.s0)
     }
@@ -170,30 +171,37 @@ fn rebuild<R: RngCore + ?Sized, const D: usize>(
     rng: &mut R,
 ) -> Result<(), Error> {
     for stick in sticks.iter_mut() {
-        let mut lambda = stick.s;
-        for (l, row) in lambda.iter_mut().enumerate() {
-            row[l] += prior_precision(config, stick, global, l);
-        }
-        stick.chol = factor_with_jitter(lambda)?;
+        let diagonal =
+            core::array::from_fn(|l| stick.s[l][l] + prior_precision(config, stick, global, l));
+        factor_with_jitter(&stick.s, &diagonal, &mut stick.chol)?;
         stick.redraw_phi(rng);
     }
     Ok(())
 }
 
-/// Factors `a`; if rounding in `S` made it numerically indefinite, retries
-/// once with a diagonal jitter at the size of f32 rounding in `S`.
-fn factor_with_jitter<const D: usize>(a: Factor<D>) -> Result<Factor<D>, Error> {
-    let mut first = a;
-    if linalg::cholesky_in_place(&mut first).is_ok() {
-        return Ok(first);
+/// Factors the matrix with strict lower triangle from `s` and diagonal
+/// `diagonal` into `chol`, written in place (no whole-matrix temporaries:
+/// their copies were a tenth of the firmware's step). If rounding in `S`
+/// made it numerically indefinite, retries once with a diagonal jitter at
+/// the size of f32 rounding in `S`. On error `chol` holds garbage.
+fn factor_with_jitter<const D: usize>(
+    s: &Factor<D>,
+    diagonal: &[f32; D],
+    chol: &mut Factor<D>,
+) -> Result<(), Error> {
+    let mut jitter = 0.0;
+    for _attempt in 0..2 {
+        for (i, (row, s_row)) in chol.iter_mut().zip(s).enumerate() {
+            row[..i].copy_from_slice(&s_row[..i]);
+            row[i] = diagonal[i] + jitter;
+        }
+        if linalg::cholesky_in_place(chol).is_ok() {
+            return Ok(());
+        }
+        let largest = diagonal.iter().fold(0.0, |m, &v| at_least(v, m));
+        jitter = 16.0 * f32::EPSILON * largest * D as f32;
     }
-    let largest = (0..D).fold(0.0f32, |m, i| m.max(a[i][i]));
-    let mut jittered = a;
-    for (i, row) in jittered.iter_mut().enumerate() {
-        row[i] += 16.0 * f32::EPSILON * largest * D as f32;
-    }
-    linalg::cholesky_in_place(&mut jittered)?;
-    Ok(jittered)
+    Err(Error::NotPositiveDefinite)
 }
 
 #[cfg(test)]
@@ -330,11 +338,14 @@ mod tests {
     #[test]
     fn jitter_rescues_a_numerically_indefinite_matrix() {
         // Rank-one S with a rounding-size negative eigenvalue and no prior.
-        let a = [[1.0, 0.0], [1.0, 1.0 - 1.0e-7]];
-        assert!(factor_with_jitter(a).is_ok());
+        let s = [[1.0, 0.0], [1.0, 1.0 - 1.0e-7]];
+        let mut chol = [[0.0; 2]; 2];
+        let mut plain = s;
+        assert!(linalg::cholesky_in_place(&mut plain).is_err());
+        assert!(factor_with_jitter(&s, &[1.0, 1.0 - 1.0e-7], &mut chol).is_ok());
         let clearly_indefinite = [[1.0, 0.0], [2.0, 1.0]];
         assert_eq!(
-            factor_with_jitter(clearly_indefinite),
+            factor_with_jitter(&clearly_indefinite, &[1.0, 1.0], &mut chol),
             Err(Error::NotPositiveDefinite)
         );
     }

@@ -30,9 +30,12 @@ pub struct Particle<const K: usize, const D: usize> {
     pub(crate) experts: [ExpertStats<D>; K],
     pub(crate) sticks: [Stick<D>; K],
     pub(crate) global: GlobalScale,
-    /// Step scratch: `ln π_k(x_t) + ln t_k(y_t)` from step 1, kept in the
-    /// particle so resampling carries it to step 4 with its owner.
-    pub(crate) ln_terms: [f32; K],
+    /// Step scratch (not in snapshots): the unnormalized allocation
+    /// probabilities `exp(ℓ_k − max_j ℓ_j)`, `ℓ_k = ln π_k(x_t) + ln t_k(y_t)`
+    /// (0 for a dead term), exponentiated in step 1 for the particle's
+    /// weight and kept in the particle so resampling carries them to step 4
+    /// with their owner.
+    pub(crate) alloc_weights: [f32; K],
 }
 
 impl<const K: usize, const D: usize> Particle<K, D> {
@@ -42,7 +45,7 @@ impl<const K: usize, const D: usize> Particle<K, D> {
         experts: [ExpertStats::ZERO; K],
         sticks: [Stick::ZERO; K],
         global: GlobalScale::ZERO,
-        ln_terms: [0.0; K],
+        alloc_weights: [0.0; K],
     };
 
     const LIVE_STICKS: usize = K - 1;

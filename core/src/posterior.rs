@@ -3,6 +3,7 @@
 //! functions of the particle cloud, equally weighted after resampling.
 
 use crate::expert::StudentT;
+use crate::math::sqrt;
 use crate::particle::Particle;
 use crate::{Error, MAX_ABS_INPUT};
 
@@ -67,7 +68,7 @@ impl Moments {
         let n = n.max(1) as f32;
         let mean = self.sum / n;
         let var = (self.sum_sq / n - mean * mean).max(0.0);
-        (mean, libm::sqrtf(var))
+        (mean, sqrt(var))
     }
 }
 

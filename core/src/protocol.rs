@@ -33,6 +33,7 @@ use core::fmt;
 use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::snapshot::{Pass, SnapshotError};
 use crate::Error;
 
 /// Version of this wire protocol, reported in [`Response::Config`].
@@ -231,10 +232,33 @@ impl<const D: usize> defmt::Format for FeatureVec<D> {
 /// with a smaller one.
 pub type GateVec<const K: usize> = heapless::Vec<f32, K>;
 
+/// Most bytes of a checkpoint stream in one `Restore` request or
+/// `SnapshotChunk` answer. 128 keeps both messages (136 and 141 postcard
+/// bytes) under the 157 of the largest `Update`, so
+/// [`MAX_FRAME`](crate::frame::MAX_FRAME) did not have to grow.
+pub const SNAPSHOT_CHUNK: usize = 128;
+
+/// Up to [`SNAPSHOT_CHUNK`] bytes of a checkpoint stream (a postcard byte
+/// sequence: varint length, then the bytes).
+pub type SnapshotBytes = heapless::Vec<u8, SNAPSHOT_CHUNK>;
+
 /// A message from the host to the device.
 ///
-/// Variants are append-only (see the [module docs](self)); `Snapshot` and
-/// `Restore` will be added after `Status`.
+/// Variants are append-only (see the [module docs](self)).
+///
+/// # Checkpoints
+/// `Snapshot` and `Restore` move the device's *checkpoint stream*
+/// ([`LinkState`](crate::snapshot::LinkState), "Device checkpoints"): the
+/// filter's snapshot followed by the link trailer (last `seq`, rejected
+/// count, seed). A
+/// checkpoint file is that stream, byte for byte. The host reads it with
+/// `Snapshot { offset }` at offsets 0, 128, 256, … until it has `total`
+/// bytes, and must not send observations meanwhile (the CRC would not
+/// match). It restores it by sending it twice with `Restore`: a verify
+/// pass that checks everything and changes nothing, then a write pass.
+/// The device answers every `Restore` chunk with the offset it needs next
+/// (so lost or repeated chunks are repaired by following it), a refusal,
+/// or, at the end of the write pass, `Restored`.
 ///
 /// # Examples
 /// ```
@@ -279,6 +303,22 @@ pub enum Request<const D: usize> {
     /// changing anything; answered with [`Response::Status`]. A host checks
     /// its own count against it (each `seq` absorbed exactly once).
     Status,
+    /// Asks for the bytes of the device's checkpoint stream from `offset`
+    /// on; answered with [`Response::SnapshotChunk`] (empty past the end).
+    Snapshot {
+        /// Offset of the first byte wanted.
+        offset: u32,
+    },
+    /// Feeds bytes of a checkpoint stream, found at `offset` of the
+    /// current pass, to the device's restorer; answered with
+    /// [`Response::RestoreNext`], [`Response::Restored`] or
+    /// [`Response::RestoreRefused`].
+    Restore {
+        /// Offset of `bytes[0]` in the stream.
+        offset: u32,
+        /// At most [`SNAPSHOT_CHUNK`] bytes of the stream.
+        bytes: SnapshotBytes,
+    },
 }
 
 impl<const D: usize> Request<D> {
@@ -287,8 +327,9 @@ impl<const D: usize> Request<D> {
     ///
     /// # Examples
     /// ```
-    /// // Observe: tag 1, seq ≤ 5, x = 1 + 4·4, y = 4.
-    /// assert_eq!(hsmoe_core::protocol::Request::<4>::MAX_SIZE, 27);
+    /// // Restore: tag 1, offset ≤ 5, bytes 2 + 128; Observe at D = 32: 139.
+    /// assert_eq!(hsmoe_core::protocol::Request::<4>::MAX_SIZE, 136);
+    /// assert_eq!(hsmoe_core::protocol::Request::<32>::MAX_SIZE, 139);
     /// ```
     pub const MAX_SIZE: usize = {
         let hello = TAG;
@@ -296,7 +337,10 @@ impl<const D: usize> Request<D> {
         let predict = TAG + VARINT_U32 + f32_seq_len(D);
         let reset = TAG + VARINT_U64;
         let status = TAG;
-        max(max(max(hello, observe), max(predict, reset)), status)
+        let snapshot = TAG + VARINT_U32;
+        let restore = TAG + VARINT_U32 + varint_len(SNAPSHOT_CHUNK) + SNAPSHOT_CHUNK;
+        let firsts = max(max(hello, observe), max(predict, reset));
+        max(firsts, max(status, max(snapshot, restore)))
     };
 }
 
@@ -385,6 +429,48 @@ pub enum Response<const K: usize> {
         /// filter's own f64.
         log_marginal: f64,
     },
+    /// Bytes of the checkpoint stream, answering `Snapshot`.
+    SnapshotChunk {
+        /// Offset of `bytes[0]`, as requested.
+        offset: u32,
+        /// Length of the whole stream
+        /// ([`checkpoint_len`](crate::snapshot::checkpoint_len)).
+        total: u32,
+        /// Up to [`SNAPSHOT_CHUNK`] bytes; empty when `offset ≥ total`.
+        bytes: SnapshotBytes,
+    },
+    /// A `Restore` chunk was taken (or was a repeat, or came too early):
+    /// send the chunk that starts at `offset` of `pass` next. After the
+    /// last byte of the verify pass this is `{ pass: Write, offset: 0 }`.
+    RestoreNext {
+        /// The pass in progress.
+        pass: Pass,
+        /// The next byte the device needs.
+        offset: u32,
+    },
+    /// The write pass is complete: the device runs on the checkpoint's
+    /// state and link state, and absorbs `last_seq + 1` next (any `seq`
+    /// if `None`, as after a `Reset`).
+    Restored {
+        /// Seed of the run the checkpoint was taken from.
+        seed: u64,
+        /// Observations absorbed by that run, up to the checkpoint.
+        steps: u32,
+        /// The last `seq` it answered with `Update` or a final `Reject`.
+        last_seq: Option<u32>,
+        /// Observations it refused with a final `Reject`.
+        rejected: u32,
+    },
+    /// A `Restore` chunk was refused. [`SnapshotError::OutOfOrder`] only
+    /// means "nothing taken, send the chunk at `expected`"; after any
+    /// other reason the restorer starts over at the verify pass. Unless
+    /// `reason` is [`SnapshotError::CommitFailed`] the filter is exactly
+    /// as before; after a failed commit it refuses observations
+    /// (`Unsupported`) until a restore succeeds or a `Reset`.
+    RestoreRefused {
+        /// Why.
+        reason: SnapshotError,
+    },
 }
 
 impl<const K: usize> Response<K> {
@@ -393,8 +479,10 @@ impl<const K: usize> Response<K> {
     ///
     /// # Examples
     /// ```
-    /// // Update: tag 1, seq ≤ 5, four f32 16, bool 1, gate 1 + 4·4, ticks ≤ 5.
-    /// assert_eq!(hsmoe_core::protocol::Response::<4>::MAX_SIZE, 45);
+    /// // SnapshotChunk: tag 1, offset and total ≤ 5 each, bytes 2 + 128.
+    /// assert_eq!(hsmoe_core::protocol::Response::<4>::MAX_SIZE, 141);
+    /// // Update at K = 32: tag 1, seq ≤ 5, four f32 16, bool 1, gate 1 + 32·4, ticks ≤ 5.
+    /// assert_eq!(hsmoe_core::protocol::Response::<32>::MAX_SIZE, 157);
     /// ```
     pub const MAX_SIZE: usize = {
         let config = TAG + VARINT_U16 + 3 * VARINT_U32 + VARINT_U64 + VARINT_U32;
@@ -402,7 +490,13 @@ impl<const K: usize> Response<K> {
         let prediction = TAG + VARINT_U32 + 2 * F32 + f32_seq_len(K);
         let reject = TAG + TAG + VARINT_U32 + TAG;
         let status = TAG + VARINT_U32 + TAG + VARINT_U32 + VARINT_U32 + 2 * F32;
-        max(max(max(config, update), max(prediction, reject)), status)
+        let chunk = TAG + 2 * VARINT_U32 + varint_len(SNAPSHOT_CHUNK) + SNAPSHOT_CHUNK;
+        let next = TAG + TAG + VARINT_U32;
+        let restored = TAG + VARINT_U64 + VARINT_U32 + TAG + VARINT_U32 + VARINT_U32;
+        // SnapshotError: tag, and `OutOfOrder`'s usize (≤ 10 bytes).
+        let refused = TAG + TAG + VARINT_U64;
+        let firsts = max(max(max(config, update), max(prediction, reject)), status);
+        max(firsts, max(max(chunk, next), max(restored, refused)))
     };
 }
 
@@ -515,6 +609,11 @@ pub(crate) mod tests {
             Request::Predict { seq: 12345, x },
             Request::Reset { seed: u64::MAX },
             Request::Status,
+            Request::Snapshot { offset: 146_432 },
+            Request::Restore {
+                offset: 128,
+                bytes: SnapshotBytes::from_slice(&[0, 1, 0xFF, 0]).unwrap(),
+            },
         ])
     }
 
@@ -560,7 +659,44 @@ pub(crate) mod tests {
                 rejected: 2,
                 log_marginal: -1234.5,
             },
+            Response::SnapshotChunk {
+                offset: 0,
+                total: 146_576,
+                bytes: SnapshotBytes::from_slice(b"HSMS").unwrap(),
+            },
+            Response::RestoreNext {
+                pass: Pass::Write,
+                offset: 0,
+            },
+            Response::Restored {
+                seed: 3,
+                steps: 500,
+                last_seq: Some(499),
+                rejected: 0,
+            },
+            Response::RestoreRefused {
+                reason: SnapshotError::OutOfOrder { expected: 12 },
+            },
+            Response::RestoreRefused {
+                reason: SnapshotError::Shape,
+            },
         ])
+    }
+
+    /// Append-only: the existing variants keep their wire tags, the
+    /// checkpoint messages come after `Status`.
+    #[test]
+    fn variant_tags_are_append_only() {
+        let tags: Vec<u8> = all_requests()
+            .iter()
+            .map(|r| postcard::to_allocvec(r).unwrap()[0])
+            .collect();
+        assert_eq!(tags, [0, 1, 1, 2, 3, 4, 5, 6]);
+        let tags: Vec<u8> = all_responses()
+            .iter()
+            .map(|r| postcard::to_allocvec(r).unwrap()[0])
+            .collect();
+        assert_eq!(tags, [0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 8]);
     }
 
     #[test]
@@ -640,7 +776,8 @@ pub(crate) mod tests {
     #[test]
     fn max_size_is_the_exact_worst_case() {
         let x = FeatureVec::from([f32::MAX; 32]);
-        let requests: [Request<32>; 5] = [
+        let full = SnapshotBytes::from_slice(&[0xAB; SNAPSHOT_CHUNK]).unwrap();
+        let requests: [Request<32>; 7] = [
             Request::Hello,
             Request::Observe {
                 seq: u32::MAX,
@@ -650,9 +787,14 @@ pub(crate) mod tests {
             Request::Predict { seq: u32::MAX, x },
             Request::Reset { seed: u64::MAX },
             Request::Status,
+            Request::Snapshot { offset: u32::MAX },
+            Request::Restore {
+                offset: u32::MAX,
+                bytes: full.clone(),
+            },
         ];
         let g: GateVec<32> = gate(&[0.5; 32]);
-        let responses: [Response<32>; 5] = [
+        let responses: [Response<32>; 9] = [
             Response::Config {
                 version: u16::MAX,
                 n: u32::MAX,
@@ -687,6 +829,26 @@ pub(crate) mod tests {
                 rejected: u32::MAX,
                 log_marginal: f64::MIN,
             },
+            Response::SnapshotChunk {
+                offset: u32::MAX,
+                total: u32::MAX,
+                bytes: full,
+            },
+            Response::RestoreNext {
+                pass: Pass::Verify,
+                offset: u32::MAX,
+            },
+            Response::Restored {
+                seed: u64::MAX,
+                steps: u32::MAX,
+                last_seq: Some(u32::MAX),
+                rejected: u32::MAX,
+            },
+            Response::RestoreRefused {
+                reason: SnapshotError::OutOfOrder {
+                    expected: usize::MAX,
+                },
+            },
         ];
         let size = |bytes: Vec<u8>| bytes.len();
         let request_max = requests
@@ -700,6 +862,11 @@ pub(crate) mod tests {
         assert_eq!(
             (Request::<32>::MAX_SIZE, Response::<32>::MAX_SIZE),
             (139, 157)
+        );
+        // The checkpoint messages alone, at the smallest D and K.
+        assert_eq!(
+            (Request::<1>::MAX_SIZE, Response::<1>::MAX_SIZE),
+            (136, 141)
         );
     }
 

@@ -1,5 +1,6 @@
 //! Behaviour of the whole PL step through the public API.
 
+use hsmoe_core::snapshot::xorshift_state;
 use hsmoe_core::{Config, Error, Filter};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
@@ -19,9 +20,16 @@ fn warmed_up(seed: u64) -> (Box<Small>, XorShiftRng) {
     (filter, rng)
 }
 
-/// Debug output of f32 round-trips exactly, so equal strings mean equal bits.
+/// Debug output of f32 round-trips exactly, so equal strings mean equal
+/// bits. The RNG enters through its state words: `XorShiftRng`'s `Debug`
+/// hides them.
 fn fingerprint(filter: &Small, rng: &XorShiftRng) -> String {
-    format!("{:?}{:?}{:?}", filter.particles(), filter.state(), rng)
+    format!(
+        "{:?}{:?}{:?}",
+        filter.particles(),
+        filter.state(),
+        xorshift_state(rng)
+    )
 }
 
 #[test]
@@ -88,20 +96,22 @@ fn invalid_config_is_refused() {
     );
 }
 
+/// An outlier near `MAX_ABS_INPUT` leaves every weight finite but tiny
+/// (the Student-t predictives have polynomial tails, ln p ≈ −100 here):
+/// the weights are normalized after subtracting the largest, so the step
+/// is an ordinary one and its outputs stay finite. (A weight that is
+/// exactly zero for every particle, i.e. `Degenerate`, needs a posterior
+/// mean near f32's range; `tests/tests/robustness.rs` builds one.)
 #[test]
-fn an_outlier_beyond_every_predictive_is_degenerate_and_harmless() {
+fn an_extreme_outlier_is_absorbed_with_finite_outputs() {
     let (mut filter, mut rng) = warmed_up(2);
-    let before = fingerprint(&filter, &rng);
-    // Within MAX_ABS_INPUT but so far out that every (y − loc)² overflows f32.
-    let err = filter.observe(&[1.0, 0.0, 0.0], 9.0e8, &mut rng);
-    match err {
-        Err(Error::Degenerate) => assert_eq!(fingerprint(&filter, &rng), before),
-        // If some particle keeps a finite weight, the step must be sane.
-        Ok(u) => assert!(u.log_pred.is_finite() && u.ess >= 1.0),
-        Err(e) => panic!("unexpected {e:?}"),
-    }
+    let u = filter.observe(&[1.0, 0.0, 0.0], 9.0e8, &mut rng).unwrap();
+    assert!(u.log_pred.is_finite() && u.log_pred < -50.0, "{u:?}");
+    assert!((1.0..=24.0 * (1.0 + 1e-5)).contains(&u.ess), "{}", u.ess);
+    assert!(u.pred_mean.is_finite() && u.pred_var.is_finite());
     let next = filter.observe(&[1.0, 0.1, 0.3], 0.5, &mut rng).unwrap();
     assert!(next.pred_mean.is_finite() && next.pred_var.is_finite());
+    assert!(next.log_pred.is_finite());
 }
 
 #[test]

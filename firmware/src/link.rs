@@ -15,12 +15,28 @@
 //! a request or an answer is lost, go back to the first unanswered one and
 //! resend the rest (go-back-N): the posterior always sees the observations
 //! in order, each once, and every lost answer can be had again.
+//!
+//! Checkpoints (`Snapshot`, `Restore`): the device's checkpoint stream is
+//! the filter's snapshot followed by the link trailer
+//! ([`hsmoe_core::snapshot::LinkState`]: last `seq`, rejected count, seed),
+//! so a restored device continues the original run exactly: it absorbs
+//! `last + 1` next, counts on from the original totals in `Status`, and
+//! draws the same random numbers. A restore is the core's two-pass
+//! [`CheckpointRestorer`] (verify, then write in place: no second filter);
+//! while its write pass has the filter half-written the filter refuses to
+//! run, and such refused observations are answered `Unsupported` without
+//! being counted or remembered. A successful restore empties the answer
+//! cache: the host resumes after `last`.
 
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
 use hsmoe_core::protocol::{
-    FeatureVec, GateVec, RejectReason, Request, Response, PROTOCOL_VERSION,
+    FeatureVec, GateVec, RejectReason, Request, Response, SnapshotBytes, PROTOCOL_VERSION,
+    SNAPSHOT_CHUNK,
 };
-use hsmoe_core::{Config, Filter};
+use hsmoe_core::snapshot::{
+    xorshift_from_state, xorshift_state, CheckpointProgress, CheckpointRestorer, LinkState, Pass,
+};
+use hsmoe_core::{Config, Error, Filter};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 
@@ -30,10 +46,84 @@ pub const ANSWER_CACHE: usize = 64;
 
 /// The answers to the last [`ANSWER_CACHE`] observations, by `seq`: a ring
 /// indexed by `seq mod ANSWER_CACHE`, since answered `seq`s are
-/// consecutive. Lives in a `static` (≈ 3.5 KiB at K = 4), not on the
+/// consecutive. Lives in a `static` (≈ 3.6 KiB at K = 4), not on the
 /// stack.
 pub struct AnswerCache<const K: usize> {
-    slots: [Option<(u32, Response<K>)>; ANSWER_CACHE],
+    slots: [Option<(u32, Answer<K>)>; ANSWER_CACHE],
+}
+
+/// An observation's answer as cached: an `Update` or a `Reject` without
+/// its `seq` (the slot's key). A `Response` would take room for a
+/// checkpoint chunk in every slot (≈ 10 KiB in all).
+#[derive(Clone)]
+enum Answer<const K: usize> {
+    Update {
+        pred_mean: f32,
+        pred_var: f32,
+        log_pred: f32,
+        ess: f32,
+        resampled: bool,
+        gate: GateVec<K>,
+        ticks: u32,
+    },
+    Reject(RejectReason),
+}
+
+impl<const K: usize> Answer<K> {
+    /// The cacheable part of an answer to an observation (`None` for any
+    /// other response, which `observe` never gives).
+    fn of(response: &Response<K>) -> Option<Self> {
+        match response.clone() {
+            Response::Update {
+                pred_mean,
+                pred_var,
+                log_pred,
+                ess,
+                resampled,
+                gate,
+                ticks,
+                ..
+            } => Some(Answer::Update {
+                pred_mean,
+                pred_var,
+                log_pred,
+                ess,
+                resampled,
+                gate,
+                ticks,
+            }),
+            Response::Reject { reason, .. } => Some(Answer::Reject(reason)),
+            _ => None,
+        }
+    }
+
+    /// The response to `seq`.
+    fn to_response(&self, seq: u32) -> Response<K> {
+        match self.clone() {
+            Answer::Update {
+                pred_mean,
+                pred_var,
+                log_pred,
+                ess,
+                resampled,
+                gate,
+                ticks,
+            } => Response::Update {
+                seq,
+                pred_mean,
+                pred_var,
+                log_pred,
+                ess,
+                resampled,
+                gate,
+                ticks,
+            },
+            Answer::Reject(reason) => Response::Reject {
+                seq: Some(seq),
+                reason,
+            },
+        }
+    }
 }
 
 impl<const K: usize> AnswerCache<K> {
@@ -44,28 +134,28 @@ impl<const K: usize> AnswerCache<K> {
         }
     }
 
-    /// Forgets every answer (after a `Reset`).
+    /// Forgets every answer (after a `Reset` or a restore).
     fn clear(&mut self) {
         self.slots.iter_mut().for_each(|slot| *slot = None);
     }
 
     /// The slot of `seq`.
-    fn slot(&mut self, seq: u32) -> &mut Option<(u32, Response<K>)> {
+    fn slot(&mut self, seq: u32) -> &mut Option<(u32, Answer<K>)> {
         // `seq mod ANSWER_CACHE` is in bounds; `ANSWER_CACHE` fits a u32.
         &mut self.slots[(seq % ANSWER_CACHE as u32) as usize]
     }
 
     /// The answer to `seq`, if it is still cached.
-    fn get(&mut self, seq: u32) -> Option<&Response<K>> {
+    fn get(&mut self, seq: u32) -> Option<Response<K>> {
         match self.slot(seq) {
-            Some((cached, answer)) if *cached == seq => Some(answer),
+            Some((cached, answer)) if *cached == seq => Some(answer.to_response(seq)),
             _ => None,
         }
     }
 
     /// Remembers `answer` as the answer to `seq`.
-    fn put(&mut self, seq: u32, answer: Response<K>) {
-        *self.slot(seq) = Some((seq, answer));
+    fn put(&mut self, seq: u32, answer: &Response<K>) {
+        *self.slot(seq) = Answer::of(answer).map(|answer| (seq, answer));
     }
 }
 
@@ -101,8 +191,9 @@ pub struct Stats {
 /// The device side of the protocol around one filter.
 ///
 /// Holds the filter and the answer cache (borrowed, they live in
-/// `static`s), its random number generator, the receive accumulator and a
-/// transmit buffer: a few hundred bytes besides the filter.
+/// `static`s), its random number generator, the receive accumulator, a
+/// transmit buffer and a checkpoint restorer: well under 1 KiB besides
+/// the filter.
 pub struct Link<'f, const N: usize, const K: usize, const D: usize> {
     filter: &'f mut Filter<N, K, D>,
     rng: XorShiftRng,
@@ -113,6 +204,8 @@ pub struct Link<'f, const N: usize, const K: usize, const D: usize> {
     answers: &'f mut AnswerCache<K>,
     /// Observations refused with a final `Reject` since the `Reset`.
     rejected: u32,
+    /// The restore in progress, if any (see the module docs).
+    restorer: CheckpointRestorer<K, D>,
     rx: FrameAccumulator<MAX_FRAME>,
     tx: [u8; MAX_FRAME],
     now: fn() -> u64,
@@ -144,6 +237,7 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
             last: None,
             answers,
             rejected: 0,
+            restorer: CheckpointRestorer::new(),
             rx: FrameAccumulator::new(),
             tx: [0; MAX_FRAME],
             now,
@@ -227,6 +321,8 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
                 log_marginal: self.filter.state().log_marginal(),
             },
             Request::Observe { seq, x, y } => self.observe(seq, &x, y),
+            Request::Snapshot { offset } => self.snapshot(offset),
+            Request::Restore { offset, bytes } => self.restore(offset, &bytes),
             Request::Predict { seq, x } => {
                 match x.as_array().and_then(|x| self.filter.predict(x)) {
                     Ok(p) => Response::Prediction {
@@ -248,6 +344,7 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
         self.last = None;
         self.answers.clear();
         self.rejected = 0;
+        self.restorer = CheckpointRestorer::new();
         match self.filter.reset(&Config::default_for(D), &mut self.rng) {
             Ok(()) => {
                 defmt::info!("reset: N = {}, K = {}, D = {}, seed {}", N, K, D, seed);
@@ -262,7 +359,7 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
         if let Some(last) = self.last {
             if let Some(answer) = self.answers.get(seq) {
                 self.stats.repeats = self.stats.repeats.wrapping_add(1);
-                return answer.clone();
+                return answer;
             }
             if seq != last.wrapping_add(1) {
                 defmt::warn!("seq {} out of order after {}", seq, last);
@@ -289,14 +386,81 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
                     ticks: u32::try_from(ticks).unwrap_or(u32::MAX),
                 }
             }
+            // The filter is not running (a restore is writing it, or one
+            // failed): nothing happened to count or repeat.
+            Err(Error::Uninitialized) => {
+                return self.reject(Some(seq), RejectReason::Unsupported);
+            }
             Err(error) => {
                 self.rejected = self.rejected.wrapping_add(1);
                 self.reject(Some(seq), error.into())
             }
         };
         self.last = Some(seq);
-        self.answers.put(seq, answer.clone());
+        self.answers.put(seq, &answer);
         answer
+    }
+
+    /// Bytes `offset..` of the checkpoint stream, as many as fit a chunk.
+    fn snapshot(&mut self, offset: u32) -> Response<K> {
+        let link = LinkState {
+            last_seq: self.last,
+            rejected: self.rejected,
+            seed: self.seed,
+        };
+        let mut chunk = [0u8; SNAPSHOT_CHUNK];
+        let len = self.filter.write_checkpoint(
+            &xorshift_state(&self.rng),
+            &link,
+            offset as usize,
+            &mut chunk,
+        );
+        Response::SnapshotChunk {
+            offset,
+            // A filter that fits this device's RAM has a far shorter stream.
+            total: Filter::<N, K, D>::CHECKPOINT_LEN as u32,
+            // Cannot fail: `len ≤ SNAPSHOT_CHUNK`.
+            bytes: SnapshotBytes::from_slice(chunk.get(..len).unwrap_or_default())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Feeds a chunk of a checkpoint stream to the restorer.
+    fn restore(&mut self, offset: u32, bytes: &[u8]) -> Response<K> {
+        let progress = self
+            .restorer
+            .push(&mut self.filter.as_set(), offset as usize, bytes);
+        let next = |pass, offset: usize| Response::RestoreNext {
+            pass,
+            offset: offset as u32,
+        };
+        match progress {
+            Ok(CheckpointProgress::Next { pass, offset }) => next(pass, offset),
+            Ok(CheckpointProgress::Verified) => {
+                defmt::info!("restore: checkpoint verified");
+                next(Pass::Write, 0)
+            }
+            Ok(CheckpointProgress::Restored { rng_state, link }) => {
+                self.rng = xorshift_from_state(&rng_state);
+                self.seed = link.seed;
+                self.last = link.last_seq;
+                self.rejected = link.rejected;
+                self.answers.clear();
+                let steps = self.filter.state().steps();
+                defmt::info!("restored: {} steps, last seq {}", steps, link.last_seq);
+                Response::Restored {
+                    seed: link.seed,
+                    steps,
+                    last_seq: link.last_seq,
+                    rejected: link.rejected,
+                }
+            }
+            Err(reason) => {
+                self.stats.rejects = self.stats.rejects.wrapping_add(1);
+                defmt::warn!("restore refused at {}: {}", offset, reason);
+                Response::RestoreRefused { reason }
+            }
+        }
     }
 
     /// `Config` for `Hello` and `Reset`.

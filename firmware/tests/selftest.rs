@@ -59,6 +59,7 @@ type Golden<F, B> = (&'static str, fn(F) -> F, B, B);
 
 const CHECKS: &[Named] = &[
     ("libm gives the host's bits", libm_gives_the_host_bits),
+    ("VSQRT gives libm's bits", vsqrt_gives_libm_bits),
     (
         "cholesky, rank-1 update and solves",
         cholesky_rank1_and_solves,
@@ -251,6 +252,38 @@ fn libm_gives_the_host_bits(_: &mut Ctx) -> Check {
         "pow(2.5, 1.7) differs from the host"
     );
     ensure!(ok, "a libm value differs from the host's bits (see above)");
+    Ok(())
+}
+
+/// `hsmoe_core::math::sqrt` is the FPU's `VSQRT` here and libm's
+/// `sqrtf` on the host; both must be the correctly rounded root, or the
+/// firmware's telemetry would drift from the host core's. Compared bit for
+/// bit over every 8 191st non-negative f32 (zero, subnormals, normals,
+/// infinity: about 260 000 values) and the edges.
+fn vsqrt_gives_libm_bits(_: &mut Ctx) -> Check {
+    let edges = [
+        0u32,
+        1,
+        0x007f_ffff,
+        0x0080_0000,
+        0x3f80_0000,
+        0x7f7f_ffff,
+        0x7f80_0000,
+    ];
+    let sweep = (0..=0x7f80_0000u32).step_by(8191);
+    for bits in edges.into_iter().chain(sweep) {
+        let x = f32::from_bits(bits);
+        let (hw, sw) = (hsmoe_core::math::sqrt(x), libm::sqrtf(x));
+        if hw.to_bits() != sw.to_bits() {
+            defmt::error!(
+                "sqrt({=u32:#x}) = {=u32:#x}, libm {=u32:#x}",
+                bits,
+                hw.to_bits(),
+                sw.to_bits()
+            );
+            return Err("VSQRT differs from libm's sqrtf");
+        }
+    }
     Ok(())
 }
 

@@ -16,7 +16,10 @@
 //! Times are wall-clock medians over rounds; on a shared machine the
 //! ratios (both engines measured alternately) are steadier than the
 //! absolute figures. The criterion benches in `tests/benches/` measure the
-//! same functions with criterion's statistics.
+//! same functions, at the same points (the constants below), with
+//! criterion's statistics; `hsmoe bench --criterion DIR` reads their
+//! results instead of measuring and prints the same report
+//! (`scripts/bench-host.sh` runs both steps for `BENCHMARKS.md`).
 
 use crate::reference::{self, ReferenceFilter};
 use crate::run::{self, RunArgs};
@@ -30,6 +33,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xorshift::XorShiftRng;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::io::Write as _;
@@ -53,6 +57,16 @@ pub struct BenchArgs {
     /// Also draw update time against D and against N to this PNG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Measure nothing on the host: report the criterion benches' results
+    /// found in this directory (their `CRITERION_HOME`, e.g.
+    /// `target/criterion`), the full grid included.
+    #[arg(long, value_name = "DIR", conflicts_with = "quick")]
+    pub criterion: Option<PathBuf>,
+    /// Also replace the block between the lines `<!-- hsmoe bench: begin -->`
+    /// and `<!-- hsmoe bench: end -->` of this Markdown file with the
+    /// report (e.g. `BENCHMARKS.md`).
+    #[arg(long, value_name = "FILE")]
+    pub into: Option<PathBuf>,
 }
 
 /// The (K, D) shapes the benchmarks are compiled for (`N` is a runtime
@@ -138,7 +152,134 @@ impl Point {
             ..Config::default_for(self.d)
         }
     }
+
+    /// The criterion benchmark label of the point, `N{n}_K{k}_D{d}_R{r}`.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::bench::Point;
+    /// let p = Point::new(64, 2, 8);
+    /// assert_eq!(p.label(), "N64_K2_D8_R8");
+    /// assert_eq!(Point::from_label(&p.label()), Some(p));
+    /// ```
+    pub fn label(&self) -> String {
+        format!("N{}_K{}_D{}_R{}", self.n, self.k, self.d, self.r)
+    }
+
+    /// Parses a [`Point::label`].
+    pub fn from_label(label: &str) -> Option<Point> {
+        let mut fields = label.split('_');
+        let mut field = |tag: char| fields.next()?.strip_prefix(tag)?.parse::<usize>().ok();
+        let (n, k, d, r) = (field('N')?, field('K')?, field('D')?, field('R')?);
+        Some(Point {
+            n,
+            k,
+            d,
+            r: u32::try_from(r).ok()?,
+        })
+    }
 }
+
+/// Particles of the issue's grid.
+pub const GRID_N: [usize; 3] = [64, 256, 1024];
+
+/// Experts of the issue's grid.
+pub const GRID_K: [usize; 3] = [2, 4, 10];
+
+/// Features of the issue's grid.
+pub const GRID_D: [usize; 4] = [2, 4, 8, 16];
+
+/// The issue's grid `N × K × D` at `R = D`.
+///
+/// # Examples
+/// ```
+/// assert_eq!(hsmoe_host::bench::grid_points().len(), 36);
+/// ```
+pub fn grid_points() -> Vec<Point> {
+    GRID_N
+        .iter()
+        .flat_map(|&n| {
+            GRID_K
+                .iter()
+                .flat_map(move |&k| GRID_D.iter().map(move |&d| Point::new(n, k, d)))
+        })
+        .collect()
+}
+
+/// The target point of the issue.
+pub const TARGET: (usize, usize, usize) = (1000, 10, 6);
+
+/// Particles and experts of the exponent series.
+pub const EXPONENT_NK: (usize, usize) = (256, 4);
+
+/// D series of the exponent fit (the issue's D from 4 to 16).
+pub const EXPONENT_DS: [usize; 5] = [4, 6, 8, 12, 16];
+
+/// The exponent series: D ∈ [`EXPONENT_DS`] at [`EXPONENT_NK`], `R = D`.
+///
+/// # Examples
+/// ```
+/// let ds: Vec<usize> = hsmoe_host::bench::exponent_points().iter().map(|p| p.d).collect();
+/// assert_eq!(ds, [4, 6, 8, 12, 16]);
+/// ```
+pub fn exponent_points() -> Vec<Point> {
+    EXPONENT_DS
+        .iter()
+        .map(|&d| Point::new(EXPONENT_NK.0, EXPONENT_NK.1, d))
+        .collect()
+}
+
+/// Experts and features of the series in N (N ∈ [`GRID_N`]).
+pub const N_SERIES_KD: (usize, usize) = (4, 8);
+
+/// Every point the update benchmarks time, core and reference: the
+/// target, the exponent series and the grid, without repeats.
+///
+/// # Examples
+/// ```
+/// // 36 grid points, the target, and D = 6, 12 of the exponent series.
+/// assert_eq!(hsmoe_host::bench::update_points().len(), 39);
+/// ```
+pub fn update_points() -> Vec<Point> {
+    let mut points = vec![Point::new(TARGET.0, TARGET.1, TARGET.2)];
+    for p in exponent_points().into_iter().chain(grid_points()) {
+        if !points.contains(&p) {
+            points.push(p);
+        }
+    }
+    points
+}
+
+/// The horseshoe refresh comparison: `R = D` (the default) and `R = 1` at
+/// N = 256, K = 4, D = 8.
+///
+/// # Examples
+/// ```
+/// let [rd, r1] = hsmoe_host::bench::refresh_points();
+/// assert_eq!((rd.r, r1.r, rd.d), (8, 1, 8));
+/// ```
+pub fn refresh_points() -> [Point; 2] {
+    let rd = Point::new(256, 4, 8);
+    [rd, Point { r: 1, ..rd }]
+}
+
+/// The single values of `c` at which PG draws are also timed.
+pub const PG_CS: [f64; 5] = [0.0, 1.0, 5.0, 20.0, 50.0];
+
+/// The criterion label of PG draws at one `c`, or over the whole grid
+/// ([`pg_grid`]) for `None`.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::bench::pg_label;
+/// assert_eq!((pg_label(Some(5.0)), pg_label(None)), ("c5".into(), "c0-50".into()));
+/// ```
+pub fn pg_label(c: Option<f64>) -> String {
+    c.map_or_else(|| "c0-50".to_owned(), |c| format!("c{c}"))
+}
+
+/// Dimensions of the rank-1 update against refactorization.
+pub const CHOLESKY_DS: [usize; 4] = [2, 4, 8, 16];
 
 /// Rows of the benchmark design: `x = (1, x₁, …, x_{d−1})` with
 /// `x_l ~ N(0, 1)`, and `y` from three linear experts switched by `x₁`
@@ -609,18 +750,37 @@ impl Figure {
     }
 }
 
-/// The machine the figures were taken on.
+/// The machine and toolchain the figures were taken on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
     /// CPU model (from `/proc/cpuinfo` where available).
     pub cpu: String,
     /// Logical CPUs available to this process.
     pub cpus: usize,
-    /// 1-minute load average at the start (from `/proc/loadavg`), a hint
-    /// of how shared the machine was.
+    /// 1-minute load average when the report was made (from
+    /// `/proc/loadavg`), a hint of how shared the machine was.
     pub load_average: Option<f64>,
     /// Operating system and architecture.
     pub os: String,
+    /// `rustc -V` of the toolchain in the working directory, if any.
+    pub rustc: Option<String>,
+    /// UTC date of the report, `YYYY-MM-DD`.
+    pub date: String,
+}
+
+/// The civil date `(year, month, day)` of a day count since 1970-01-01
+/// (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms",
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 impl Machine {
@@ -643,11 +803,23 @@ impl Machine {
         let load_average = std::fs::read_to_string("/proc/loadavg")
             .ok()
             .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()));
+        let rustc = std::process::Command::new("rustc")
+            .arg("-V")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        let days = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs() / 86_400);
+        let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
         Machine {
             cpu,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             load_average,
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            rustc,
+            date: format!("{y:04}-{m:02}-{d:02}"),
         }
     }
 }
@@ -655,8 +827,12 @@ impl Machine {
 impl std::fmt::Display for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}, {} logical CPUs, {}", self.cpu, self.cpus, self.os)?;
+        if let Some(rustc) = &self.rustc {
+            write!(f, ", {rustc}")?;
+        }
+        write!(f, ", {}", self.date)?;
         if let Some(load) = self.load_average {
-            write!(f, ", load average {load:.2} at start")?;
+            write!(f, ", load average {load:.2}")?;
         }
         Ok(())
     }
@@ -667,13 +843,15 @@ impl std::fmt::Display for Machine {
 pub struct BenchReport {
     /// Where.
     pub machine: Machine,
+    /// How the figures were taken: in this process or by criterion.
+    pub source: String,
     /// Whether this was a `--quick` run.
     pub quick: bool,
     /// Core ns per update at the target point N = 1000, K = 10, D = 6.
     pub core_update_ns: Figure,
     /// Reference ns per update at the same point, same run.
     pub reference_update_ns: Figure,
-    /// Reference time over core time there (median of per-round ratios).
+    /// Reference time over core time there.
     pub ratio_core_vs_reference: Figure,
     /// Fitted exponent of the core's update time in D (R = D).
     pub exponent_d: Figure,
@@ -681,7 +859,7 @@ pub struct BenchReport {
     pub pg_draws_per_s: Figure,
     /// Exact (Devroye) draws per second over the same grid.
     pub pg_exact_draws_per_s: Figure,
-    /// Core over exact draws per second (median of per-round ratios).
+    /// Core over exact draws per second.
     pub ratio_pg_vs_exact: Figure,
     /// Update time with R = 1 over R = D.
     pub ratio_refresh_r1_vs_rd: Figure,
@@ -699,59 +877,119 @@ pub struct BenchReport {
     pub cholesky: Vec<(usize, f64, f64)>,
 }
 
-/// The target point of the issue.
-pub const TARGET: (usize, usize, usize) = (1000, 10, 6);
+/// The raw measurements behind a [`BenchReport`], however taken.
+struct Measured {
+    source: String,
+    quick: bool,
+    /// How the ratios were formed, for the figures' notes.
+    ratio_note: &'static str,
+    headline: UpdateTiming,
+    update_vs_d: Vec<UpdateTiming>,
+    update_vs_n: Vec<UpdateTiming>,
+    /// Core and exact draws per second over [`pg_grid`], and their ratio.
+    pg: (f64, f64, f64),
+    pg_by_c: Vec<(f64, f64, f64)>,
+    refresh_ratio: f64,
+    cholesky: Vec<(usize, f64, f64)>,
+    grid: Vec<UpdateTiming>,
+}
 
-/// Particles and experts of the exponent series (D ∈ {4, 6, 8, 12, 16}).
-const EXPONENT_NK: (usize, usize) = (256, 4);
+impl BenchReport {
+    /// Fits the exponent, attaches the firmware figure and labels every
+    /// figure with where it was measured.
+    fn of(m: Measured, firmware_instructions_per_update: Option<Figure>) -> BenchReport {
+        let ds: Vec<f64> = m.update_vs_d.iter().map(|u| u.point.d as f64).collect();
+        let ts: Vec<f64> = m.update_vs_d.iter().map(|u| u.core_ns).collect();
+        let series = format!("D in {EXPONENT_DS:?}, R = D, least squares on ln t against ln D");
+        let exponent_point = Point::new(
+            EXPONENT_NK.0,
+            EXPONENT_NK.1,
+            EXPONENT_DS[EXPONENT_DS.len() - 1],
+        );
+        let target = m.headline.point;
+        let pg_note = "c = 0, 0.5, ..., 50, cycled";
+        let [rd, _] = refresh_points();
+        BenchReport {
+            machine: Machine::this(),
+            source: m.source,
+            quick: m.quick,
+            core_update_ns: Figure::at(m.headline.core_ns, target, "median"),
+            reference_update_ns: Figure::at(
+                m.headline.reference_ns.unwrap_or(f64::NAN),
+                target,
+                "median, same run as the core",
+            ),
+            ratio_core_vs_reference: Figure::at(
+                m.headline.ratio.unwrap_or(f64::NAN),
+                target,
+                format!("reference time / core time, {}", m.ratio_note),
+            ),
+            exponent_d: Figure::at(loglog_slope(&ds, &ts), exponent_point, series),
+            pg_draws_per_s: Figure::bare(m.pg.0, pg_note),
+            pg_exact_draws_per_s: Figure::bare(m.pg.1, pg_note),
+            ratio_pg_vs_exact: Figure::bare(
+                m.pg.2,
+                format!("core draws/s over exact draws/s, {}", m.ratio_note),
+            ),
+            ratio_refresh_r1_vs_rd: Figure::at(
+                m.refresh_ratio,
+                rd,
+                format!("update time at R = 1 over R = D, {}", m.ratio_note),
+            ),
+            firmware_instructions_per_update,
+            update_vs_d: m.update_vs_d,
+            update_vs_n: m.update_vs_n,
+            grid: m.grid,
+            pg_by_c: m.pg_by_c,
+            cholesky: m.cholesky,
+        }
+    }
+}
 
-/// D series of the exponent fit.
-const EXPONENT_DS: [usize; 5] = [4, 6, 8, 12, 16];
+/// Times the update at every point in `points`, core only or side by side.
+fn time_updates(
+    points: &[Point],
+    with_reference: bool,
+    budget: Budget,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<Vec<UpdateTiming>> {
+    points
+        .iter()
+        .map(|&p| {
+            progress(&format!("update at {}", p.label()));
+            time_update(p, with_reference, budget)
+        })
+        .collect()
+}
 
-/// Runs every measurement of `hsmoe bench` and returns them (see the
-/// module docs); `progress` gets one line per figure as it is taken.
-///
-/// # Errors
-/// If an engine fails, or `args.qemu` and the firmware run fails.
-pub fn measure(args: &BenchArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Result<BenchReport> {
+/// Takes every measurement of `hsmoe bench` in this process, interleaving
+/// the workloads of each ratio round by round.
+fn measure_here(args: &BenchArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Result<Measured> {
     let budget = Budget::of(args);
-    let machine = Machine::this();
-
     let target = Point::new(TARGET.0, TARGET.1, TARGET.2);
-    progress(&format!(
-        "update at N = {}, K = {}, D = {}: core and reference",
-        target.n, target.k, target.d
-    ));
+    progress(&format!("update at {}: core and reference", target.label()));
     let headline = time_update(target, true, budget)?;
-
     progress("update time against D (core)");
-    let update_vs_d = EXPONENT_DS
-        .iter()
-        .map(|&d| time_update(Point::new(EXPONENT_NK.0, EXPONENT_NK.1, d), false, budget))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let ds: Vec<f64> = update_vs_d.iter().map(|u| u.point.d as f64).collect();
-    let ts: Vec<f64> = update_vs_d.iter().map(|u| u.core_ns).collect();
-    let exponent = loglog_slope(&ds, &ts);
-
+    let update_vs_d = time_updates(&exponent_points(), false, budget, progress)?;
     progress("update time against N (core)");
-    let update_vs_n = [64, 256, 1024]
+    let n_points: Vec<Point> = GRID_N
         .iter()
-        .map(|&n| time_update(Point::new(n, 4, 8), false, budget))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|&n| Point::new(n, N_SERIES_KD.0, N_SERIES_KD.1))
+        .collect();
+    let update_vs_n = time_updates(&n_points, false, budget, progress)?;
 
     progress("PG(1, c) draws over c in [0, 50]: core and exact");
-    let (pg_core, pg_exact, pg_ratio) = time_pg(&pg_grid(), budget)?;
+    let pg = time_pg(&pg_grid(), budget)?;
     let mut pg_by_c = Vec::new();
     if !args.quick {
-        for c in [0.0, 1.0, 5.0, 20.0, 50.0] {
+        for c in PG_CS {
             let (core, exact, _) = time_pg(&[c], budget)?;
             pg_by_c.push((c, core, exact));
         }
     }
 
     progress("horseshoe refresh every observation (R = 1) against every D");
-    let rd = Point::new(256, 4, 8);
-    let r1 = Point { r: 1, ..rd };
+    let [rd, r1] = refresh_points();
     let (mut at_rd, mut at_r1) = (core_loop(rd, 1)?, core_loop(r1, 1)?);
     let (_, refresh_ratio) = interleaved(
         &mut [&mut || at_rd.update(), &mut || at_r1.update()],
@@ -762,60 +1000,175 @@ pub fn measure(args: &BenchArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Resu
     let mut grid = Vec::new();
     if !args.quick {
         progress("rank-1 update against refactorization");
-        for d in [2, 4, 8, 16] {
+        for d in CHOLESKY_DS {
             let (update, refactored) = time_cholesky(d, budget)?;
             cholesky.push((d, update, refactored));
         }
-        for n in [64, 256, 1024] {
-            for k in [2, 4, 10] {
-                for d in [2, 4, 8, 16] {
-                    progress(&format!("grid N = {n}, K = {k}, D = {d}"));
-                    grid.push(time_update(Point::new(n, k, d), true, budget)?);
+        grid = time_updates(&grid_points(), true, budget, progress)?;
+    }
+    Ok(Measured {
+        source: "hsmoe bench: wall-clock medians over interleaved rounds, one process".to_owned(),
+        quick: args.quick,
+        ratio_note: "median of per-round ratios",
+        headline,
+        update_vs_d,
+        update_vs_n,
+        pg,
+        pg_by_c,
+        refresh_ratio: refresh_ratio[1],
+        cholesky,
+        grid,
+    })
+}
+
+/// Criterion results: per benchmark id `group/function/value`, the median
+/// ns per iteration and the elements per iteration (its throughput).
+struct CriterionResults(HashMap<String, (f64, Option<f64>)>);
+
+impl CriterionResults {
+    /// Reads every `*/new/{benchmark,estimates}.json` under `dir`.
+    fn read(dir: &Path) -> anyhow::Result<CriterionResults> {
+        let json = |path: PathBuf| -> anyhow::Result<serde_json::Value> {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        };
+        let mut found = HashMap::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            let entries =
+                std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))?;
+            for entry in entries {
+                let path = entry?.path();
+                if !path.is_dir() {
+                    continue;
                 }
+                if !path.ends_with("new") {
+                    dirs.push(path);
+                    continue;
+                }
+                let id = json(path.join("benchmark.json"))?;
+                let estimates = json(path.join("estimates.json"))?;
+                let key = ["group_id", "function_id", "value_str"]
+                    .map(|f| id[f].as_str().unwrap_or(""))
+                    .join("/");
+                let median = estimates["median"]["point_estimate"]
+                    .as_f64()
+                    .ok_or_else(|| anyhow!("{}: no median estimate", path.display()))?;
+                let elements = id["throughput"]["Elements"].as_f64();
+                found.insert(key, (median, elements));
             }
         }
+        if found.is_empty() {
+            bail!(
+                "{}: no criterion results (run scripts/bench-host.sh)",
+                dir.display()
+            );
+        }
+        Ok(CriterionResults(found))
     }
 
-    let firmware_instructions_per_update = if args.qemu {
+    fn get(&self, group: &str, function: &str, value: &str) -> anyhow::Result<(f64, Option<f64>)> {
+        let key = format!("{group}/{function}/{value}");
+        self.0
+            .get(&key)
+            .copied()
+            .ok_or_else(|| anyhow!("criterion results lack {key} (run scripts/bench-host.sh)"))
+    }
+
+    fn ns(&self, group: &str, function: &str, value: &str) -> anyhow::Result<f64> {
+        Ok(self.get(group, function, value)?.0)
+    }
+
+    /// Core and reference at `p`, ratio of medians.
+    fn update(&self, p: Point) -> anyhow::Result<UpdateTiming> {
+        let core = self.ns("update", "core", &p.label())?;
+        let reference = self.ns("update", "reference", &p.label())?;
+        Ok(UpdateTiming {
+            point: p,
+            core_ns: core,
+            reference_ns: Some(reference),
+            ratio: Some(reference / core),
+        })
+    }
+
+    /// Draws per second of the PG sampler `function` at `c`.
+    fn pg_rate(&self, function: &str, c: Option<f64>) -> anyhow::Result<f64> {
+        let (ns, elements) = self.get("pg", function, &pg_label(c))?;
+        Ok(elements.unwrap_or(1.0) * 1e9 / ns)
+    }
+
+    /// The measurements of a full `hsmoe bench`, from criterion's results.
+    fn measured(&self, dir: &Path) -> anyhow::Result<Measured> {
+        let updates = |points: Vec<Point>| -> anyhow::Result<Vec<UpdateTiming>> {
+            points.into_iter().map(|p| self.update(p)).collect()
+        };
+        let n_points = GRID_N
+            .iter()
+            .map(|&n| Point::new(n, N_SERIES_KD.0, N_SERIES_KD.1))
+            .collect();
+        let (pg_core, pg_exact) = (self.pg_rate("core", None)?, self.pg_rate("exact", None)?);
+        let pg_by_c = PG_CS
+            .iter()
+            .map(|&c| {
+                Ok((
+                    c,
+                    self.pg_rate("core", Some(c))?,
+                    self.pg_rate("exact", Some(c))?,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let [rd, r1] = refresh_points();
+        let refresh = |p: Point| self.ns("refresh", "core", &p.label());
+        let cholesky = CHOLESKY_DS
+            .iter()
+            .map(|&d| {
+                let d_label = d.to_string();
+                let update = self.ns("cholesky", "rank1_update", &d_label)?;
+                Ok((d, update, self.ns("cholesky", "refactor", &d_label)?))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Measured {
+            source: format!(
+                "criterion medians, one `cargo bench` run (scripts/bench-host.sh), {}",
+                dir.display()
+            ),
+            quick: false,
+            ratio_note: "ratio of criterion medians",
+            headline: self.update(Point::new(TARGET.0, TARGET.1, TARGET.2))?,
+            update_vs_d: updates(exponent_points())?,
+            update_vs_n: updates(n_points)?,
+            pg: (pg_core, pg_exact, pg_core / pg_exact),
+            pg_by_c,
+            refresh_ratio: refresh(r1)? / refresh(rd)?,
+            cholesky,
+            grid: updates(grid_points())?,
+        })
+    }
+}
+
+/// Runs every measurement of `hsmoe bench` (see the module docs), or reads
+/// them from criterion's results with `args.criterion`, and returns the
+/// report; `progress` gets one line per figure as it is taken.
+///
+/// # Errors
+/// If an engine fails, criterion's results are missing, or `args.qemu` and
+/// the firmware run fails.
+pub fn measure(args: &BenchArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Result<BenchReport> {
+    let measured = match &args.criterion {
+        Some(dir) => {
+            progress(&format!("reading criterion results from {}", dir.display()));
+            CriterionResults::read(dir)?.measured(dir)?
+        }
+        None => measure_here(args, progress)?,
+    };
+    let firmware = if args.qemu {
         progress("firmware in QEMU");
         Some(firmware_instructions()?)
     } else {
         None
     };
-
-    let series = format!("D in {EXPONENT_DS:?}, R = D, least squares on ln t against ln D");
-    let exponent_point = Point::new(
-        EXPONENT_NK.0,
-        EXPONENT_NK.1,
-        EXPONENT_DS[EXPONENT_DS.len() - 1],
-    );
-    let grid_note = "c = 0, 0.5, ..., 50, cycled";
-    Ok(BenchReport {
-        machine,
-        quick: args.quick,
-        core_update_ns: Figure::at(headline.core_ns, target, "median over rounds"),
-        reference_update_ns: Figure::at(
-            headline.reference_ns.unwrap_or(f64::NAN),
-            target,
-            "median over rounds, interleaved with the core",
-        ),
-        ratio_core_vs_reference: Figure::at(
-            headline.ratio.unwrap_or(f64::NAN),
-            target,
-            "reference time / core time, median of per-round ratios",
-        ),
-        exponent_d: Figure::at(exponent, exponent_point, series),
-        pg_draws_per_s: Figure::bare(pg_core, grid_note),
-        pg_exact_draws_per_s: Figure::bare(pg_exact, grid_note),
-        ratio_pg_vs_exact: Figure::bare(pg_ratio, "core draws/s over exact draws/s"),
-        ratio_refresh_r1_vs_rd: Figure::at(refresh_ratio[1], rd, "update time at R = 1 over R = D"),
-        firmware_instructions_per_update,
-        update_vs_d,
-        update_vs_n,
-        grid,
-        pg_by_c,
-        cholesky,
-    })
+    Ok(BenchReport::of(measured, firmware))
 }
 
 /// Firmware SysTick ticks per instruction under QEMU `-icount shift=0`
@@ -870,6 +1223,15 @@ fn firmware_instructions() -> anyhow::Result<Figure> {
     ))
 }
 
+/// Whether a figure meets its target, for the target column.
+fn verdict(met: bool) -> &'static str {
+    if met {
+        ": met"
+    } else {
+        ": **not met**"
+    }
+}
+
 fn fmt_ns(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.2} ms", ns / 1e6)
@@ -891,98 +1253,98 @@ impl BenchReport {
     fn write_markdown(&self, s: &mut String) -> std::fmt::Result {
         writeln!(
             s,
-            "Machine: {}{}\n",
+            "Machine: {}{}.\nFigures: {}.\n",
             self.machine,
-            if self.quick { " (--quick)" } else { "" }
+            if self.quick { " (--quick)" } else { "" },
+            self.source
         )?;
-        let c = &self.core_update_ns;
-        writeln!(s, "| figure | value | at |")?;
-        writeln!(s, "|---|---|---|")?;
         let at = |f: &Figure| match (f.n, f.k, f.d) {
             (Some(n), Some(k), Some(d)) => format!("N = {n}, K = {k}, D = {d}"),
             _ => f.note.clone(),
         };
-        writeln!(s, "| core update | {} | {} |", fmt_ns(c.value), at(c))?;
+        writeln!(s, "| figure | value | at | target |")?;
+        writeln!(s, "|---|---|---|---|")?;
+        let c = &self.core_update_ns;
+        writeln!(s, "| core update | {} | {} | |", fmt_ns(c.value), at(c))?;
         let r = &self.reference_update_ns;
-        writeln!(s, "| reference update | {} | {} |", fmt_ns(r.value), at(r))?;
+        writeln!(
+            s,
+            "| reference update | {} | {} | |",
+            fmt_ns(r.value),
+            at(r)
+        )?;
         let ratio = &self.ratio_core_vs_reference;
         writeln!(
             s,
-            "| core vs reference | {:.1}× faster | {} |",
+            "| core vs reference | {:.1}× faster | {} | ≥ 5×{} |",
             ratio.value,
-            at(ratio)
+            at(ratio),
+            verdict(ratio.value >= 5.0)
         )?;
         let e = &self.exponent_d;
         writeln!(
             s,
-            "| exponent of update time in D | {:.2} | N = {}, K = {}, {} |",
-            e.value, EXPONENT_NK.0, EXPONENT_NK.1, e.note
+            "| exponent of update time in D | {:.2} | N = {}, K = {}, {} | ≤ 2.2{} |",
+            e.value,
+            EXPONENT_NK.0,
+            EXPONENT_NK.1,
+            e.note,
+            verdict(e.value <= 2.2)
+        )?;
+        let (pg, exact) = (&self.pg_draws_per_s, &self.pg_exact_draws_per_s);
+        writeln!(
+            s,
+            "| PG(1, c) core (f32 approximation) | {:.2} M draws/s | {} | |",
+            pg.value / 1e6,
+            pg.note
         )?;
         writeln!(
             s,
-            "| PG(1, c) core | {:.2} M draws/s | {} |",
-            self.pg_draws_per_s.value / 1e6,
-            self.pg_draws_per_s.note
+            "| PG(1, c) exact (Devroye, f64) | {:.2} M draws/s | {} | |",
+            exact.value / 1e6,
+            exact.note
         )?;
         writeln!(
             s,
-            "| PG(1, c) exact (Devroye, f64) | {:.2} M draws/s | {} |",
-            self.pg_exact_draws_per_s.value / 1e6,
-            self.pg_exact_draws_per_s.note
-        )?;
-        writeln!(
-            s,
-            "| PG core vs exact | {:.1}× | same run |",
-            self.ratio_pg_vs_exact.value
+            "| PG core vs exact | {:.1}× | same run | ≥ 2×{} |",
+            self.ratio_pg_vs_exact.value,
+            verdict(self.ratio_pg_vs_exact.value >= 2.0)
         )?;
         let rr = &self.ratio_refresh_r1_vs_rd;
         writeln!(
             s,
-            "| refresh R = 1 vs R = D | {:.2}× slower | {} |",
+            "| refresh R = 1 vs R = D | {:.2}× slower | {} | |",
             rr.value,
             at(rr)
         )?;
         match &self.firmware_instructions_per_update {
-            Some(f) => writeln!(
-                s,
-                "| firmware instructions per update | {:.0} ({:.0} per particle) | {} (QEMU) |",
-                f.value,
-                f.value / f.n.unwrap_or(1) as f64,
-                at(f)
-            )?,
+            Some(f) => {
+                let per_particle = f.value / f.n.unwrap_or(1) as f64;
+                writeln!(
+                    s,
+                    "| firmware instructions per update | {:.0} ({per_particle:.0} per particle) | {} (QEMU) | ≤ 5 000 per particle{} |",
+                    f.value,
+                    at(f),
+                    verdict(per_particle <= 5_000.0)
+                )?
+            }
             None => writeln!(
                 s,
-                "| firmware instructions per update | not measured (--qemu) | |"
+                "| firmware instructions per update | not measured (--qemu) | | ≤ 5 000 per particle |"
             )?,
         }
         writeln!(
             s,
-            "\nCore update time against D (N = {}, K = {}, R = D):\n",
+            "\nUpdate time against D (N = {}, K = {}, R = D):\n",
             EXPONENT_NK.0, EXPONENT_NK.1
         )?;
-        writeln!(s, "| D | core | per particle |")?;
-        writeln!(s, "|---|---|---|")?;
-        for u in &self.update_vs_d {
-            writeln!(
-                s,
-                "| {} | {} | {} |",
-                u.point.d,
-                fmt_ns(u.core_ns),
-                fmt_ns(u.core_ns / u.point.n as f64)
-            )?;
-        }
-        writeln!(s, "\nCore update time against N (K = 4, D = 8):\n")?;
-        writeln!(s, "| N | core | per particle |")?;
-        writeln!(s, "|---|---|---|")?;
-        for u in &self.update_vs_n {
-            writeln!(
-                s,
-                "| {} | {} | {} |",
-                u.point.n,
-                fmt_ns(u.core_ns),
-                fmt_ns(u.core_ns / u.point.n as f64)
-            )?;
-        }
+        series_table(s, "D", &self.update_vs_d, |p| p.d)?;
+        writeln!(
+            s,
+            "\nUpdate time against N (K = {}, D = {}):\n",
+            N_SERIES_KD.0, N_SERIES_KD.1
+        )?;
+        series_table(s, "N", &self.update_vs_n, |p| p.n)?;
         if !self.pg_by_c.is_empty() {
             writeln!(s, "\nPG(1, c) draws per second by c:\n")?;
             writeln!(s, "| c | core (M/s) | exact (M/s) | core vs exact |")?;
@@ -1017,26 +1379,119 @@ impl BenchReport {
         if !self.grid.is_empty() {
             writeln!(
                 s,
-                "\nOne PL update, core against the f64 reference, same run:\n"
+                "\nOne PL update, core against the f64 reference, same run (R = D):\n"
             )?;
-            writeln!(s, "| N | K | D | core | reference | core vs reference |")?;
-            writeln!(s, "|---|---|---|---|---|---|")?;
+            writeln!(
+                s,
+                "| N | K | D | core | core per particle | reference | core vs reference |"
+            )?;
+            writeln!(s, "|---|---|---|---|---|---|---|")?;
             for u in &self.grid {
                 let p = u.point;
                 writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {:.1}× |",
+                    "| {} | {} | {} | {} | {} | {} | {:.1}× |",
                     p.n,
                     p.k,
                     p.d,
                     fmt_ns(u.core_ns),
+                    fmt_ns(u.core_ns / p.n as f64),
                     u.reference_ns.map_or("–".to_owned(), fmt_ns),
                     u.ratio.unwrap_or(f64::NAN)
+                )?;
+            }
+            self.write_grid_exponents(s)?;
+        }
+        Ok(())
+    }
+
+    /// The exponent in D over the grid's D ≥ 4 at each (N, K).
+    fn write_grid_exponents(&self, s: &mut String) -> std::fmt::Result {
+        let ds: Vec<usize> = GRID_D.iter().copied().filter(|&d| d >= 4).collect();
+        writeln!(
+            s,
+            "\nFitted exponent of update time in D over D ∈ {ds:?} (R = D), per (N, K):\n"
+        )?;
+        writeln!(s, "| N | K | core | reference |")?;
+        writeln!(s, "|---|---|---|---|")?;
+        for n in GRID_N {
+            for k in GRID_K {
+                let row: Vec<&UpdateTiming> = self
+                    .grid
+                    .iter()
+                    .filter(|u| u.point.n == n && u.point.k == k && ds.contains(&u.point.d))
+                    .collect();
+                let xs: Vec<f64> = row.iter().map(|u| u.point.d as f64).collect();
+                let core: Vec<f64> = row.iter().map(|u| u.core_ns).collect();
+                let reference: Option<Vec<f64>> = row.iter().map(|u| u.reference_ns).collect();
+                let reference = reference.map_or("–".to_owned(), |r| {
+                    format!("{:.2}", loglog_slope(&xs, &r))
+                });
+                writeln!(
+                    s,
+                    "| {n} | {k} | {:.2} | {reference} |",
+                    loglog_slope(&xs, &core)
                 )?;
             }
         }
         Ok(())
     }
+}
+
+/// A series of update times against one coordinate of the point, with the
+/// reference where measured.
+fn series_table(
+    s: &mut String,
+    name: &str,
+    series: &[UpdateTiming],
+    x: impl Fn(&Point) -> usize,
+) -> std::fmt::Result {
+    writeln!(
+        s,
+        "| {name} | core | core per particle | reference | core vs reference |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|")?;
+    for u in series {
+        writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            x(&u.point),
+            fmt_ns(u.core_ns),
+            fmt_ns(u.core_ns / u.point.n as f64),
+            u.reference_ns.map_or("–".to_owned(), fmt_ns),
+            u.ratio.map_or("–".to_owned(), |r| format!("{r:.1}×"))
+        )?;
+    }
+    Ok(())
+}
+
+/// The lines around the generated block of a Markdown file (`--into`).
+const BLOCK: (&str, &str) = ("<!-- hsmoe bench: begin -->", "<!-- hsmoe bench: end -->");
+
+/// `text` with the block between the marker lines
+/// `<!-- hsmoe bench: begin -->` and `<!-- hsmoe bench: end -->` replaced by
+/// `report`, markers kept.
+///
+/// # Errors
+/// If `text` lacks either marker, or has them out of order.
+///
+/// # Examples
+/// ```
+/// let doc = "# B\n<!-- hsmoe bench: begin -->\nold\n<!-- hsmoe bench: end -->\ntail\n";
+/// let new = hsmoe_host::bench::splice(doc, "new\n").unwrap();
+/// assert_eq!(new, "# B\n<!-- hsmoe bench: begin -->\nnew\n<!-- hsmoe bench: end -->\ntail\n");
+/// assert!(hsmoe_host::bench::splice("# B\n", "new\n").is_err());
+/// ```
+pub fn splice(text: &str, report: &str) -> anyhow::Result<String> {
+    let begin = text
+        .find(BLOCK.0)
+        .ok_or_else(|| anyhow!("no line {}", BLOCK.0))?
+        + BLOCK.0.len();
+    let end = text[begin..]
+        .find(BLOCK.1)
+        .ok_or_else(|| anyhow!("no line {} after {}", BLOCK.1, BLOCK.0))?
+        + begin;
+    Ok(format!("{}\n{report}{}", &text[..begin], &text[end..]))
 }
 
 /// Size of the plot in pixels.
@@ -1159,6 +1614,44 @@ fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The distinct x values of the series, the natural ticks of a D or N
+/// sweep.
+fn x_ticks(series: &[Series]) -> Vec<f64> {
+    let mut xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.3.iter().map(|p| p.0))
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    xs
+}
+
+/// Ticks 1, 2, 5 × 10ᵉ within `[lo, hi]` for a log axis, or only 10ᵉ
+/// over more than three decades (so labels do not crowd).
+fn one_two_five(lo: f64, hi: f64) -> Vec<f64> {
+    let first = lo.log10().floor() as i32;
+    let last = hi.log10().ceil() as i32;
+    let mantissas: &[f64] = if last - first > 3 {
+        &[1.0]
+    } else {
+        &[1.0, 2.0, 5.0]
+    };
+    (first..=last)
+        .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+        .filter(|v| (lo..=hi).contains(v))
+        .collect()
+}
+
+/// A tick label: no decimals from 1 up, else the shortest exact form
+/// (0.5, 0.2, …).
+fn tick_label(v: f64) -> String {
+    if v >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{}", (v * 1e6).round() / 1e6)
+    }
+}
+
 /// One log-log panel: the series, and a dashed grey guide of slope `guide`
 /// through the first point of the first series.
 fn panel<DB: DrawingBackend>(
@@ -1190,17 +1683,19 @@ fn panel<DB: DrawingBackend>(
         .x_label_area_size(45)
         .y_label_area_size(70)
         .build_cartesian_2d(
-            (x_lo * 0.85..x_hi * 1.15).log_scale(),
-            (y_lo * 0.6..y_hi * 1.6).log_scale(),
+            (x_lo * 0.85..x_hi * 1.15)
+                .log_scale()
+                .with_key_points(x_ticks(series)),
+            (y_lo * 0.6..y_hi * 1.6)
+                .log_scale()
+                .with_key_points(one_two_five(y_lo * 0.6, y_hi * 1.6)),
         )?;
     chart
         .configure_mesh()
         .x_desc(x_label)
         .y_desc("µs per update")
-        .x_labels(6)
-        .y_labels(6)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .x_label_formatter(&|x| tick_label(*x))
+        .y_label_formatter(&|y| tick_label(*y))
         .light_line_style(WHITE)
         .label_style(("sans-serif", 14))
         .draw()?;
@@ -1264,6 +1759,12 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.plot {
         plot(&report, path)?;
     }
+    if let Some(path) = &args.into {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = splice(&text, &report.markdown()).with_context(|| path.display().to_string())?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -1295,6 +1796,7 @@ mod tests {
         let fig = || Figure::at(1.0, p, "x");
         let report = BenchReport {
             machine: Machine::this(),
+            source: "test".to_owned(),
             quick: true,
             core_update_ns: fig(),
             reference_update_ns: fig(),
@@ -1330,6 +1832,48 @@ mod tests {
         assert!(report
             .markdown()
             .contains("| core vs reference | 1.0× faster |"));
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_417), (2025, 11, 25));
+    }
+
+    /// Criterion's layout `<group>/<function>/<value>/new/*.json` is read
+    /// by the ids inside the files, with throughput turned into rates.
+    #[test]
+    fn reads_criterion_results() {
+        let dir = std::env::temp_dir().join(format!("hsmoe-criterion-{}", std::process::id()));
+        let write = |sub: &str, id: &str, median: f64| {
+            let new = dir.join(sub).join("new");
+            std::fs::create_dir_all(&new).unwrap();
+            std::fs::write(new.join("benchmark.json"), id).unwrap();
+            let estimates = format!(r#"{{"median": {{"point_estimate": {median}}}}}"#);
+            std::fs::write(new.join("estimates.json"), estimates).unwrap();
+        };
+        write(
+            "pg/core/c0-50",
+            r#"{"group_id": "pg", "function_id": "core", "value_str": "c0-50", "throughput": {"Elements": 1000}}"#,
+            2000.0,
+        );
+        let label = Point::new(64, 2, 2).label();
+        write(
+            "update/core/x",
+            &format!(
+                r#"{{"group_id": "update", "function_id": "core", "value_str": "{label}", "throughput": null}}"#
+            ),
+            10.0,
+        );
+        let results = CriterionResults::read(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(results.pg_rate("core", None).unwrap(), 5e8);
+        assert_eq!(results.ns("update", "core", &label).unwrap(), 10.0);
+        assert!(
+            results.update(Point::new(64, 2, 2)).is_err(),
+            "no reference"
+        );
     }
 
     #[test]

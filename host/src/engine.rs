@@ -142,14 +142,14 @@ pub struct Router<F> {
 pub struct Horseshoe<F> {
     /// Mean of `φ_{j,l}` (all engines).
     pub phi_mean: Vec<Vec<F>>,
-    /// Standard deviation of `φ_{j,l}` (core, gibbs).
+    /// Standard deviation of `φ_{j,l}` (all engines).
     pub phi_sd: Option<Vec<Vec<F>>>,
     /// Mean shrinkage factor `1/(1 + τ²λ²_{j,l})`, near 1 = shrunk to 0;
-    /// 0 for the unshrunk intercept (core).
+    /// 0 for the unshrunk intercept (core, reference).
     pub shrinkage: Option<Vec<Vec<F>>>,
     /// Mean of `τ²` (all engines).
     pub tau2_mean: F,
-    /// Geometric mean of `τ²` (core, gibbs).
+    /// Geometric mean of `τ²` (all engines).
     pub tau2_geometric_mean: Option<F>,
 }
 
@@ -498,10 +498,10 @@ impl OnlineEngine for ReferenceEngine {
         let h = self.filter.horseshoe_summary();
         Horseshoe {
             phi_mean: h.phi_mean,
-            phi_sd: None,
-            shrinkage: None,
+            phi_sd: Some(h.phi_sd),
+            shrinkage: Some(h.shrinkage),
             tau2_mean: h.tau2_mean,
-            tau2_geometric_mean: None,
+            tau2_geometric_mean: Some(h.tau2_geometric_mean),
         }
     }
 

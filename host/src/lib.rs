@@ -15,3 +15,4 @@ pub mod run;
 pub mod serial;
 pub mod simulate;
 pub mod telemetry;
+pub mod validate;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// Runs shorter than this never show a bar.
 const DELAY: Duration = Duration::from_secs(1);
 
-/// A counter that turns into a progress bar after [`DELAY`].
+/// A counter that turns into a progress bar after a second (`DELAY`).
 ///
 /// # Examples
 /// ```

@@ -13,7 +13,27 @@
 //! lost row 0 must not let row 1 in first. At the end the host asks the
 //! device for its `Status` and checks that it absorbed each row exactly
 //! once. `--faults` (hidden, for tests) puts a
-//! [`FaultProxy`](crate::faults::FaultProxy) on the QEMU link.
+//! [`FaultProxy`] on the QEMU link.
+//!
+//! # Checkpoints
+//! With `--checkpoint FILE` the host pauses every `--checkpoint-every`
+//! rows (at row indices that are multiples of it, once every earlier row
+//! is answered and no later one sent) and after the last row, reads the
+//! device's checkpoint stream with `Snapshot` requests and writes it to
+//! `FILE` atomically (a temporary file in the same directory, synced,
+//! then renamed over `FILE`), so a crash at any moment leaves the
+//! previous complete checkpoint. The file is the stream, byte for byte:
+//! the filter snapshot and the link trailer (last `seq`, rejected count,
+//! seed; see `hsmoe_core::snapshot::LinkState`).
+//!
+//! `--resume FILE` replaces the `Reset`: after `Hello` the host checks the
+//! file's header against the device (format and protocol version, N, K,
+//! D, length), streams it twice with `Restore` (the device verifies, then
+//! writes), and continues with the row after the checkpoint's last `seq`
+//! (rows are `seq`s). `--seed` is then ignored: the device continues the
+//! checkpointed run's random stream. `--telemetry` is written anew and
+//! holds the resumed rows only; the earlier run's telemetry up to the
+//! checkpoint's last `seq`, followed by it, is the uninterrupted run's.
 
 use crate::data::{self, LoadOptions};
 use crate::faults::{FaultConfig, FaultProxy, FaultReport};
@@ -22,7 +42,10 @@ use crate::serial::{Port, Qemu};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
-use hsmoe_core::protocol::{FeatureVec, RejectReason, Request, Response, PROTOCOL_VERSION};
+use hsmoe_core::protocol::{
+    FeatureVec, RejectReason, Request, Response, SnapshotBytes, PROTOCOL_VERSION, SNAPSHOT_CHUNK,
+};
+use hsmoe_core::snapshot::{self, Pass, SnapshotError};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::fs::File;
@@ -89,6 +112,22 @@ pub struct RunArgs {
     /// `drop=0.01,duplicate=0.01,corrupt=0.01,truncate=0.01,delay=0.01,delay-ms=300,seed=1`.
     #[arg(long, hide = true)]
     pub faults: Option<FaultConfig>,
+    /// Save the device's state to this file every --checkpoint-every rows
+    /// and at the end (atomically: a crash never leaves half a file).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Rows between checkpoints (at row indices that are multiples of it).
+    #[arg(long, default_value_t = 1_000, requires = "checkpoint",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub checkpoint_every: u32,
+    /// Restore the device from this checkpoint instead of resetting it,
+    /// and continue with the row after its last seq (--seed is ignored).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many rows of this run, without the final
+    /// checkpoint and status check, as if the link died (testing only).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
 }
 
 impl RunArgs {
@@ -115,6 +154,10 @@ impl RunArgs {
             standardize: false,
             quiet: false,
             faults: None,
+            checkpoint: None,
+            checkpoint_every: 1_000,
+            resume: None,
+            stop_after: None,
         }
     }
 }
@@ -192,6 +235,53 @@ impl DeviceStatus {
         }
     }
 }
+
+/// The device's `Restored` answer: where the checkpointed run stood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceRestored {
+    /// Seed of the checkpointed run.
+    pub seed: u64,
+    /// Observations it had absorbed.
+    pub steps: u32,
+    /// Its last answered `seq`; the run continues with the next.
+    pub last_seq: Option<u32>,
+    /// Observations it had refused.
+    pub rejected: u32,
+}
+
+/// The device refused a checkpoint stream (`RestoreRefused`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreRefused {
+    /// The device's reason.
+    pub reason: SnapshotError,
+    /// The pass it was in.
+    pub pass: Pass,
+    /// Offset of the refused chunk.
+    pub offset: usize,
+}
+
+impl fmt::Display for RestoreRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pass = match self.pass {
+            Pass::Verify => "verify",
+            Pass::Write => "write",
+        };
+        write!(
+            f,
+            "the device refused it: {} ({pass} pass, chunk at byte {})",
+            self.reason, self.offset
+        )?;
+        if self.reason == SnapshotError::CommitFailed {
+            write!(
+                f,
+                "; the device now refuses observations until a good restore or a reset"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RestoreRefused {}
 
 /// One frame from the device.
 #[derive(Debug, Clone, PartialEq)]
@@ -346,7 +436,8 @@ impl Device {
     }
 
     /// Sends `request` until `pick` takes an answer, at most `1 + retries`
-    /// times, waiting `timeout` each.
+    /// times, waiting `timeout` each; a `Reject` without a seq (the device
+    /// got a damaged frame) is a reason to resend at once.
     fn request<T>(
         &mut self,
         request: &HostRequest,
@@ -358,11 +449,14 @@ impl Device {
             self.send(request)?;
             let deadline = Instant::now() + timeout;
             while let Some(frame) = self.receive(deadline)? {
-                if let Some(answer) = match frame {
-                    Received::Response(response) => pick(&response),
-                    Received::Damaged(_) => None,
-                } {
+                let Received::Response(response) = frame else {
+                    continue;
+                };
+                if let Some(answer) = pick(&response) {
                     return Ok(answer);
+                }
+                if matches!(response, Response::Reject { seq: None, .. }) {
+                    break;
                 }
             }
         }
@@ -370,6 +464,128 @@ impl Device {
             "the device did not answer {request:?} ({} tries, {timeout:?} each)",
             retries + 1
         )
+    }
+
+    /// Reads the device's whole checkpoint stream, chunk by chunk with
+    /// `Snapshot` (see [`Request`]). No observation may be in flight.
+    ///
+    /// # Errors
+    /// If a chunk does not come after `1 + retries` tries, the device
+    /// changes the stream's length or sends an empty chunk early.
+    pub fn snapshot(&mut self, timeout: Duration, retries: u32) -> anyhow::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        let mut total = None;
+        while total != Some(bytes.len()) {
+            let offset = u32::try_from(bytes.len()).context("checkpoint longer than 4 GiB")?;
+            let (length, chunk) = self.request(
+                &Request::Snapshot { offset },
+                timeout,
+                retries,
+                |r| match r {
+                    Response::SnapshotChunk {
+                        offset: at,
+                        total,
+                        bytes,
+                    } if *at == offset => Some((*total as usize, bytes.clone())),
+                    _ => None,
+                },
+            )?;
+            if total.is_some_and(|t| t != length) {
+                bail!("the device changed its checkpoint length during a snapshot");
+            }
+            total = Some(length);
+            let want = length.saturating_sub(bytes.len());
+            if chunk.is_empty() && want > 0 {
+                bail!(
+                    "the device sent no bytes at offset {offset} of its {length}-byte checkpoint"
+                );
+            }
+            bytes.extend_from_slice(&chunk[..chunk.len().min(want)]);
+        }
+        Ok(bytes)
+    }
+
+    /// Restores `checkpoint` into the device: sends it twice with
+    /// `Restore` (verify pass, then write pass), always the chunk at the
+    /// offset the device asks for next, so lost and repeated chunks are
+    /// repaired. Answers that do not move the device's position forward
+    /// (late copies) are skipped.
+    ///
+    /// # Errors
+    /// A [`RestoreRefused`] (downcast it from the error) if the device
+    /// refuses the stream; otherwise if the device stops answering, asks
+    /// for bytes past the end of `checkpoint` (a truncated stream) or
+    /// does not finish.
+    pub fn restore(
+        &mut self,
+        checkpoint: &[u8],
+        timeout: Duration,
+        retries: u32,
+    ) -> anyhow::Result<DeviceRestored> {
+        let (mut pass, mut offset) = (Pass::Verify, 0usize);
+        // Two passes, plus room for a repair per chunk.
+        let limit = 4 * (checkpoint.len() / SNAPSHOT_CHUNK + 2);
+        for _ in 0..limit {
+            let rest = checkpoint.get(offset..).unwrap_or_default();
+            if rest.is_empty() {
+                bail!(
+                    "the device needs byte {offset} of the checkpoint, which has {}: it is truncated",
+                    checkpoint.len()
+                );
+            }
+            let chunk = &rest[..rest.len().min(SNAPSHOT_CHUNK)];
+            let request = Request::Restore {
+                offset: u32::try_from(offset).context("checkpoint longer than 4 GiB")?,
+                bytes: SnapshotBytes::from_slice(chunk).unwrap_or_default(),
+            };
+            // The device's position only moves forward (verify pass, then
+            // write pass), so an answer that does not is a late copy (of
+            // a resent chunk's answer): acting on it would keep the host
+            // one answer behind for the rest of the restore.
+            let here = progress_rank(pass, offset);
+            let answer = self.request(&request, timeout, retries, |r| match r {
+                Response::RestoreNext {
+                    pass: next_pass,
+                    offset: next,
+                } if progress_rank(*next_pass, *next as usize) <= here => None,
+                Response::RestoreNext { .. }
+                | Response::Restored { .. }
+                | Response::RestoreRefused { .. } => Some(r.clone()),
+                _ => None,
+            })?;
+            match answer {
+                Response::RestoreNext {
+                    pass: next_pass,
+                    offset: next,
+                } => (pass, offset) = (next_pass, next as usize),
+                Response::RestoreRefused {
+                    reason: SnapshotError::OutOfOrder { expected },
+                } => offset = expected,
+                Response::RestoreRefused { reason } => {
+                    return Err(RestoreRefused {
+                        reason,
+                        pass,
+                        offset,
+                    }
+                    .into())
+                }
+                Response::Restored {
+                    seed,
+                    steps,
+                    last_seq,
+                    rejected,
+                } => {
+                    return Ok(DeviceRestored {
+                        seed,
+                        steps,
+                        last_seq,
+                        rejected,
+                    })
+                }
+                _ => {}
+            }
+        }
+        bail!("the restore did not finish after {limit} chunks")
     }
 
     /// Writes out buffered telemetry.
@@ -384,8 +600,13 @@ impl Device {
     }
 }
 
+/// Orders restore positions: the whole verify pass before the write pass.
+fn progress_rank(pass: Pass, offset: usize) -> (bool, usize) {
+    (pass == Pass::Write, offset)
+}
+
 /// How to stream observations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamOptions {
     /// Observations in flight at once.
     pub window: usize,
@@ -395,20 +616,59 @@ pub struct StreamOptions {
     pub retries: u32,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// Where and how often to save checkpoints.
+    pub checkpoint: Option<CheckpointOptions>,
+    /// Stop after this many rows of this session, as if the link died: no
+    /// final checkpoint, no status check.
+    pub stop_after: Option<usize>,
+}
+
+/// Where and how often [`session`] saves checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    /// The checkpoint file (replaced atomically each time).
+    pub path: PathBuf,
+    /// Save when every row below a multiple of this has been answered,
+    /// and after the last row.
+    pub every: usize,
+}
+
+/// How a [`session`] starts the device.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a> {
+    /// `Reset { seed }`, then row 0.
+    Reset {
+        /// Seed of the device's random stream.
+        seed: u64,
+    },
+    /// Restore a checkpoint, then the row after its last `seq`.
+    Resume {
+        /// The checkpoint stream (the file's bytes).
+        checkpoint: &'a [u8],
+        /// The file it came from, for messages.
+        path: &'a Path,
+    },
 }
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
-    /// The device's configuration after `Reset`.
+    /// The device's configuration after `Reset` (or `Hello`, when resumed).
     pub device: DeviceConfig,
     /// What the device reported absorbing, after the last row.
     pub status: Option<DeviceStatus>,
     /// The faults injected on the link (`--faults` only).
     pub faults: Option<FaultReport>,
+    /// Where a resumed run started: the checkpoint's run as restored.
+    pub resumed: Option<DeviceRestored>,
+    /// Checkpoints saved, with the number of rows each covers.
+    pub checkpoints: Vec<usize>,
+    /// Whether the run stopped early (`stop_after`).
+    pub interrupted: bool,
     /// Observations sent (each counted once).
     pub sent: usize,
-    /// The final answer to each observation, in row order (`seq` = row).
+    /// The final answer to each observation of this run, in row order
+    /// (`seq` = row; a resumed run starts after the checkpoint).
     pub answers: Vec<HostResponse>,
     /// Resent observation frames.
     pub resent: u64,
@@ -518,6 +778,26 @@ impl fmt::Display for RunSummary {
         if let Some(faults) = &self.faults {
             write!(f, "{faults}")?;
         }
+        if let Some(r) = &self.resumed {
+            writeln!(
+                f,
+                "resumed: run of seed {} at {} absorbed, {} rejected, last seq {:?}",
+                r.seed, r.steps, r.rejected, r.last_seq
+            )?;
+        }
+        if let Some(rows) = self.checkpoints.last() {
+            writeln!(
+                f,
+                "checkpoints: {} saved, the last after {rows} rows",
+                self.checkpoints.len()
+            )?;
+        }
+        if self.interrupted {
+            writeln!(
+                f,
+                "stopped early (--stop-after): no final checkpoint or status"
+            )?;
+        }
         writeln!(f, "log marginal: {:.6}", self.log_marginal())?;
         if let Some(ticks) = self.mean_ticks() {
             writeln!(
@@ -562,19 +842,21 @@ fn observe(t: usize, (x, y): &(Vec<f32>, f32)) -> anyhow::Result<HostRequest> {
     Ok(Request::Observe { seq, x, y: *y })
 }
 
-/// Handshake (`Hello`, checked against the data, then `Reset { seed }`),
-/// every row streamed as an `Observe`, a `Status` checked against the
-/// host's count, and a final `Hello` (the device logs its counters and
-/// stack high-water mark then).
+/// Handshake (`Hello`, checked against the data, then `Reset { seed }`
+/// or a restore), every row from the start streamed as an `Observe` with
+/// checkpoints as asked, a `Status` checked against the host's count, and
+/// a final `Hello` (the device logs its counters and stack high-water
+/// mark then).
 ///
 /// # Errors
 /// If the device does not answer, has another `D` or protocol version,
 /// reports another count of absorbed or rejected rows than the host
-/// received, or the link fails.
+/// received, refuses the checkpoint (the message names the file and the
+/// reason), or the link or a checkpoint file fails.
 pub fn session(
     device: &mut Device,
     rows: &[(Vec<f32>, f32)],
-    seed: u64,
+    start: Start<'_>,
     opts: &StreamOptions,
 ) -> anyhow::Result<RunSummary> {
     // A lone 0x00 ends any partial frame the device may hold.
@@ -595,26 +877,80 @@ pub fn session(
             );
         }
     }
-    let config =
-        device.request_config(&Request::Reset { seed }, opts.timeout, opts.retries, |c| {
-            c.seed == seed
-        })?;
-    let mut summary = stream(device, rows, opts, config)?;
+    let (config, resumed) = match start {
+        Start::Reset { seed } => {
+            let config = device.request_config(
+                &Request::Reset { seed },
+                opts.timeout,
+                opts.retries,
+                |c| c.seed == seed,
+            )?;
+            (config, None)
+        }
+        Start::Resume { checkpoint, path } => {
+            check_checkpoint(checkpoint, &hello)
+                .with_context(|| format!("cannot resume from {}", path.display()))?;
+            let restored = device
+                .restore(checkpoint, opts.timeout, opts.retries)
+                .with_context(|| format!("cannot resume from checkpoint {}", path.display()))?;
+            let config = DeviceConfig {
+                seed: restored.seed,
+                ..hello
+            };
+            (config, Some(restored))
+        }
+    };
+    let first = resumed
+        .and_then(|r| r.last_seq)
+        .map_or(0, |last| last as usize + 1);
+    if first > rows.len() {
+        bail!(
+            "the checkpoint is after row {} but the data has {} rows",
+            first - 1,
+            rows.len()
+        );
+    }
+    let mut summary = stream(device, rows, first, opts, config)?;
+    summary.resumed = resumed;
+    if summary.interrupted {
+        device.flush_telemetry()?;
+        return Ok(summary);
+    }
+    if let Some(checkpoint) = &opts.checkpoint {
+        save_checkpoint(device, checkpoint, opts)?;
+        summary.checkpoints.push(rows.len());
+    }
     let status = device.request_status(opts.timeout, opts.retries)?;
     let rejected: usize = summary.rejected().values().sum();
-    let last_seq = summary.answers.len().checked_sub(1).map(|t| t as u32);
+    let before = resumed.unwrap_or(DeviceRestored {
+        seed: config.seed,
+        steps: 0,
+        last_seq: None,
+        rejected: 0,
+    });
+    let expected = (
+        before.steps as usize + summary.updates(),
+        before.rejected as usize + rejected,
+        if rows.len() > first {
+            Some((rows.len() - 1) as u32)
+        } else {
+            before.last_seq
+        },
+    );
     if (
         status.steps as usize,
         status.rejected as usize,
         status.last_seq,
-    ) != (summary.updates(), rejected, last_seq)
+    ) != expected
     {
         bail!(
-            "the device absorbed {} rows and rejected {} (last seq {:?}), but the host got {} updates and {rejected} rejects (last seq {last_seq:?})",
+            "the device absorbed {} rows and rejected {} (last seq {:?}), but the host counts {} updates and {} rejects (last seq {:?})",
             status.steps,
             status.rejected,
             status.last_seq,
-            summary.updates()
+            expected.0,
+            expected.1,
+            expected.2,
         );
     }
     summary.status = Some(status);
@@ -623,28 +959,140 @@ pub fn session(
     Ok(summary)
 }
 
-/// Streams `rows` go-back-N (see the module docs) and collects one final
-/// answer per row.
+/// Words of a snapshot header that the host checks before a restore:
+/// magic, versions, N, K, D (see `hsmoe_core::snapshot`).
+const HEADER_CHECKED: usize = 5;
+
+/// Checks a checkpoint's header and length against the device, so that
+/// a wrong file gets a message naming what differs (the device would
+/// refuse it too, with a bare reason).
+fn check_checkpoint(bytes: &[u8], device: &DeviceConfig) -> anyhow::Result<()> {
+    let mut words = bytes
+        .chunks_exact(4)
+        .take(HEADER_CHECKED)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+    let (Some(magic), Some(version), Some(n), Some(k), Some(d)) = (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) else {
+        bail!("not an hsmoe checkpoint: only {} bytes", bytes.len());
+    };
+    if magic != u32::from_le_bytes(snapshot::MAGIC) {
+        bail!("not an hsmoe checkpoint (it does not start with HSMS)");
+    }
+    let (format, protocol) = (version & 0xFFFF, version >> 16);
+    if (format, protocol)
+        != (
+            u32::from(snapshot::FORMAT_VERSION),
+            u32::from(device.version),
+        )
+    {
+        bail!(
+            "a checkpoint of snapshot format {format}, protocol {protocol}; the device uses format {}, protocol {}",
+            snapshot::FORMAT_VERSION,
+            device.version
+        );
+    }
+    if (n, k, d) != (device.n, device.k, device.d) {
+        bail!(
+            "a checkpoint of N = {n}, K = {k}, D = {d}; the device has N = {}, K = {}, D = {}",
+            device.n,
+            device.k,
+            device.d
+        );
+    }
+    let expected = snapshot::checkpoint_len(n as usize, k as usize, d as usize);
+    if bytes.len() != expected {
+        bail!(
+            "{} bytes, but a checkpoint of this N, K, D has {expected}: truncated or damaged",
+            bytes.len()
+        );
+    }
+    Ok(())
+}
+
+/// Reads the device's checkpoint and replaces the file atomically.
+fn save_checkpoint(
+    device: &mut Device,
+    checkpoint: &CheckpointOptions,
+    opts: &StreamOptions,
+) -> anyhow::Result<()> {
+    let bytes = device
+        .snapshot(opts.timeout, opts.retries)
+        .context("reading the device's checkpoint")?;
+    write_atomically(&checkpoint.path, &bytes)
+}
+
+/// Writes `bytes` to a temporary file next to `path`, syncs it and
+/// renames it over `path`: readers see the old file or the new one, never
+/// a part.
+///
+/// # Errors
+/// If the file cannot be written or renamed (the message names it).
+///
+/// # Examples
+/// ```
+/// let path = std::env::temp_dir().join(format!("hsmoe-doc-{}.ckpt", std::process::id()));
+/// hsmoe_host::run::write_atomically(&path, b"one").unwrap();
+/// hsmoe_host::run::write_atomically(&path, b"two").unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"two");
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    let temp = path.with_file_name(name);
+    let write = || -> io::Result<()> {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    };
+    write().with_context(|| format!("cannot write checkpoint {}", path.display()))
+}
+
+/// Streams `rows[first..]` go-back-N (see the module docs), saves the
+/// checkpoints due on the way, and collects one final answer per row.
 fn stream(
     device: &mut Device,
     rows: &[(Vec<f32>, f32)],
+    first: usize,
     opts: &StreamOptions,
     config: DeviceConfig,
 ) -> anyhow::Result<RunSummary> {
     let total = rows.len();
     let window = opts.window.max(1);
     let mut answers: Vec<Option<HostResponse>> = vec![None; total];
-    let mut progress = Progress::new(opts.progress, total as u64, "run");
-    let (mut base, mut next, mut sent) = (0usize, 0usize, 0usize);
+    let mut progress = Progress::new(opts.progress, (total - first) as u64, "run");
+    let (mut base, mut next, mut sent) = (first, first, first);
     let (mut resent, mut damaged_answers, mut damaged_requests) = (0u64, 0u64, 0u64);
     let mut deadline = Instant::now() + opts.timeout;
     let mut timeouts = 0u32;
     // Whether we already went back for the current base.
     let mut rewound = false;
-    while base < total {
-        // Row 0 alone (see the module docs).
+    // The next row index at which a checkpoint is due.
+    let mut due = opts.checkpoint.as_ref().map_or(usize::MAX, |c| {
+        let every = c.every.max(1);
+        (first / every + 1).saturating_mul(every)
+    });
+    let mut checkpoints = Vec::new();
+    let stop = opts
+        .stop_after
+        .map_or(usize::MAX, |m| first.saturating_add(m));
+    while base < total.min(stop) {
+        if let Some(checkpoint) = opts.checkpoint.as_ref().filter(|_| base == due) {
+            save_checkpoint(device, checkpoint, opts)?;
+            checkpoints.push(base);
+            due = due.saturating_add(checkpoint.every.max(1));
+            deadline = Instant::now() + opts.timeout;
+        }
+        // The first row alone when the device takes any `seq` first (see
+        // the module docs); and none past a due checkpoint.
         let limit = if base == 0 { 1 } else { window };
-        while next < total && next < base + limit {
+        while next < total.min(due).min(stop) && next < base + limit {
             device.send(&observe(next, &rows[next])?)?;
             if next < sent {
                 resent += 1;
@@ -691,9 +1139,13 @@ fn stream(
                 }
                 continue;
             }
-            Response::Config { .. } | Response::Prediction { .. } | Response::Status { .. } => {
-                continue
-            }
+            Response::Config { .. }
+            | Response::Prediction { .. }
+            | Response::Status { .. }
+            | Response::SnapshotChunk { .. }
+            | Response::RestoreNext { .. }
+            | Response::Restored { .. }
+            | Response::RestoreRefused { .. } => continue,
         };
         if seq >= next || seq < base || answers[seq].is_some() {
             continue; // a stale or repeated answer
@@ -711,7 +1163,10 @@ fn stream(
         device: config,
         status: None,
         faults: None,
-        sent,
+        resumed: None,
+        checkpoints,
+        interrupted: base < total,
+        sent: sent - first,
         answers: answers.into_iter().flatten().collect(),
         resent,
         damaged_answers,
@@ -760,8 +1215,27 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
         timeout: Duration::from_millis(args.timeout_ms),
         retries: args.retries,
         progress: !args.quiet,
+        checkpoint: args.checkpoint.as_ref().map(|path| CheckpointOptions {
+            path: path.clone(),
+            every: args.checkpoint_every as usize,
+        }),
+        stop_after: args.stop_after,
     };
-    let mut summary = session(&mut device, &rows, args.seed, &opts)?;
+    let checkpoint = match &args.resume {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read checkpoint {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let start = match (&args.resume, &checkpoint) {
+        (Some(path), Some(bytes)) => Start::Resume {
+            checkpoint: bytes,
+            path,
+        },
+        _ => Start::Reset { seed: args.seed },
+    };
+    let mut summary = session(&mut device, &rows, start, &opts)?;
     summary.telemetry.clone_from(&args.telemetry);
     summary.faults = proxy.as_ref().map(FaultProxy::report);
     if let Some(qemu) = qemu {
@@ -827,7 +1301,11 @@ mod tests {
                                 update
                             }
                         },
-                        Request::Predict { .. } => unreachable!("run never predicts"),
+                        Request::Predict { .. }
+                        | Request::Snapshot { .. }
+                        | Request::Restore { .. } => {
+                            unreachable!("these sessions neither predict nor checkpoint")
+                        }
                         Request::Status => Response::Status {
                             steps: absorbed.len() as u32,
                             last_seq: absorbed.last().copied(),
@@ -883,8 +1361,10 @@ mod tests {
             timeout: Duration::from_millis(150),
             retries: 3,
             progress: false,
+            checkpoint: None,
+            stop_after: None,
         };
-        let summary = session(&mut host, &data, 42, &opts).unwrap();
+        let summary = session(&mut host, &data, Start::Reset { seed: 42 }, &opts).unwrap();
         drop(host);
         (summary, device.join().unwrap())
     }
@@ -951,9 +1431,11 @@ mod tests {
             timeout: Duration::from_millis(50),
             retries: 2,
             progress: false,
+            checkpoint: None,
+            stop_after: None,
         };
         let rows = vec![(vec![1.0, 0.0], 0.0)];
-        let error = session(&mut host, &rows, 1, &opts).unwrap_err();
+        let error = session(&mut host, &rows, Start::Reset { seed: 1 }, &opts).unwrap_err();
         assert!(
             error
                 .to_string()

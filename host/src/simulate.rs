@@ -1,7 +1,7 @@
 //! Synthetic data sets with known truth (`hsmoe simulate`).
 //!
 //! Every design draws `x` and `y` from a seeded `XorShiftRng`, so a
-//! `(design, n, seed)` triple always gives the same file. [`write`] saves
+//! `(design, n, seed)` triple always gives the same file. [`write`](fn@write) saves
 //! the CSV (header `x1..xp,y`, no intercept column: `fit` adds it) and a
 //! sidecar `NAME.truth.json` with the true parameters and allocations.
 

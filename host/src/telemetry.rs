@@ -4,7 +4,9 @@
 //!
 //! CSV has one row per `Update`, `Prediction` and `Reject` (a
 //! `Prediction`'s mean and variance go in `pred_mean` and `pred_var`);
-//! JSON has one object per frame, `Config` and damaged frames included.
+//! JSON has one object per frame, `Config`, `Status`, the checkpoint
+//! answers and damaged frames included (a snapshot chunk as its offset,
+//! total and length, not its bytes: the checkpoint file has those).
 //! Floats are printed in the shortest form that reads back to the same
 //! f32, so decoded telemetry can be compared bit for bit.
 
@@ -106,6 +108,38 @@ pub enum Record {
         /// The device's log marginal likelihood estimate.
         log_marginal: f64,
     },
+    /// `Response::SnapshotChunk` (the bytes are in the checkpoint file).
+    SnapshotChunk {
+        /// Offset of the chunk in the checkpoint stream.
+        offset: u32,
+        /// Length of the stream.
+        total: u32,
+        /// Bytes in the chunk.
+        len: usize,
+    },
+    /// `Response::RestoreNext`.
+    RestoreNext {
+        /// The pass in progress (`Verify` or `Write`).
+        pass: String,
+        /// The next offset the device needs.
+        offset: u32,
+    },
+    /// `Response::Restored`.
+    Restored {
+        /// Seed of the checkpointed run.
+        seed: u64,
+        /// Observations it had absorbed.
+        steps: u32,
+        /// Its last answered seq.
+        last_seq: Option<u32>,
+        /// Observations it had refused.
+        rejected: u32,
+    },
+    /// `Response::RestoreRefused`.
+    RestoreRefused {
+        /// Why (the `SnapshotError`, as text).
+        reason: String,
+    },
     /// A frame that did not decode.
     Damaged {
         /// Why.
@@ -186,6 +220,33 @@ impl From<&HostResponse> for Record {
                 last_seq,
                 rejected,
                 log_marginal,
+            },
+            Response::SnapshotChunk {
+                offset,
+                total,
+                bytes,
+            } => Record::SnapshotChunk {
+                offset,
+                total,
+                len: bytes.len(),
+            },
+            Response::RestoreNext { pass, offset } => Record::RestoreNext {
+                pass: format!("{pass:?}"),
+                offset,
+            },
+            Response::Restored {
+                seed,
+                steps,
+                last_seq,
+                rejected,
+            } => Record::Restored {
+                seed,
+                steps,
+                last_seq,
+                rejected,
+            },
+            Response::RestoreRefused { reason } => Record::RestoreRefused {
+                reason: reason.to_string(),
             },
         }
     }
@@ -306,7 +367,13 @@ pub fn to_csv(records: &[Record]) -> String {
                 fields.push(reason.clone());
                 (fields, &[])
             }
-            Record::Config { .. } | Record::Status { .. } | Record::Damaged { .. } => continue,
+            Record::Config { .. }
+            | Record::Status { .. }
+            | Record::SnapshotChunk { .. }
+            | Record::RestoreNext { .. }
+            | Record::Restored { .. }
+            | Record::RestoreRefused { .. }
+            | Record::Damaged { .. } => continue,
         };
         fields.extend((0..k).map(|j| gate.get(j).map_or(String::new(), f32::to_string)));
         out.push_str(&fields.join(","));

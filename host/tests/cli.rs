@@ -320,10 +320,12 @@ fn reference_and_gibbs_fit_with_plots() {
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["engine"], "reference");
-    assert!(
-        v["final"]["horseshoe"]["phi_sd"].is_null(),
-        "not reported by the reference"
-    );
+    for field in ["phi_sd", "shrinkage", "tau2_geometric_mean"] {
+        assert!(
+            !v["final"]["horseshoe"][field].is_null(),
+            "the reference reports horseshoe.{field}"
+        );
+    }
 
     let png = dir.join("gibbs.png");
     let json = dir.join("gibbs.json");

@@ -34,6 +34,7 @@ fn bench_dim<const D: usize>(c: &mut Criterion) {
     group.finish();
 }
 
+/// The dimensions of `hsmoe_host::bench::CHOLESKY_DS`.
 fn cholesky(c: &mut Criterion) {
     bench_dim::<2>(c);
     bench_dim::<4>(c);

@@ -1,14 +1,15 @@
-//! One PL update: the core against the f64 reference engine over the
-//! issue's grid N ∈ {64, 256, 1024}, K ∈ {2, 4, 10}, D ∈ {2, 4, 8, 16},
-//! the target point N = 1000, K = 10, D = 6, and the horseshoe refresh
-//! every observation (R = 1) against every D observations (R = D).
+//! One PL update: the core against the f64 reference engine at every point
+//! of [`update_points`] (the grid N ∈ {64, 256, 1024},
+//! K ∈ {2, 4, 10}, D ∈ {2, 4, 8, 16}, the target point N = 1000, K = 10,
+//! D = 6 and the exponent series in D), and the horseshoe refresh every
+//! observation (R = 1) against every D observations (R = D).
 //!
 //! `cargo bench -p hsmoe-tests --bench update -- 'update/core'` runs a
 //! subset; engines are built (and warmed up) only for the benchmarks
-//! selected.
+//! selected. `scripts/bench-host.sh` runs them all and tabulates them.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hsmoe_host::bench::{core_loop, reference_loop, Point, UpdateLoop, TARGET};
+use hsmoe_host::bench::{core_loop, reference_loop, refresh_points, update_points, UpdateLoop};
 
 /// Benchmarks `update()` of the engine `make` builds, built on first use.
 fn bench_engine(
@@ -25,22 +26,13 @@ fn bench_engine(
 
 fn grid(c: &mut Criterion) {
     let mut group = c.benchmark_group("update");
+    // Ten samples: the slowest reference points take milliseconds each.
     group.sample_size(10);
-    let (n, k, d) = TARGET;
-    let mut points = vec![Point::new(n, k, d)];
-    for n in [64, 256, 1024] {
-        for k in [2, 4, 10] {
-            for d in [2, 4, 8, 16] {
-                points.push(Point::new(n, k, d));
-            }
-        }
-    }
-    for p in points {
-        let label = format!("N{}_K{}_D{}", p.n, p.k, p.d);
-        bench_engine(&mut group, BenchmarkId::new("core", &label), || {
+    for p in update_points() {
+        bench_engine(&mut group, BenchmarkId::new("core", p.label()), || {
             core_loop(p, 1).expect("the core builds")
         });
-        bench_engine(&mut group, BenchmarkId::new("reference", &label), || {
+        bench_engine(&mut group, BenchmarkId::new("reference", p.label()), || {
             reference_loop(p, 1).expect("the reference builds")
         });
     }
@@ -49,10 +41,8 @@ fn grid(c: &mut Criterion) {
 
 fn refresh_period(c: &mut Criterion) {
     let mut group = c.benchmark_group("refresh");
-    let rd = Point::new(256, 4, 8);
-    for p in [rd, Point { r: 1, ..rd }] {
-        let label = format!("N{}_K{}_D{}_R{}", p.n, p.k, p.d, p.r);
-        bench_engine(&mut group, BenchmarkId::new("core", label), || {
+    for p in refresh_points() {
+        bench_engine(&mut group, BenchmarkId::new("core", p.label()), || {
             core_loop(p, 1).expect("the core builds")
         });
     }

@@ -1,5 +1,9 @@
-//! Helpers shared by the cross-crate tests: small seeded data sets.
+//! Helpers shared by the cross-crate tests: small seeded data sets, and
+//! telemetry compared bit for bit.
 
+use hsmoe_core::protocol::Response;
+use hsmoe_core::Update;
+use hsmoe_host::run::HostResponse;
 use rand::{Rng, SeedableRng};
 use rand_xorshift::XorShiftRng;
 
@@ -80,4 +84,82 @@ pub fn mean_se(values: &[f64]) -> (f64, f64) {
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
     (mean, (var / n).sqrt())
+}
+
+/// The telemetry of one `Update`, as bits: everything but `ticks` (a cost,
+/// not a result), so that equal values mean bit-identical telemetry and
+/// a mismatch prints which field differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateBits {
+    /// Sequence number.
+    pub seq: u32,
+    /// `pred_mean`, `pred_var`, `log_pred`, `ess`, as `f32::to_bits`.
+    pub values: [u32; 4],
+    /// Whether the step resampled.
+    pub resampled: bool,
+    /// The mean gate probabilities, as bits.
+    pub gate: Vec<u32>,
+}
+
+impl UpdateBits {
+    /// The bits of a device's `Response::Update`; `None` for any other
+    /// response.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_core::protocol::{RejectReason, Response};
+    /// use hsmoe_tests::UpdateBits;
+    /// let reject = Response::Reject { seq: Some(3), reason: RejectReason::NonFinite };
+    /// assert_eq!(UpdateBits::of_response(&reject), None);
+    /// ```
+    pub fn of_response(answer: &HostResponse) -> Option<UpdateBits> {
+        let Response::Update {
+            seq,
+            pred_mean,
+            pred_var,
+            log_pred,
+            ess,
+            resampled,
+            gate,
+            ..
+        } = answer
+        else {
+            return None;
+        };
+        Some(UpdateBits {
+            seq: *seq,
+            values: [*pred_mean, *pred_var, *log_pred, *ess].map(f32::to_bits),
+            resampled: *resampled,
+            gate: gate.iter().map(|g| g.to_bits()).collect(),
+        })
+    }
+
+    /// The bits of a host core step's [`Update`], tagged with `seq` to
+    /// compare against a device's answer.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_core::{Config, Filter};
+    /// use hsmoe_tests::UpdateBits;
+    /// use rand_core::SeedableRng;
+    /// let mut filter: Filter<8, 2, 2> = Filter::new();
+    /// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(1);
+    /// filter.reset(&Config::default_for(2), &mut rng).unwrap();
+    /// let update = filter.observe(&[1.0, 0.5], 0.2, &mut rng).unwrap();
+    /// assert_eq!(UpdateBits::of_update(&update, 0).seq, 0);
+    /// ```
+    pub fn of_update<const K: usize>(update: &Update<K>, seq: u32) -> UpdateBits {
+        UpdateBits {
+            seq,
+            values: [
+                update.pred_mean,
+                update.pred_var,
+                update.log_pred,
+                update.ess,
+            ]
+            .map(f32::to_bits),
+            resampled: update.resampled,
+            gate: update.gate.iter().map(|g| g.to_bits()).collect(),
+        }
+    }
 }

@@ -21,9 +21,9 @@ use hsmoe_host::run::{self, Device, HostRequest, HostResponse, Received, RunArgs
 use hsmoe_host::serial::{self, Qemu};
 use hsmoe_host::simulate::{self, Design};
 use hsmoe_host::telemetry;
+use hsmoe_tests::UpdateBits;
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -35,25 +35,6 @@ const D: usize = 4;
 /// Generous: an update takes ~1 ms of emulation, a first firmware build
 /// happens before the first answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Whether QEMU can run; if not, fails under CI and skips loudly outside.
-fn qemu_ready(test: &str) -> bool {
-    if serial::qemu_available() {
-        return true;
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    let message = format!(
-        "{} not found; install it (apt-get install qemu-system-arm) or set HSMOE_QEMU",
-        serial::qemu_program().display()
-    );
-    assert!(
-        !ci,
-        "{test}: {message} (CI is set: failing instead of skipping)"
-    );
-    // Written to stderr directly, past the test harness's output capture.
-    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED {test}: {message} ***\n");
-    false
-}
 
 /// A fresh scratch directory for one test.
 fn scratch(test: &str) -> PathBuf {
@@ -94,42 +75,16 @@ impl HostFilter {
 
 /// Asserts that a device `Update` carries exactly the bits of `want`.
 fn assert_same_bits(got: &HostResponse, want: &Update<K>, row: usize) {
-    let Response::Update {
-        seq,
-        pred_mean,
-        pred_var,
-        log_pred,
-        ess,
-        resampled,
-        gate,
-        ..
-    } = got
-    else {
-        panic!("row {row}: expected an Update, got {got:?}");
-    };
-    assert_eq!(*seq as usize, row);
-    let pairs = [
-        ("pred_mean", *pred_mean, want.pred_mean),
-        ("pred_var", *pred_var, want.pred_var),
-        ("log_pred", *log_pred, want.log_pred),
-        ("ess", *ess, want.ess),
-    ];
-    for (name, device, host) in pairs {
-        assert_eq!(
-            device.to_bits(),
-            host.to_bits(),
-            "row {row} {name}: device {device}, host {host}"
-        );
-    }
-    assert_eq!(*resampled, want.resampled, "row {row} resampled");
-    let gate_bits: Vec<u32> = gate.iter().map(|g| g.to_bits()).collect();
-    let want_bits: Vec<u32> = want.gate.iter().map(|g| g.to_bits()).collect();
-    assert_eq!(gate_bits, want_bits, "row {row} gate");
+    assert_eq!(
+        UpdateBits::of_response(got),
+        Some(UpdateBits::of_update(want, row as u32)),
+        "row {row}: device {got:?}, host {want:?}"
+    );
 }
 
 #[test]
 fn run_answers_every_seq_once_bit_identical_to_the_host_core() {
-    if !qemu_ready("run_answers_every_seq_once_bit_identical_to_the_host_core") {
+    if !serial::require_qemu("run_answers_every_seq_once_bit_identical_to_the_host_core") {
         return;
     }
     let dir = scratch("run");
@@ -309,7 +264,7 @@ fn reject(seq: Option<u32>, reason: RejectReason) -> HostResponse {
 
 #[test]
 fn damaged_frames_are_rejected_and_change_nothing() {
-    if !qemu_ready("damaged_frames_are_rejected_and_change_nothing") {
+    if !serial::require_qemu("damaged_frames_are_rejected_and_change_nothing") {
         return;
     }
     let dir = scratch("damage");
@@ -413,7 +368,7 @@ fn damaged_frames_are_rejected_and_change_nothing() {
 
 #[test]
 fn on_target_self_test_passes_in_qemu() {
-    if !qemu_ready("on_target_self_test_passes_in_qemu") {
+    if !serial::require_qemu("on_target_self_test_passes_in_qemu") {
         return;
     }
     let elf = serial::build_firmware(&[], true).unwrap();

@@ -12,11 +12,11 @@
 //! need `qemu-system-arm` (or `$HSMOE_QEMU`); without it they skip
 //! loudly, except under `CI=true`, where they fail.
 
-use hsmoe_core::protocol::Response;
 use hsmoe_host::faults::{Fault, FaultConfig};
-use hsmoe_host::run::{self, HostResponse, RunArgs, RunSummary};
+use hsmoe_host::run::{self, RunArgs, RunSummary};
 use hsmoe_host::serial;
 use hsmoe_host::simulate::{self, Design};
+use hsmoe_tests::UpdateBits;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -30,26 +30,6 @@ const TIMEOUT_MS: u64 = 250;
 /// Longer than the timeout, so a delayed frame also causes a resend and
 /// a duplicate answer.
 const DELAY: Duration = Duration::from_millis(400);
-
-/// An `Update` without its `ticks` (cost, not telemetry), as bits.
-fn telemetry_bits(answer: &HostResponse) -> (u32, [u32; 4], bool, Vec<u32>) {
-    let Response::Update {
-        seq,
-        pred_mean,
-        pred_var,
-        log_pred,
-        ess,
-        resampled,
-        gate,
-        ..
-    } = answer
-    else {
-        panic!("expected an Update, got {answer:?}");
-    };
-    let values = [*pred_mean, *pred_var, *log_pred, *ess].map(f32::to_bits);
-    let gate = gate.iter().map(|g| g.to_bits()).collect();
-    (*seq, values, *resampled, gate)
-}
 
 /// Runs `rows` simulated rows clean and through the faults at `window`,
 /// and checks that the faulty run lost and repeated nothing.
@@ -99,7 +79,9 @@ fn faulty_run_equals_clean_run(test: &str, rows: usize, window: u32, fault_seed:
     // Every answer, bit for bit.
     assert_eq!((faulty.sent, faulty.answered()), (rows, rows));
     for (t, (got, want)) in faulty.answers.iter().zip(&clean.answers).enumerate() {
-        assert_eq!(telemetry_bits(got), telemetry_bits(want), "row {t}");
+        let bits = UpdateBits::of_response(want);
+        assert!(bits.is_some(), "row {t}: clean run answered {want:?}");
+        assert_eq!(UpdateBits::of_response(got), bits, "row {t}");
     }
     assert_eq!(
         faulty.log_marginal().to_bits(),

@@ -34,28 +34,34 @@ pub fn sample_ln<R: RngCore + ?Sized>(rng: &mut R, ln_weights: &[f32]) -> Option
 }
 
 /// The weights [`sample_ln`] draws from, exponentiated once into `weights`
-/// so that a caller who also needs the probabilities pays one `exp` per
-/// entry: `weights[i] = exp(ln_weights[i] − max)` over the finite entries
-/// (0 for NaN and `±∞`), `max` the largest finite log-weight. Returns
-/// their sum (≥ 1), or `None` if there is no finite entry. Entries beyond
-/// the shorter slice are left alone.
+/// so that a caller who also needs the probabilities or `ln Σ exp` pays
+/// one `exp` per entry: `weights[i] = exp(ln_weights[i] − max)` over the
+/// finite entries (0 for NaN and `±∞`), `max` the largest finite
+/// log-weight. Returns `(max, Σ weights)` (the sum is ≥ 1), so
+/// `max + ln Σ` is `ln Σ exp(ln_weights)`; `None`, with `weights` zeroed,
+/// if there is no finite entry. Entries beyond the shorter slice are left
+/// alone.
 ///
 /// # Examples
 /// ```
 /// use hsmoe_core::dist::categorical::exp_shifted;
 /// let mut w = [0.0; 3];
-/// assert_eq!(exp_shifted(&[1.0, f32::NAN, 1.0], &mut w), Some(2.0));
+/// assert_eq!(exp_shifted(&[1.0, f32::NAN, 1.0], &mut w), Some((1.0, 2.0)));
 /// assert_eq!(w, [1.0, 0.0, 1.0]);
-/// assert_eq!(exp_shifted(&[f32::NEG_INFINITY], &mut w), None);
+/// assert_eq!(exp_shifted(&[f32::NEG_INFINITY; 3], &mut w), None);
+/// assert_eq!(w, [0.0; 3]);
 /// ```
-pub fn exp_shifted(ln_weights: &[f32], weights: &mut [f32]) -> Option<f32> {
-    let max = finite_max(ln_weights)?;
+pub fn exp_shifted(ln_weights: &[f32], weights: &mut [f32]) -> Option<(f32, f32)> {
+    let Some(max) = finite_max(ln_weights) else {
+        weights.iter_mut().for_each(|w| *w = 0.0);
+        return None;
+    };
     let mut total = 0.0;
     for (w, &ln_w) in weights.iter_mut().zip(ln_weights) {
         *w = shifted_exp(ln_w, max);
         total += *w;
     }
-    Some(total)
+    Some((max, total))
 }
 
 /// Draws `i` with probability `weights[i]/total` from finite non-negative
@@ -72,7 +78,7 @@ pub fn exp_shifted(ln_weights: &[f32], weights: &mut [f32]) -> Option<f32> {
 ///
 /// let ln_w = [-0.5, 0.2, -3.0];
 /// let mut w = [0.0; 3];
-/// let total = exp_shifted(&ln_w, &mut w).unwrap();
+/// let (_, total) = exp_shifted(&ln_w, &mut w).unwrap();
 /// let mut a = XorShiftRng::seed_from_u64(7);
 /// let mut b = a.clone();
 /// for _ in 0..100 {
@@ -90,13 +96,17 @@ fn finite_max(ln_weights: &[f32]) -> Option<f32> {
         .iter()
         .copied()
         .filter(|w| w.is_finite())
-        .fold(f32::NEG_INFINITY, f32::max);
+        // A compare, not `f32::max`: that is a call to `fmaxf` on the M4F.
+        .fold(f32::NEG_INFINITY, |m, w| if w > m { w } else { m });
     (max > f32::NEG_INFINITY).then_some(max)
 }
 
-/// `exp(w − max)` for a finite `w`, else 0.
+/// `exp(w − max)` for a finite `w`, else 0. The largest entry is 1 without
+/// a call (`expf(0)` is exactly 1): one `exp` fewer per draw.
 fn shifted_exp(w: f32, max: f32) -> f32 {
-    if w.is_finite() {
+    if w == max {
+        1.0
+    } else if w.is_finite() {
         libm::expf(w - max)
     } else {
         0.0

@@ -3,6 +3,7 @@
 use super::normal::standard_normal;
 use super::uniform::open01;
 use super::ziggurat::{self, Proposal};
+use crate::math::sqrt;
 use rand_core::RngCore;
 
 /// Cap on proposals: Marsaglia–Tsang's are accepted with probability
@@ -57,7 +58,7 @@ pub fn gamma<R: RngCore + ?Sized>(rng: &mut R, shape: f32, scale: f32) -> f32 {
 /// Marsaglia–Tsang for `Gamma(shape, 1)`, `shape ≥ 1`.
 fn unit_gamma<R: RngCore + ?Sized>(rng: &mut R, shape: f32) -> f32 {
     let d = shape - 1.0 / 3.0;
-    let c = 1.0 / libm::sqrtf(9.0 * d);
+    let c = 1.0 / sqrt(9.0 * d);
     for _ in 0..MAX_TRIES {
         let x = standard_normal(rng);
         let y = c * x;
@@ -173,8 +174,8 @@ fn exp_density(x: f32) -> f32 {
 /// Draws `x ~ Exp(1)` by the ziggurat method.
 ///
 /// Marsaglia & Tsang (2000), "The Ziggurat Method for Generating Random
-/// Variables", J. Stat. Softw. 5(8), with 256 layers (see
-/// [`super::ziggurat`]): one `next_u32` gives the layer (8 bits) and the
+/// Variables", J. Stat. Softw. 5(8), with 256 layers (see the crate-private
+/// `ziggurat` module): one `next_u32` gives the layer (8 bits) and the
 /// position (24 bits), and 97.8% of draws need nothing else, no `ln`. A
 /// wedge is accepted against `e^(−x)`; the tail beyond `r` is `r + Exp(1)`
 /// (memorylessness), so the loop starts over from `r`. Exact, unlike

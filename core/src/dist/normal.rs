@@ -56,13 +56,13 @@ fn density(x: f32) -> f32 {
 ///
 /// Marsaglia & Tsang (2000), "The Ziggurat Method for Generating Random
 /// Variables", J. Stat. Softw. 5(8), with 128 layers of equal area under
-/// `e^(−x²/2)` (see [`super::ziggurat`]). One `next_u32` gives the layer
-/// (7 bits), the sign (1 bit) and the position in the layer (24 bits),
-/// disjoint bits as Doornik (2005) advises; 97.2% of draws end there, with
-/// no transcendental call. The rest fall in a wedge (accepted against
-/// `e^(−x²/2)`) or, from the base layer, in the tail `|z| > r`, drawn by
-/// Marsaglia's exact tail method. If the capped loop ever ran out it would
-/// return `0.0`, the mean.
+/// `e^(−x²/2)` (see the crate-private `ziggurat` module). One `next_u32`
+/// gives the layer (7 bits), the sign (1 bit) and the position in the
+/// layer (24 bits), disjoint bits as Doornik (2005) advises; 97.2% of draws
+/// end there, with no transcendental call. The rest fall in a wedge
+/// (accepted against `e^(−x²/2)`) or, from the base layer, in the tail
+/// `|z| > r`, drawn by Marsaglia's exact tail method. If the capped loop
+/// ever ran out it would return `0.0`, the mean.
 ///
 /// # Examples
 /// ```

@@ -57,6 +57,7 @@
 //! `FLOOR` directly; `±∞` included.
 
 use super::gamma::{exponential, gamma};
+use crate::math::at_least;
 use core::f32::consts::PI;
 use rand_core::RngCore;
 
@@ -136,12 +137,12 @@ pub fn sample<R: RngCore + ?Sized>(rng: &mut R, c: f32) -> f32 {
         omega += exponential(rng) * inv_rate;
         head_mean += inv_rate;
     }
-    let tail_mean = (mean(c) - head_mean).max(0.0);
+    let tail_mean = at_least(mean(c) - head_mean, 0.0);
     let x = (c - B) / (c + B);
     let gamma_mean = polynomial(&RHO, x) * tail_mean;
     let alpha = polynomial(&SHAPE, x) * (c + B) * (0.5 / PI);
     omega += (tail_mean - gamma_mean) + gamma(rng, alpha, gamma_mean / alpha);
-    omega.max(FLOOR)
+    at_least(omega, FLOOR)
 }
 
 /// Horner's rule, constant coefficient first.

@@ -99,21 +99,11 @@ pub fn conjugate_log_marginal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::dist::standard_normal;
-    use rand::SeedableRng;
-    use rand_xorshift::XorShiftRng;
+    use crate::reference::dist::linear_rows;
 
     /// y = 0.5 − x1 + 2 x2 + 0.3 ε with x1, x2 ~ N(0, 1) and an intercept.
     fn simulate(t: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<f64>) {
-        let mut rng = XorShiftRng::seed_from_u64(seed);
-        let xs: Vec<Vec<f64>> = (0..t)
-            .map(|_| vec![1.0, standard_normal(&mut rng), standard_normal(&mut rng)])
-            .collect();
-        let ys = xs
-            .iter()
-            .map(|x| 0.5 - x[1] + 2.0 * x[2] + 0.3 * standard_normal(&mut rng))
-            .collect();
-        (xs, ys)
+        linear_rows(t, seed, [0.5, -1.0, 2.0], 0.3)
     }
 
     #[test]

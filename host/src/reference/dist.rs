@@ -11,6 +11,29 @@ pub(crate) fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     StandardNormal.sample(rng)
 }
 
+/// Test data for the reference engines: rows `(1, x1, x2)` with
+/// `x1, x2 ~ N(0, 1)` and `y = βᵀx + σ ε`, seeded.
+#[cfg(test)]
+pub(crate) fn linear_rows(
+    t: usize,
+    seed: u64,
+    beta: [f64; 3],
+    sigma: f64,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    use rand::SeedableRng;
+    let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(seed);
+    let xs: Vec<Vec<f64>> = (0..t)
+        .map(|_| vec![1.0, standard_normal(&mut rng), standard_normal(&mut rng)])
+        .collect();
+    let ys = xs
+        .iter()
+        .map(|x| {
+            x.iter().zip(&beta).map(|(a, b)| a * b).sum::<f64>() + sigma * standard_normal(&mut rng)
+        })
+        .collect();
+    (xs, ys)
+}
+
 /// `IG(shape, scale)` as `scale / Gamma(shape, 1)`: density
 /// `∝ v^(−shape−1) exp(−scale/v)`, mean `scale/(shape−1)`.
 pub(crate) fn inverse_gamma<R: Rng + ?Sized>(

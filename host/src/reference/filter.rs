@@ -123,11 +123,13 @@ pub struct RouterScores {
     pub logit_sd: Vec<f64>,
 }
 
-/// Particle means of the horseshoe state and of the gate coefficients.
+/// Particle summaries of the horseshoe state and of the gate
+/// coefficients: the same quantities as the core's
+/// `hsmoe_core::posterior::gate_summary`, so engines compare directly.
 ///
 /// Row `j` is stick `j` (K−1 rows), column `l` is feature `l` (D columns).
 /// The unshrunk gate intercept has no local scale: its `lambda2_mean`
-/// entries are NaN (columns `< first_shrunk`).
+/// entries are NaN and its `shrinkage` 0 (columns `< first_shrunk`).
 ///
 /// # Examples
 /// ```
@@ -137,7 +139,9 @@ pub struct RouterScores {
 /// let hs = filter.horseshoe_summary();
 /// assert_eq!(hs.first_shrunk, 1);
 /// assert!(hs.lambda2_mean[0][0].is_nan() && hs.lambda2_mean[0][1] > 0.0);
-/// assert!(hs.tau2_mean > 0.0 && hs.abs_phi_mean[0][2] >= hs.phi_mean[0][2].abs());
+/// assert_eq!(hs.shrinkage[0][0], 0.0);
+/// assert!(hs.shrinkage[0][1] > 0.0 && hs.shrinkage[0][1] < 1.0);
+/// assert!(hs.tau2_mean >= hs.tau2_geometric_mean && hs.phi_sd[0][2] > 0.0);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct HorseshoeSummary {
@@ -146,13 +150,19 @@ pub struct HorseshoeSummary {
     pub first_shrunk: usize,
     /// Particle mean of the global scale `τ²`.
     pub tau2_mean: f64,
+    /// Particle geometric mean of `τ²`, `exp(mean ln τ²)`: the heavy
+    /// tail makes the arithmetic mean a poor summary.
+    pub tau2_geometric_mean: f64,
     /// Particle mean of the local scales `λ²_{j,l}` (NaN for unshrunk
     /// features).
     pub lambda2_mean: Vec<Vec<f64>>,
-    /// Particle mean of `|φ_{j,l}|`.
-    pub abs_phi_mean: Vec<Vec<f64>>,
+    /// Particle mean of the shrinkage factor `1/(1 + τ²λ²_{j,l})`, near 1
+    /// = shrunk to 0 (0 for unshrunk features).
+    pub shrinkage: Vec<Vec<f64>>,
     /// Particle mean of `φ_{j,l}`.
     pub phi_mean: Vec<Vec<f64>>,
+    /// Particle standard deviation of `φ_{j,l}` (divisor N).
+    pub phi_sd: Vec<Vec<f64>>,
 }
 
 /// One particle: expert sufficient statistics and the gate's current draws.
@@ -542,7 +552,8 @@ impl ReferenceFilter {
         self.alloc_sum.iter().map(|s| s / t).collect()
     }
 
-    /// Particle means of `τ²`, `λ²_{j,l}`, `|φ_{j,l}|` and `φ_{j,l}`.
+    /// Particle summaries of `τ²`, `λ²_{j,l}`, the shrinkage factors and
+    /// `φ_{j,l}` (see [`HorseshoeSummary`]).
     ///
     /// # Examples
     /// ```
@@ -555,26 +566,47 @@ impl ReferenceFilter {
     pub fn horseshoe_summary(&self) -> HorseshoeSummary {
         let n = self.particles.len() as f64;
         let first_shrunk = self.prior.first_shrunk;
-        let sticks = self.k - 1;
+        let zeros = vec![vec![0.0; self.d]; self.k - 1];
         let mut summary = HorseshoeSummary {
             first_shrunk,
             tau2_mean: 0.0,
-            lambda2_mean: vec![vec![0.0; self.d]; sticks],
-            abs_phi_mean: vec![vec![0.0; self.d]; sticks],
-            phi_mean: vec![vec![0.0; self.d]; sticks],
+            tau2_geometric_mean: 0.0,
+            lambda2_mean: zeros.clone(),
+            shrinkage: zeros.clone(),
+            phi_mean: zeros.clone(),
+            phi_sd: zeros,
         };
+        let mut ln_tau2 = 0.0;
         for p in &self.particles {
-            summary.tau2_mean += p.horseshoe.tau2 / n;
+            let tau2 = p.horseshoe.tau2;
+            summary.tau2_mean += tau2 / n;
+            ln_tau2 += tau2.ln() / n;
             for (j, stick) in p.sticks.iter().enumerate() {
                 for (l, f) in stick.phi.iter().enumerate() {
                     summary.phi_mean[j][l] += f / n;
-                    summary.abs_phi_mean[j][l] += f.abs() / n;
-                    summary.lambda2_mean[j][l] += match l.checked_sub(first_shrunk) {
-                        Some(shrunk) => p.horseshoe.lambda2[j][shrunk] / n,
-                        None => f64::NAN,
+                    let (lambda2, shrinkage) = match l.checked_sub(first_shrunk) {
+                        Some(shrunk) => {
+                            let lambda2 = p.horseshoe.lambda2[j][shrunk];
+                            (lambda2, 1.0 / (1.0 + tau2 * lambda2))
+                        }
+                        None => (f64::NAN, 0.0),
                     };
+                    summary.lambda2_mean[j][l] += lambda2 / n;
+                    summary.shrinkage[j][l] += shrinkage / n;
                 }
             }
+        }
+        summary.tau2_geometric_mean = ln_tau2.exp();
+        // Second pass for the sd, about the mean: no cancellation.
+        for p in &self.particles {
+            for (j, stick) in p.sticks.iter().enumerate() {
+                for (l, f) in stick.phi.iter().enumerate() {
+                    summary.phi_sd[j][l] += (f - summary.phi_mean[j][l]).powi(2) / n;
+                }
+            }
+        }
+        for v in summary.phi_sd.iter_mut().flatten() {
+            *v = v.sqrt();
         }
         summary
     }
@@ -604,7 +636,7 @@ fn column_mean_sd(rows: &[Vec<f64>], width: usize) -> (Vec<f64>, Vec<f64>) {
 mod tests {
     use super::*;
     use crate::reference::conjugate_log_marginal;
-    use crate::reference::dist::standard_normal;
+    use crate::reference::dist::linear_rows;
 
     #[test]
     fn systematic_resampling_edge_cases() {
@@ -633,15 +665,7 @@ mod tests {
 
     /// y = 1 + 2 x1 − 0.5 x2 + 0.5 ε with standard normal features.
     fn linear_data(t: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<f64>) {
-        let mut rng = XorShiftRng::seed_from_u64(seed);
-        let xs: Vec<Vec<f64>> = (0..t)
-            .map(|_| vec![1.0, standard_normal(&mut rng), standard_normal(&mut rng)])
-            .collect();
-        let ys = xs
-            .iter()
-            .map(|x| 1.0 + 2.0 * x[1] - 0.5 * x[2] + 0.5 * standard_normal(&mut rng))
-            .collect();
-        (xs, ys)
+        linear_rows(t, seed, [1.0, 2.0, -0.5], 0.5)
     }
 
     #[test]
