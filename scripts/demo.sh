@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: simulate a sensor stream, learn it online on the emulated
 # Cortex-M4F (QEMU mps2-an386), decode the device's telemetry, and fit the
-# same stream on the host with the same core for comparison.
+# same stream on the host with the same core for comparison, and check the
+# device's telemetry against the independent f64 reference engine.
 # Usage: scripts/demo.sh [OUTPUT_DIR]   (default target/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,16 @@ hsmoe=target/release/hsmoe
 "$hsmoe" simulate --design linear --n 500 --seed 1 -o "$out/stream.csv"
 "$hsmoe" run --qemu --data "$out/stream.csv" --seed 1 --telemetry "$out/telemetry.bin"
 "$hsmoe" decode "$out/telemetry.bin" --format csv -o "$out/telemetry.csv"
+"$hsmoe" plot "$out/telemetry.bin" --data "$out/stream.csv" -o "$out/device.png"
 "$hsmoe" fit --data "$out/stream.csv" --experts 4 --particles 128 --seed 1 \
   --engine core --json "$out/host-fit.json" --plot "$out/host-fit.png"
+# Exits non-zero if the device's log marginal, one-step predictives or gate
+# differ from the reference's by more than 4 Monte Carlo standard errors.
+"$hsmoe" validate --data "$out/stream.csv" --telemetry "$out/telemetry.bin" \
+  --experts 4 --particles 128 --seed 1 --json "$out/validate.json"
 
 echo
 echo "device telemetry:  $out/telemetry.csv"
 echo "host fit (same f32 core, same seed; bit-identical predictive): $out/host-fit.json"
-echo "plot:              $out/host-fit.png"
+echo "plots:             $out/device.png (device), $out/host-fit.png (host)"
+echo "validation:        $out/validate.json"

@@ -20,7 +20,8 @@
 //! Everything the filter carries from one step to the next is there, bit
 //! for bit, so a restored filter continues exactly as the original would
 //! have. Step scratch is not: the per-particle weights, offspring counts
-//! and `ln π_k t_k` terms, which every step overwrites before reading.
+//! and allocation weights `π_k t_k`, which every step overwrites before
+//! reading.
 //! (The scratch also changes when a step is refused as
 //! [`Degenerate`](crate::Error::Degenerate), so leaving it out makes
 //! "nothing changed" checkable on snapshots.)
@@ -251,7 +252,7 @@ impl<T: Words, const L: usize> Words for [T; L] {
 impl_words!([] Config { v0, a0, b0, s0, refresh_every, gate_intercept });
 impl_words!([] GlobalScale { tau2, xi });
 impl_words!([const D: usize] Stick<D> { s, r, chol, phi, lambda2, nu });
-// `ln_terms` is step scratch (see the module docs).
+// `alloc_weights` is step scratch (see the module docs).
 impl_words!([const K: usize, const D: usize] Particle<K, D> { experts, sticks, global });
 
 /// The fixed header, as words.

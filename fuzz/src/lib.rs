@@ -8,7 +8,10 @@
 
 use hsmoe_core::frame::{self, FrameAccumulator, FrameEvent, MAX_FRAME};
 use hsmoe_core::protocol::{Request, Response};
-use hsmoe_core::snapshot::{self, Progress, Restorer, SnapshotError};
+use hsmoe_core::snapshot::{
+    self, CheckpointProgress, CheckpointRestorer, LinkState, Pass, Progress, Restorer,
+    SnapshotError,
+};
 use hsmoe_core::{Config, Error, Filter, MAX_ABS_INPUT};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
@@ -56,6 +59,8 @@ pub struct Tally {
     pub infinite_var: usize,
     /// Snapshot chunks refused.
     pub snapshot_errors: usize,
+    /// Checkpoints restored.
+    pub restored: usize,
 }
 
 impl Tally {
@@ -71,6 +76,7 @@ impl Tally {
         self.resets += other.resets;
         self.infinite_var += other.infinite_var;
         self.snapshot_errors += other.snapshot_errors;
+        self.restored += other.restored;
     }
 }
 
@@ -403,19 +409,8 @@ pub fn run_filter_any_shape(data: &[u8]) -> Tally {
 /// leading byte picks whether the chunks overwrite a valid snapshot
 /// (so the restorer gets past the header) or are the whole stream.
 pub fn run_snapshot(data: &[u8]) -> Tally {
-    type Live = Filter<3, 2, 2>;
     static WARM: OnceLock<(Live, XorShiftRng)> = OnceLock::new();
-    let (warm, warm_rng) = WARM.get_or_init(|| {
-        let mut live = Live::new();
-        let mut rng = XorShiftRng::seed_from_u64(1);
-        live.reset(&Config::default_for(2), &mut rng)
-            .expect("reset");
-        for t in 0..5 {
-            let x = [1.0, t as f32 / 5.0];
-            live.observe(&x, x[1], &mut rng).expect("warm-up");
-        }
-        (live, rng)
-    });
+    let (warm, warm_rng) = WARM.get_or_init(|| warmed(1, 5));
     let (mut live, mut rng) = (Box::new(warm.clone()), warm_rng.clone());
     let mut tally = Tally::default();
     let mut input = Input::new(data);
@@ -467,6 +462,200 @@ pub fn run_snapshot(data: &[u8]) -> Tally {
             image(&live, &rng) == before,
             "a verify pass changed the filter"
         );
+    }
+    tally
+}
+
+/// The filter of the checkpoint tests: three particles, two experts, two
+/// features.
+type Live = Filter<3, 2, 2>;
+
+/// A `Live` filter after `steps` observations from `seed`, and its RNG.
+fn warmed(seed: u64, steps: usize) -> (Live, XorShiftRng) {
+    let mut live = Live::new();
+    let mut rng = XorShiftRng::seed_from_u64(seed);
+    live.reset(&Config::default_for(2), &mut rng)
+        .expect("reset");
+    for t in 0..steps {
+        let x = [1.0, t as f32 / 5.0];
+        live.observe(&x, x[1], &mut rng).expect("warm-up");
+    }
+    (live, rng)
+}
+
+/// The device checkpoint of `filter` with `rng`'s state and `link`.
+pub fn checkpoint_bytes<const N: usize, const K: usize, const D: usize>(
+    filter: &Filter<N, K, D>,
+    rng: &[u8; snapshot::RNG_STATE_LEN],
+    link: &LinkState,
+) -> Vec<u8> {
+    let mut bytes = vec![0u8; Filter::<N, K, D>::CHECKPOINT_LEN];
+    filter.write_checkpoint(rng, link, 0, &mut bytes);
+    bytes
+}
+
+/// (d) A live device's filter and link state fed fuzzed checkpoint chunks
+/// (snapshot and link trailer) through a [`CheckpointRestorer`], as
+/// `Request::Restore` does on the firmware. Checks: no panic; the
+/// restorer's position is the one the accepted chunks imply; a refused
+/// chunk that restarts the restorer, and a verify pass (checked where it
+/// ends), leave filter, RNG and link bit for bit as they were; a failed commit
+/// leaves the filter refusing to run; a completed restore gives exactly
+/// the checkpoint that was verified and written (the bytes re-encode to
+/// the bytes sent), and restoring the unedited stream gives the source.
+///
+/// The input is a list of chunks (`offset` byte, length byte, bytes); an
+/// `offset` of 255 means "where the restorer asked". A leading byte picks
+/// whether the chunks overwrite another filter's valid checkpoint (so the
+/// restorer gets past the header and into the trailer) or are the whole
+/// stream.
+pub fn run_checkpoint(data: &[u8]) -> Tally {
+    // The device (filter, RNG state, link) and another one's checkpoint.
+    type Device = (Live, [u8; snapshot::RNG_STATE_LEN], LinkState);
+    static WARM: OnceLock<(Device, Vec<u8>)> = OnceLock::new();
+    let ((warm, warm_rng, warm_link), original) = WARM.get_or_init(|| {
+        let (live, rng) = warmed(1, 5);
+        let (source, source_rng) = warmed(2, 7);
+        let link = LinkState {
+            last_seq: Some(4),
+            rejected: 1,
+            seed: 1,
+        };
+        let source_link = LinkState {
+            last_seq: Some(6),
+            rejected: 0,
+            seed: 2,
+        };
+        let source_rng = snapshot::xorshift_state(&source_rng);
+        let original = checkpoint_bytes(&source, &source_rng, &source_link);
+        ((live, snapshot::xorshift_state(&rng), link), original)
+    });
+    let (mut live, mut rng_state, mut link) = (Box::new(warm.clone()), *warm_rng, *warm_link);
+    let mut tally = Tally::default();
+    let mut input = Input::new(data);
+    let mut stream = original.clone();
+    let core_len = Live::SNAPSHOT_LEN;
+    let edit = input.byte().unwrap_or(0) & 1 == 1;
+    let mut restorer: CheckpointRestorer<2, 2> = CheckpointRestorer::new();
+    // Every bit the device holds, without the CRCs (which cost a pass
+    // each): compared after every refusal and every verify pass.
+    let device = |live: &Live, rng_state: &[u8; snapshot::RNG_STATE_LEN], link: LinkState| {
+        let mut bytes = vec![0u8; Live::SNAPSHOT_LEN - 4];
+        live.write_snapshot(rng_state, 0, &mut bytes);
+        (bytes, link)
+    };
+    let verify_left_all = |live: &Live,
+                           rng_state: &[u8; snapshot::RNG_STATE_LEN],
+                           link: LinkState,
+                           before: &(Vec<u8>, LinkState)| {
+        assert!(
+            device(live, rng_state, link) == *before,
+            "a verify pass changed the filter or link"
+        );
+    };
+    let mut before = device(&live, &rng_state, link);
+    // The position the accepted chunks imply, and the fresh bytes each
+    // pass has taken so far (the restorer ignores repeated ones).
+    let (mut pass, mut pos) = (Pass::Verify, 0);
+    let mut taken = [vec![0u8; stream.len()], vec![0u8; stream.len()]];
+    for _ in 0..MAX_OPS {
+        let (Some(at), Some(len)) = (input.byte(), input.byte()) else {
+            break;
+        };
+        let offset = match at {
+            255 => pos,
+            _ => usize::from(at) * stream.len() / 255,
+        };
+        let len = usize::from(len);
+        if edit {
+            // Corrupt `len % 8` bytes at `offset`, then send the chunk.
+            for i in 0..len % 8 {
+                if let (Some(slot), Some(b)) = (stream.get_mut(offset + i), input.byte()) {
+                    *slot = b;
+                }
+            }
+        }
+        let chunk = if edit {
+            let end = (offset + len).min(stream.len());
+            stream.get(offset..end).unwrap_or(&[]).to_vec()
+        } else {
+            (0..len).map_while(|_| input.byte()).collect()
+        };
+        let verifying = pass == Pass::Verify;
+        let result = restorer.push(&mut live.as_set(), offset, &chunk);
+        if result.is_ok() {
+            let record = &mut taken[usize::from(pass == Pass::Write)];
+            for (i, &b) in chunk.iter().enumerate() {
+                if let Some(slot) = record.get_mut(offset + i).filter(|_| offset + i >= pos) {
+                    *slot = b;
+                }
+            }
+        }
+        match result {
+            Ok(CheckpointProgress::Next { pass: p, offset }) => {
+                assert!(
+                    p == pass && offset >= pos,
+                    "the restorer went from {pass:?} {pos} to {p:?} {offset}"
+                );
+                pos = offset;
+            }
+            Ok(CheckpointProgress::Verified) => {
+                assert_eq!(pass, Pass::Verify, "verified in the write pass");
+                (pass, pos) = (Pass::Write, 0);
+            }
+            Ok(CheckpointProgress::Restored {
+                rng_state: restored_rng,
+                link: restored_link,
+            }) => {
+                assert_eq!(pass, Pass::Write, "restored in the verify pass");
+                tally.restored += 1;
+                (rng_state, link) = (restored_rng, restored_link);
+                let now = checkpoint_bytes(&live, &rng_state, &link);
+                let [verified, written] = &taken;
+                assert!(
+                    now == *verified,
+                    "the restore differs from the verified checkpoint"
+                );
+                assert!(
+                    now[..core_len] == written[..core_len],
+                    "the restore differs from the written snapshot"
+                );
+                before = device(&live, &rng_state, link);
+                (pass, pos) = (Pass::Verify, 0);
+            }
+            Err(SnapshotError::OutOfOrder { expected }) => {
+                tally.snapshot_errors += 1;
+                assert_eq!(expected, pos, "OutOfOrder names another offset");
+            }
+            Err(SnapshotError::CommitFailed) => {
+                tally.snapshot_errors += 1;
+                assert_eq!(pass, Pass::Write, "a commit failed in the verify pass");
+                let mut probe = snapshot::xorshift_from_state(&rng_state);
+                let refused = live.observe(&[1.0, 0.0], 0.0, &mut probe);
+                assert_eq!(refused.unwrap_err(), Error::Uninitialized);
+                before = device(&live, &rng_state, link);
+                (pass, pos) = (Pass::Verify, 0);
+            }
+            Err(_) => {
+                tally.snapshot_errors += 1;
+                assert!(
+                    device(&live, &rng_state, link) == before,
+                    "a refused checkpoint changed the filter or link"
+                );
+                (pass, pos) = (Pass::Verify, 0);
+            }
+        }
+        // Checked where the verify pass ends (or at the end of the input):
+        // once per pass, not per chunk, to keep executions fast.
+        if verifying && (pass == Pass::Write || pos == 0) {
+            verify_left_all(&live, &rng_state, link, &before);
+        }
+        if pass == Pass::Verify && pos == 0 {
+            taken.iter_mut().for_each(|t| t.fill(0));
+        }
+    }
+    if pass == Pass::Verify {
+        verify_left_all(&live, &rng_state, link, &before);
     }
     tally
 }

@@ -202,7 +202,7 @@ fn an_outlier_that_underflows_every_weight_is_degenerate_and_recoverable() {
     let err = filter.observe(&[MAX_ABS_INPUT], 0.0, &mut rng).unwrap_err();
     assert_eq!(err, Error::Degenerate);
     // The posterior, state and RNG are untouched; only the step scratch
-    // (the ln π_k t_k terms, not part of the snapshot) was rewritten.
+    // (the allocation weights, not part of the snapshot) was rewritten.
     assert_eq!(checks::image(&filter, &rng), image);
     assert_ne!(fingerprint(&filter, &rng), before);
     let p = filter.predict(&[MAX_ABS_INPUT]).unwrap();
@@ -396,6 +396,7 @@ fn seeded_random_inputs_pass_the_fuzz_checks() {
         total.add(&checks::run_frames(&wire_stream(&mut rng)));
         total.add(&checks::run_filter_any_shape(&data));
         total.add(&checks::run_snapshot(&data));
+        total.add(&checks::run_checkpoint(&data));
     }
     println!("seeded inputs: {total:?}");
     assert!(
@@ -415,6 +416,7 @@ fn the_fuzz_corpus_passes_the_checks() {
     for (target, run) in [
         ("frame", checks::run_frames as fn(&[u8]) -> checks::Tally),
         ("snapshot", checks::run_snapshot),
+        ("checkpoint", checks::run_checkpoint),
         ("filter_step", checks::run_filter_any_shape),
     ] {
         let Ok(entries) = std::fs::read_dir(corpus.join(target)) else {

@@ -1,0 +1,114 @@
+//! Checkpoint files: the device's snapshot stream, checked against the
+//! device before a restore and written atomically.
+
+use super::{Device, DeviceConfig, StreamOptions};
+use anyhow::{bail, Context as _};
+use hsmoe_core::snapshot;
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+/// Where and how often [`session`](super::session) saves checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    /// The checkpoint file (replaced atomically each time).
+    pub path: PathBuf,
+    /// Save when every row below a multiple of this has been answered,
+    /// and after the last row.
+    pub every: usize,
+}
+
+/// Words of a snapshot header that the host checks before a restore:
+/// magic, versions, N, K, D (see `hsmoe_core::snapshot`).
+const HEADER_CHECKED: usize = 5;
+
+/// Checks a checkpoint's header and length against the device, so that
+/// a wrong file gets a message naming what differs (the device would
+/// refuse it too, with a bare reason).
+pub(super) fn check_checkpoint(bytes: &[u8], device: &DeviceConfig) -> anyhow::Result<()> {
+    let mut words = bytes
+        .chunks_exact(4)
+        .take(HEADER_CHECKED)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+    let (Some(magic), Some(version), Some(n), Some(k), Some(d)) = (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) else {
+        bail!("not an hsmoe checkpoint: only {} bytes", bytes.len());
+    };
+    if magic != u32::from_le_bytes(snapshot::MAGIC) {
+        bail!("not an hsmoe checkpoint (it does not start with HSMS)");
+    }
+    let (format, protocol) = (version & 0xFFFF, version >> 16);
+    if (format, protocol)
+        != (
+            u32::from(snapshot::FORMAT_VERSION),
+            u32::from(device.version),
+        )
+    {
+        bail!(
+            "a checkpoint of snapshot format {format}, protocol {protocol}; the device uses format {}, protocol {}",
+            snapshot::FORMAT_VERSION,
+            device.version
+        );
+    }
+    if (n, k, d) != (device.n, device.k, device.d) {
+        bail!(
+            "a checkpoint of N = {n}, K = {k}, D = {d}; the device has N = {}, K = {}, D = {}",
+            device.n,
+            device.k,
+            device.d
+        );
+    }
+    let expected = snapshot::checkpoint_len(n as usize, k as usize, d as usize);
+    if bytes.len() != expected {
+        bail!(
+            "{} bytes, but a checkpoint of this N, K, D has {expected}: truncated or damaged",
+            bytes.len()
+        );
+    }
+    Ok(())
+}
+
+/// Reads the device's checkpoint and replaces the file atomically.
+pub(super) fn save_checkpoint(
+    device: &mut Device,
+    checkpoint: &CheckpointOptions,
+    opts: &StreamOptions,
+) -> anyhow::Result<()> {
+    let bytes = device
+        .snapshot(opts.timeout, opts.retries)
+        .context("reading the device's checkpoint")?;
+    write_atomically(&checkpoint.path, &bytes)
+}
+
+/// Writes `bytes` to a temporary file next to `path`, syncs it and
+/// renames it over `path`: readers see the old file or the new one, never
+/// a part.
+///
+/// # Errors
+/// If the file cannot be written or renamed (the message names it).
+///
+/// # Examples
+/// ```
+/// let path = std::env::temp_dir().join(format!("hsmoe-doc-{}.ckpt", std::process::id()));
+/// hsmoe_host::run::write_atomically(&path, b"one").unwrap();
+/// hsmoe_host::run::write_atomically(&path, b"two").unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"two");
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    let temp = path.with_file_name(name);
+    let write = || -> io::Result<()> {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    };
+    write().with_context(|| format!("cannot write checkpoint {}", path.display()))
+}
