@@ -266,14 +266,9 @@ impl fmt::Display for DataError {
     }
 }
 
-impl std::error::Error for DataError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DataError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// The I/O error is part of the one-line message (`Display`), so it is not
+/// also reported as a `source`: an error chain would print it twice.
+impl std::error::Error for DataError {}
 
 /// Splits one CSV line into trimmed fields; a field wrapped in double
 /// quotes loses them (quoted commas are not supported: data files here

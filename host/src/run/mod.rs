@@ -42,7 +42,8 @@ use checkpoint::{check_checkpoint, save_checkpoint};
 pub use checkpoint::{write_atomically, CheckpointOptions};
 pub use device::{Device, DeviceConfig, DeviceRestored, DeviceStatus, Received, RestoreRefused};
 
-use crate::data::{self, LoadOptions};
+use crate::cli::DataArgs;
+use crate::data;
 use crate::faults::{FaultConfig, FaultProxy, FaultReport};
 use crate::progress::Progress;
 use crate::serial::{Port, Qemu};
@@ -67,10 +68,11 @@ pub type HostResponse = Response<HOST_K>;
 #[derive(Debug, Clone, Args)]
 #[command(group = clap::ArgGroup::new("device").required(true).args(["qemu", "port"]))]
 pub struct RunArgs {
-    /// CSV data file: a header row, a column `y`, every other column a
-    /// feature. With the intercept it must have the device's D features.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// The data file and how to read it (`--data`, `--no-intercept`,
+    /// `--standardize`). With the intercept it must have the device's D
+    /// features.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Boot the firmware in QEMU (building it if needed) and talk to its
     /// emulated UART.
     #[arg(long)]
@@ -100,12 +102,6 @@ pub struct RunArgs {
     /// With --qemu, boot this ELF instead of building the firmware.
     #[arg(long)]
     pub elf: Option<PathBuf>,
-    /// Do not add an intercept column of ones as the first feature.
-    #[arg(long)]
-    pub no_intercept: bool,
-    /// Z-score every feature column and y over the whole file first.
-    #[arg(long)]
-    pub standardize: bool,
     /// No progress bar and no live device log.
     #[arg(long)]
     pub quiet: bool,
@@ -141,7 +137,11 @@ impl RunArgs {
     /// ```
     pub fn qemu(data: PathBuf) -> RunArgs {
         RunArgs {
-            data,
+            data: DataArgs {
+                path: data,
+                no_intercept: false,
+                standardize: false,
+            },
             qemu: true,
             port: None,
             baud: 115_200,
@@ -151,8 +151,6 @@ impl RunArgs {
             timeout_ms: 5_000,
             retries: 5,
             elf: None,
-            no_intercept: false,
-            standardize: false,
             quiet: false,
             faults: None,
             checkpoint: None,
@@ -637,12 +635,7 @@ fn stream(
 /// If the data cannot be loaded, the device cannot be reached or stops
 /// answering, or the telemetry file cannot be written.
 pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
-    let load = LoadOptions {
-        intercept: !args.no_intercept,
-        standardize: args.standardize,
-    };
-    let data = data::load(&args.data, &load)?;
-    let rows = rows_f32(&data)?;
+    let rows = rows_f32(&args.data.load()?)?;
     let (qemu, port) = match (&args.port, args.qemu) {
         (Some(path), false) => (None, Port::open_serial(path, args.baud)?),
         (None, true) => {
