@@ -320,6 +320,69 @@ impl Header {
     }
 }
 
+/// What a snapshot's header declares: its versions and the `N`, `K`, `D`
+/// of the filter it was taken from. A host reads it to name a mismatch
+/// before streaming a file to a device (which would refuse it with a bare
+/// [`SnapshotError`]).
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::snapshot::{xorshift_state, SnapshotShape, FORMAT_VERSION};
+/// use hsmoe_core::{Config, Filter};
+/// use rand_core::SeedableRng;
+/// let mut filter: Filter<8, 2, 3> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(1);
+/// filter.reset(&Config::default_for(3), &mut rng).unwrap();
+/// let mut head = [0u8; 20];
+/// filter.write_snapshot(&xorshift_state(&rng), 0, &mut head);
+/// let shape = SnapshotShape::read(&head).unwrap();
+/// assert_eq!((shape.n, shape.k, shape.d), (8, 2, 3));
+/// assert_eq!(shape.format_version, FORMAT_VERSION);
+/// assert!(SnapshotShape::read(&head[..19]).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotShape {
+    /// The snapshot's [`FORMAT_VERSION`].
+    pub format_version: u16,
+    /// The [`PROTOCOL_VERSION`] of the device that wrote it.
+    pub protocol_version: u16,
+    /// Particles.
+    pub n: u32,
+    /// Experts.
+    pub k: u32,
+    /// Features, intercept included.
+    pub d: u32,
+}
+
+impl SnapshotShape {
+    /// Bytes of the header it is read from: magic, versions, `N`, `K`, `D`.
+    pub const LEN: usize = 20;
+
+    /// Reads the shape from the first [`Self::LEN`] bytes of a snapshot
+    /// (or of a device checkpoint, which starts with one).
+    ///
+    /// # Errors
+    /// [`SnapshotError::Truncated`] if `bytes` is shorter than the header,
+    /// [`SnapshotError::BadMagic`] if it does not start with [`MAGIC`].
+    pub fn read(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let head = bytes.get(..Self::LEN).ok_or(SnapshotError::Truncated)?;
+        let mut words = head.chunks_exact(4).map(le_word);
+        let mut next = || words.next().unwrap_or(0);
+        if next() != u32::from_le_bytes(MAGIC) {
+            return Err(SnapshotError::BadMagic);
+        }
+        // The version word: format in the low half, protocol in the high.
+        let version = next();
+        Ok(SnapshotShape {
+            format_version: version as u16,
+            protocol_version: (version >> 16) as u16,
+            n: next(),
+            k: next(),
+            d: next(),
+        })
+    }
+}
+
 /// A little-endian word from the first four bytes of `bytes` (0 if fewer).
 fn le_word(bytes: &[u8]) -> u32 {
     bytes

@@ -3,7 +3,7 @@
 
 use super::{Device, DeviceConfig, StreamOptions};
 use anyhow::{bail, Context as _};
-use hsmoe_core::snapshot;
+use hsmoe_core::snapshot::{self, SnapshotError, SnapshotShape};
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -18,37 +18,24 @@ pub struct CheckpointOptions {
     pub every: usize,
 }
 
-/// Words of a snapshot header that the host checks before a restore:
-/// magic, versions, N, K, D (see `hsmoe_core::snapshot`).
-const HEADER_CHECKED: usize = 5;
-
 /// Checks a checkpoint's header and length against the device, so that
 /// a wrong file gets a message naming what differs (the device would
 /// refuse it too, with a bare reason).
 pub(super) fn check_checkpoint(bytes: &[u8], device: &DeviceConfig) -> anyhow::Result<()> {
-    let mut words = bytes
-        .chunks_exact(4)
-        .take(HEADER_CHECKED)
-        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
-    let (Some(magic), Some(version), Some(n), Some(k), Some(d)) = (
-        words.next(),
-        words.next(),
-        words.next(),
-        words.next(),
-        words.next(),
-    ) else {
-        bail!("not an hsmoe checkpoint: only {} bytes", bytes.len());
+    let SnapshotShape {
+        format_version: format,
+        protocol_version: protocol,
+        n,
+        k,
+        d,
+    } = match SnapshotShape::read(bytes) {
+        Ok(shape) => shape,
+        Err(SnapshotError::BadMagic) => {
+            bail!("not an hsmoe checkpoint (it does not start with HSMS)")
+        }
+        Err(_) => bail!("not an hsmoe checkpoint: only {} bytes", bytes.len()),
     };
-    if magic != u32::from_le_bytes(snapshot::MAGIC) {
-        bail!("not an hsmoe checkpoint (it does not start with HSMS)");
-    }
-    let (format, protocol) = (version & 0xFFFF, version >> 16);
-    if (format, protocol)
-        != (
-            u32::from(snapshot::FORMAT_VERSION),
-            u32::from(device.version),
-        )
-    {
+    if (format, protocol) != (snapshot::FORMAT_VERSION, device.version) {
         bail!(
             "a checkpoint of snapshot format {format}, protocol {protocol}; the device uses format {}, protocol {}",
             snapshot::FORMAT_VERSION,
