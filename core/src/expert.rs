@@ -147,4 +147,4 @@ impl<const D: usize> ExpertStats<D> {
 }
 
 // Snapshot layout of an expert (see `crate::snapshot`).
-crate::snapshot::impl_words!([const D: usize] ExpertStats<D> { chol, mean, a, b, ln_norm });
+crate::words::impl_words!([const D: usize] ExpertStats<D> { chol, mean, a, b, ln_norm });

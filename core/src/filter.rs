@@ -93,7 +93,7 @@ impl<const K: usize> FilterState<K> {
 }
 
 // Snapshot layout of the state (see `crate::snapshot`).
-crate::snapshot::impl_words!([const K: usize] FilterState<K> {
+crate::words::impl_words!([const K: usize] FilterState<K> {
     config,
     ready,
     steps,

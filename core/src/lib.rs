@@ -6,6 +6,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod config;
+pub mod crc;
 pub mod dist;
 pub mod error;
 pub mod expert;
@@ -20,6 +21,8 @@ pub mod posterior;
 pub mod protocol;
 pub mod resample;
 pub mod snapshot;
+pub mod version;
+pub mod words;
 
 pub use config::Config;
 pub use error::Error;

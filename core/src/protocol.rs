@@ -36,9 +36,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::snapshot::{Pass, SnapshotError};
 use crate::Error;
 
-/// Version of this wire protocol, reported in [`Response::Config`].
-/// Bumped on any incompatible change to the messages or the framing.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub use crate::version::PROTOCOL_VERSION;
 
 /// Largest postcard encoding of a varint `u16`, `u32` and `u64`.
 const VARINT_U16: usize = 3;

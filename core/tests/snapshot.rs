@@ -4,7 +4,8 @@
 
 use crc::{Crc, CRC_32_ISCSI};
 use hsmoe_core::snapshot::{
-    xorshift_from_state, xorshift_state, Pass, Progress, Restorer, SnapshotError, FORMAT_VERSION,
+    xorshift_from_state, xorshift_state, Pass, RestoreProgress, Restorer, SnapshotError,
+    FORMAT_VERSION,
 };
 use hsmoe_core::{Config, Error, Filter};
 use rand_core::{RngCore, SeedableRng};
@@ -101,11 +102,11 @@ fn restored_filter_continues_bit_identically() {
                 let progress = restorer.push(&mut copy.as_set(), i * chunk, piece).unwrap();
                 let end = (i + 1) * chunk >= bytes.len();
                 match (pass, progress) {
-                    (_, Progress::Next { pass: p, offset }) => {
+                    (_, RestoreProgress::Next { pass: p, offset }) => {
                         assert!(!end && p == pass && offset == (i + 1) * chunk)
                     }
-                    (Pass::Verify, Progress::Verified) => assert!(end),
-                    (Pass::Write, Progress::Restored { rng_state }) => {
+                    (Pass::Verify, RestoreProgress::Verified) => assert!(end),
+                    (Pass::Write, RestoreProgress::Restored { rng_state }) => {
                         assert!(end);
                         assert_eq!(rng_state, xorshift_state(&rng));
                     }
@@ -235,7 +236,7 @@ fn a_write_pass_that_differs_leaves_the_filter_refusing_to_run() {
     let mut restorer = Restorer::new();
     assert_eq!(
         restorer.push(&mut live.as_set(), 0, &good),
-        Ok(Progress::Verified)
+        Ok(RestoreProgress::Verified)
     );
     let mut other = good.clone();
     other[good.len() / 2] ^= 0x10;
@@ -280,9 +281,9 @@ fn lost_and_repeated_chunks_are_recovered_by_resending() {
         let end = (start + len).min(good.len());
         last_sent = start;
         match restorer.push(&mut live.as_set(), start, &good[start..end]) {
-            Ok(Progress::Next { offset: next, .. }) => offset = next,
-            Ok(Progress::Verified) => offset = 0,
-            Ok(Progress::Restored { rng_state }) => done = Some(rng_state),
+            Ok(RestoreProgress::Next { offset: next, .. }) => offset = next,
+            Ok(RestoreProgress::Verified) => offset = 0,
+            Ok(RestoreProgress::Restored { rng_state }) => done = Some(rng_state),
             Err(SnapshotError::OutOfOrder { expected }) => offset = expected,
             Err(e) => panic!("{e:?}"),
         }

@@ -9,7 +9,7 @@
 use hsmoe_core::frame::{self, FrameAccumulator, FrameEvent, MAX_FRAME};
 use hsmoe_core::protocol::{Request, Response};
 use hsmoe_core::snapshot::{
-    self, CheckpointProgress, CheckpointRestorer, LinkState, Pass, Progress, Restorer,
+    self, CheckpointProgress, CheckpointRestorer, LinkState, Pass, RestoreProgress, Restorer,
     SnapshotError,
 };
 use hsmoe_core::{Config, Error, Filter, MAX_ABS_INPUT};
@@ -444,9 +444,9 @@ pub fn run_snapshot(data: &[u8]) -> Tally {
             (0..len).map_while(|_| input.byte()).collect()
         };
         match restorer.push(&mut live.as_set(), offset, &chunk) {
-            Ok(Progress::Restored { .. }) => return tally,
-            Ok(Progress::Verified) => touched = true,
-            Ok(Progress::Next { .. }) => {}
+            Ok(RestoreProgress::Restored { .. }) => return tally,
+            Ok(RestoreProgress::Verified) => touched = true,
+            Ok(RestoreProgress::Next { .. }) => {}
             Err(error) => {
                 tally.snapshot_errors += 1;
                 if error == SnapshotError::CommitFailed {
