@@ -8,15 +8,16 @@
 //! arm. [`DataArgs`] and [`ModelArgs`] are the flag groups several
 //! subcommands share.
 
+use crate::args::{positive_usize, DataArgs, ModelArgs};
 use crate::bench::{self, BenchArgs};
-use crate::data::{self, Dataset, LoadOptions};
 use crate::engine::EngineKind;
-use crate::fit::{self, FitOptions, GibbsSettings};
+use crate::fit::{self, GibbsSettings};
 use crate::plot::{self, PlotArgs};
 use crate::run::{self, RunArgs};
 use crate::simulate::{self, Design};
 use crate::telemetry::{self, DecodeArgs};
-use crate::validate::{self, Trace, ValidateArgs};
+use crate::trace::Trace;
+use crate::validate::{self, ValidateArgs};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write as _;
@@ -96,117 +97,6 @@ pub struct SimulateArgs {
     pub output: PathBuf,
 }
 
-/// The data file and how it is prepared (`--data`, `--no-intercept`,
-/// `--standardize`); shared by `fit`, `validate` and `plot`.
-#[derive(Debug, Clone, Args)]
-pub struct DataArgs {
-    /// CSV data file: a header row, a column `y`, every other column a feature.
-    #[arg(long = "data", value_name = "CSV")]
-    pub path: PathBuf,
-    /// Do not add an intercept column of ones as the first feature.
-    #[arg(long)]
-    pub no_intercept: bool,
-    /// Z-score every feature column and y over the whole file first.
-    #[arg(long)]
-    pub standardize: bool,
-}
-
-impl DataArgs {
-    /// How the flags ask for the file to be read.
-    ///
-    /// # Examples
-    /// ```
-    /// use clap::Parser;
-    /// use hsmoe_host::cli::DataArgs;
-    /// #[derive(Parser)]
-    /// struct Cmd {
-    ///     #[command(flatten)]
-    ///     data: DataArgs,
-    /// }
-    /// let cmd = Cmd::parse_from(["x", "--data", "d.csv", "--no-intercept"]);
-    /// let opts = cmd.data.load_options();
-    /// assert!(!opts.intercept && !opts.standardize);
-    /// ```
-    pub fn load_options(&self) -> LoadOptions {
-        LoadOptions {
-            intercept: !self.no_intercept,
-            standardize: self.standardize,
-        }
-    }
-
-    /// Loads the file as the flags ask.
-    ///
-    /// # Errors
-    /// The file's [`data::DataError`], naming the file, line and column.
-    pub fn load(&self) -> anyhow::Result<Dataset> {
-        Ok(data::load(&self.path, &self.load_options())?)
-    }
-}
-
-/// Model sizes, seed and prior (`--experts`, `--particles`, `--seed`,
-/// `--prior-*`, `--refresh`); shared by `fit` and `validate`.
-#[derive(Debug, Clone, Args)]
-pub struct ModelArgs {
-    /// Number of experts K.
-    #[arg(long, value_parser = positive_usize)]
-    pub experts: usize,
-    /// Number of particles N (core, reference).
-    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
-    pub particles: usize,
-    /// Seed of the random stream.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Prior scale of expert coefficients, V0 = v0·I [default: 10].
-    #[arg(long, value_parser = positive_f32)]
-    pub prior_v0: Option<f32>,
-    /// Inverse-gamma shape of expert noise variances [default: 2].
-    #[arg(long, value_parser = positive_f32)]
-    pub prior_a0: Option<f32>,
-    /// Inverse-gamma scale of expert noise variances [default: 1].
-    #[arg(long, value_parser = positive_f32)]
-    pub prior_b0: Option<f32>,
-    /// Prior sd of the unshrunk gate intercepts [default: 2].
-    #[arg(long, value_parser = positive_f32)]
-    pub prior_s0: Option<f32>,
-    /// Refresh horseshoe scales every R observations [default: d].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    pub refresh: Option<u32>,
-}
-
-impl ModelArgs {
-    /// The fit options of `engine` on `data`: these sizes and seed, the
-    /// SPEC prior with the flags' overrides, and the gate intercept on
-    /// exactly when `data` was loaded with the intercept column.
-    ///
-    /// # Examples
-    /// ```
-    /// use clap::Parser;
-    /// use hsmoe_host::{cli::ModelArgs, engine::EngineKind, simulate};
-    /// #[derive(Parser)]
-    /// struct Cmd {
-    ///     #[command(flatten)]
-    ///     model: ModelArgs,
-    /// }
-    /// let cmd = Cmd::parse_from(["x", "--experts", "3", "--prior-b0", "0.5"]);
-    /// let data = simulate::simulate(simulate::Design::Linear, 10, 1).dataset(true);
-    /// let opts = cmd.model.fit_options(EngineKind::Core, &data, true);
-    /// assert_eq!((opts.k, opts.n_particles, opts.seed), (3, 1000, 1));
-    /// assert_eq!((opts.config.b0, opts.config.a0), (0.5, 2.0));
-    /// assert!(opts.config.gate_intercept);
-    /// ```
-    pub fn fit_options(&self, engine: EngineKind, data: &Dataset, intercept: bool) -> FitOptions {
-        let mut opts = FitOptions::new(engine, self.experts, self.particles, self.seed, data);
-        let config = &mut opts.config;
-        config.gate_intercept = intercept;
-        config.v0 = self.prior_v0.unwrap_or(config.v0);
-        config.a0 = self.prior_a0.unwrap_or(config.a0);
-        config.b0 = self.prior_b0.unwrap_or(config.b0);
-        config.s0 = self.prior_s0.unwrap_or(config.s0);
-        config.refresh_every = self.refresh.unwrap_or(config.refresh_every);
-        opts
-    }
-}
-
 /// `hsmoe fit`.
 #[derive(Debug, Args)]
 pub struct FitArgs {
@@ -235,21 +125,6 @@ pub struct FitArgs {
     /// Gibbs: keep every THIN-th sweep.
     #[arg(long, default_value_t = GibbsSettings::default().thin, value_parser = positive_usize)]
     pub gibbs_thin: usize,
-}
-
-/// Parses a whole number ≥ 1 (clap value parser).
-pub(crate) fn positive_usize(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(v) if v >= 1 => Ok(v),
-        _ => Err(format!("{s:?} is not a whole number ≥ 1")),
-    }
-}
-
-fn positive_f32(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a finite number > 0")),
-    }
 }
 
 /// Runs one parsed command line.

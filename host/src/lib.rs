@@ -1,5 +1,6 @@
 //! Host side of hsmoe.
 
+pub mod args;
 pub mod bench;
 pub mod cli;
 pub mod data;
@@ -8,6 +9,7 @@ pub mod engine;
 pub mod faults;
 pub mod fit;
 pub mod gibbs;
+pub mod link;
 pub mod plot;
 pub mod progress;
 pub mod reference;
@@ -15,4 +17,5 @@ pub mod run;
 pub mod serial;
 pub mod simulate;
 pub mod telemetry;
+pub mod trace;
 pub mod validate;

@@ -9,10 +9,10 @@
 //! Text is drawn with DejaVu Sans shipped in `host/assets/` (Bitstream
 //! Vera licence, beside it), so no system font library is needed.
 
-use crate::cli::DataArgs;
+use crate::args::DataArgs;
 use crate::data::{Dataset, INTERCEPT_NAME};
 use crate::fit::FitReport;
-use crate::validate::Trace;
+use crate::trace::Trace;
 use anyhow::{anyhow, bail, ensure};
 use clap::Args;
 use plotters::coord::types::RangedCoordf64;

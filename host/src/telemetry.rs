@@ -10,7 +10,7 @@
 //! Floats are printed in the shortest form that reads back to the same
 //! f32, so decoded telemetry can be compared bit for bit.
 
-use crate::run::{HostResponse, Received};
+use crate::link::{HostResponse, Received};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};

@@ -3,7 +3,7 @@
 
 use hsmoe_core::protocol::Response;
 use hsmoe_core::Update;
-use hsmoe_host::run::HostResponse;
+use hsmoe_host::link::HostResponse;
 use rand::{Rng, SeedableRng};
 use rand_xorshift::XorShiftRng;
 

@@ -20,10 +20,8 @@
 
 use hsmoe_core::snapshot::{self, checkpoint_len, LinkState, Pass, SnapshotError, LINK_STATE_LEN};
 use hsmoe_host::faults::FaultConfig;
-use hsmoe_host::run::{
-    self, CheckpointOptions, Device, DeviceRestored, Received, RestoreRefused, RunArgs, RunSummary,
-    Start, StreamOptions,
-};
+use hsmoe_host::link::{DeviceRestored, Received, RestoreRefused};
+use hsmoe_host::run::{self, CheckpointOptions, Device, RunArgs, RunSummary, Start, StreamOptions};
 use hsmoe_host::serial::{self, Qemu};
 use hsmoe_host::simulate::{self, Design};
 use hsmoe_host::telemetry;

@@ -24,7 +24,7 @@ use hsmoe_host::cli::{execute, Cli};
 use hsmoe_host::data::{self, Dataset, LoadOptions};
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{self, FitOptions};
-use hsmoe_host::run::HostResponse;
+use hsmoe_host::link::HostResponse;
 use hsmoe_host::simulate::{self, Design};
 use hsmoe_host::validate;
 use std::path::{Path, PathBuf};

@@ -2,148 +2,19 @@
 //! exchanges, one frame at a time with resends, and the checkpoint
 //! streams (`Snapshot`, the two `Restore` passes).
 
-use super::{HostRequest, HostResponse};
+use crate::link::{
+    DeviceConfig, DeviceRestored, DeviceStatus, HostRequest, HostResponse, Received, RestoreRefused,
+};
 use crate::serial::Port;
 use anyhow::{bail, Context as _};
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
 use hsmoe_core::protocol::{Request, Response, SnapshotBytes, SNAPSHOT_CHUNK};
 use hsmoe_core::snapshot::{Pass, SnapshotError};
 use std::collections::VecDeque;
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Read as _, Write as _};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// The device's `Config` answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct DeviceConfig {
-    /// Protocol version.
-    pub version: u16,
-    /// Particles.
-    pub n: u32,
-    /// Experts.
-    pub k: u32,
-    /// Features, intercept included.
-    pub d: u32,
-    /// Seed of the device's current run.
-    pub seed: u64,
-    /// Longest frame the device accepts.
-    pub max_frame: u32,
-}
-
-impl DeviceConfig {
-    /// The fields of a `Response::Config`, or `None` for another response.
-    pub fn from_response(response: &HostResponse) -> Option<DeviceConfig> {
-        match *response {
-            Response::Config {
-                version,
-                n,
-                k,
-                d,
-                seed,
-                max_frame,
-            } => Some(DeviceConfig {
-                version,
-                n,
-                k,
-                d,
-                seed,
-                max_frame,
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// The device's `Status` answer: what it absorbed since the `Reset`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct DeviceStatus {
-    /// Observations absorbed.
-    pub steps: u32,
-    /// The last observation answered with `Update` or a final `Reject`.
-    pub last_seq: Option<u32>,
-    /// Observations refused with a final `Reject`.
-    pub rejected: u32,
-    /// The device's log marginal likelihood estimate.
-    pub log_marginal: f64,
-}
-
-impl DeviceStatus {
-    /// The fields of a `Response::Status`, or `None` for another response.
-    pub fn from_response(response: &HostResponse) -> Option<DeviceStatus> {
-        match *response {
-            Response::Status {
-                steps,
-                last_seq,
-                rejected,
-                log_marginal,
-            } => Some(DeviceStatus {
-                steps,
-                last_seq,
-                rejected,
-                log_marginal,
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// The device's `Restored` answer: where the checkpointed run stood.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct DeviceRestored {
-    /// Seed of the checkpointed run.
-    pub seed: u64,
-    /// Observations it had absorbed.
-    pub steps: u32,
-    /// Its last answered `seq`; the run continues with the next.
-    pub last_seq: Option<u32>,
-    /// Observations it had refused.
-    pub rejected: u32,
-}
-
-/// The device refused a checkpoint stream (`RestoreRefused`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RestoreRefused {
-    /// The device's reason.
-    pub reason: SnapshotError,
-    /// The pass it was in.
-    pub pass: Pass,
-    /// Offset of the refused chunk.
-    pub offset: usize,
-}
-
-impl fmt::Display for RestoreRefused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pass = match self.pass {
-            Pass::Verify => "verify",
-            Pass::Write => "write",
-        };
-        write!(
-            f,
-            "the device refused it: {} ({pass} pass, chunk at byte {})",
-            self.reason, self.offset
-        )?;
-        if self.reason == SnapshotError::CommitFailed {
-            write!(
-                f,
-                "; the device now refuses observations until a good restore or a reset"
-            )?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for RestoreRefused {}
-
-/// One frame from the device.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Received {
-    /// A decoded response.
-    Response(HostResponse),
-    /// A frame that failed COBS, CRC, decoding or the length limit.
-    Damaged(FrameError),
-}
 
 /// The host end of the link: frames requests, splits and decodes the
 /// device's frames, and records every received byte to the telemetry

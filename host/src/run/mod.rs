@@ -40,11 +40,14 @@ mod device;
 
 use checkpoint::{check_checkpoint, save_checkpoint};
 pub use checkpoint::{write_atomically, CheckpointOptions};
-pub use device::{Device, DeviceConfig, DeviceRestored, DeviceStatus, Received, RestoreRefused};
+pub use device::Device;
 
-use crate::cli::DataArgs;
+use crate::args::DataArgs;
 use crate::data;
 use crate::faults::{FaultConfig, FaultProxy, FaultReport};
+use crate::link::{
+    DeviceConfig, DeviceRestored, DeviceStatus, HostRequest, HostResponse, Received, HOST_D,
+};
 use crate::progress::Progress;
 use crate::serial::{Port, Qemu};
 use anyhow::{bail, Context as _};
@@ -54,15 +57,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Largest `D` the host sends: the protocol's limit (`MAX_FRAME`).
-pub const HOST_D: usize = 32;
-/// Largest `K` the host decodes: the protocol's limit.
-pub const HOST_K: usize = 32;
-/// A request as the host builds it (any device `D ≤ 32`).
-pub type HostRequest = Request<HOST_D>;
-/// A response as the host decodes it (any device `K ≤ 32`).
-pub type HostResponse = Response<HOST_K>;
 
 /// `hsmoe run`.
 #[derive(Debug, Clone, Args)]
