@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use hsmoe_core::linalg::Factor;
-use hsmoe_host::bench::{rank1_update, refactor};
+use hsmoe_host::bench::timing::{rank1_update, refactor};
 use std::hint::black_box;
 
 /// `A = I + 0.1·𝟙𝟙ᵀ` (lower triangle), its factor, and `x = (1, ½, ⅓, …)`.
@@ -34,7 +34,7 @@ fn bench_dim<const D: usize>(c: &mut Criterion) {
     group.finish();
 }
 
-/// The dimensions of `hsmoe_host::bench::CHOLESKY_DS`.
+/// The dimensions of `hsmoe_host::bench::points::CHOLESKY_DS`.
 fn cholesky(c: &mut Criterion) {
     bench_dim::<2>(c);
     bench_dim::<4>(c);

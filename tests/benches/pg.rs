@@ -3,7 +3,8 @@
 //! [`PG_CS`] and cycling over c = 0, 0.5, …, 50.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hsmoe_host::bench::{core_pg_draws, exact_pg_draws, pg_grid, pg_label, PG_CS};
+use hsmoe_host::bench::points::{pg_label, PG_CS};
+use hsmoe_host::bench::timing::{core_pg_draws, exact_pg_draws, pg_grid};
 use rand::SeedableRng;
 use rand_xorshift::XorShiftRng;
 

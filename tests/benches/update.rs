@@ -9,7 +9,8 @@
 //! selected. `scripts/bench-host.sh` runs them all and tabulates them.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hsmoe_host::bench::{core_loop, reference_loop, refresh_points, update_points, UpdateLoop};
+use hsmoe_host::bench::points::{refresh_points, update_points};
+use hsmoe_host::bench::timing::{core_loop, reference_loop, UpdateLoop};
 
 /// Benchmarks `update()` of the engine `make` builds, built on first use.
 fn bench_engine(

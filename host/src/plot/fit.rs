@@ -1,25 +1,17 @@
-//! Plots, SVG or PNG by file extension (one writer for both):
-//! - `hsmoe fit --plot` ([`plot`]): the data with the one-step-ahead and
-//!   final predictive mean ± 2 sd, points coloured by their most likely
-//!   expert, and a panel of allocation frequencies;
-//! - `hsmoe plot` ([`plot_trace`]): a run over t (a fit report or device
-//!   telemetry) — the one-step-ahead predictive mean ± 2 sd against y, the
-//!   ESS, and the mean gate probabilities.
-//!
-//! Text is drawn with DejaVu Sans shipped in `host/assets/` (Bitstream
-//! Vera licence, beside it), so no system font library is needed.
+//! The plots of a fit report and of a run trace.
 
 use crate::args::DataArgs;
 use crate::data::{Dataset, INTERCEPT_NAME};
 use crate::fit::FitReport;
 use crate::trace::Trace;
+
+use super::font::register_font;
 use anyhow::{anyhow, bail, ensure};
 use clap::Args;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 
 /// Size of the `fit --plot` image in pixels.
 const SIZE: (u32, u32) = (1000, 750);
@@ -53,16 +45,6 @@ trait Figure {
         &self,
         root: DrawingArea<DB, Shift>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>;
-}
-
-/// Registers the shipped font as plotters' "sans-serif" (once).
-fn register_font() {
-    static FONT: Once = Once::new();
-    FONT.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
-        // The font file is part of the build; it parses.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, bytes);
-    });
 }
 
 /// Writes the plot of `report` on `data` to `path` (`.svg` or `.png`).

@@ -1,0 +1,32 @@
+//! The flags of `hsmoe bench`.
+
+use clap::Args;
+use std::path::PathBuf;
+
+/// `hsmoe bench`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BenchArgs {
+    /// A short run: the headline figures only, fewer and shorter rounds.
+    #[arg(long)]
+    pub quick: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Also boot the default firmware in QEMU (`-icount shift=0`) and
+    /// report its instructions per update.
+    #[arg(long)]
+    pub qemu: bool,
+    /// Also draw update time against D and against N to this PNG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Measure nothing on the host: report the criterion benches' results
+    /// found in this directory (their `CRITERION_HOME`, e.g.
+    /// `target/criterion`), the full grid included.
+    #[arg(long, value_name = "DIR", conflicts_with = "quick")]
+    pub criterion: Option<PathBuf>,
+    /// Also replace the block between the lines `<!-- hsmoe bench: begin -->`
+    /// and `<!-- hsmoe bench: end -->` of this Markdown file with the
+    /// report (e.g. `BENCHMARKS.md`).
+    #[arg(long, value_name = "FILE")]
+    pub into: Option<PathBuf>,
+}
