@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod resample;
 pub mod snapshot;
 pub mod version;
+pub mod window;
 pub mod words;
 
 pub use config::Config;

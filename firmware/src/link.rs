@@ -8,10 +8,10 @@
 //!
 //! Sequence numbers of `Observe`: after a `Reset` (or boot) the first
 //! `seq` is accepted whatever it is; afterwards the device absorbs only
-//! `last + 1`, answers a repeat of any of the last [`ANSWER_CACHE`]
+//! `last + 1`, answers a repeat of any of the last [`MAX_WINDOW`]
 //! answered `seq`s again from an [`AnswerCache`] without absorbing it
 //! twice, and rejects anything else with `OutOfOrder`. A host can
-//! therefore keep up to [`ANSWER_CACHE`] observations in flight and, when
+//! therefore keep up to [`MAX_WINDOW`] observations in flight and, when
 //! a request or an answer is lost, go back to the first unanswered one and
 //! resend the rest (go-back-N): the posterior always sees the observations
 //! in order, each once, and every lost answer can be had again.
@@ -36,20 +36,17 @@ use hsmoe_core::protocol::{
 use hsmoe_core::snapshot::{
     xorshift_from_state, xorshift_state, CheckpointProgress, CheckpointRestorer, LinkState, Pass,
 };
+use hsmoe_core::window::MAX_WINDOW;
 use hsmoe_core::{Config, Error, Filter};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 
-/// Answers kept for repeated `seq`s: the largest window of observations a
-/// host may keep in flight (`hsmoe run --window` allows at most this).
-pub const ANSWER_CACHE: usize = 64;
-
-/// The answers to the last [`ANSWER_CACHE`] observations, by `seq`: a ring
-/// indexed by `seq mod ANSWER_CACHE`, since answered `seq`s are
+/// The answers to the last [`MAX_WINDOW`] observations, by `seq`: a ring
+/// indexed by `seq mod MAX_WINDOW`, since answered `seq`s are
 /// consecutive. Lives in a `static` (≈ 3.6 KiB at K = 4), not on the
 /// stack.
 pub struct AnswerCache<const K: usize> {
-    slots: [Option<(u32, Answer<K>)>; ANSWER_CACHE],
+    slots: [Option<(u32, Answer<K>)>; MAX_WINDOW],
 }
 
 /// An observation's answer as cached: an `Update` or a `Reject` without
@@ -130,7 +127,7 @@ impl<const K: usize> AnswerCache<K> {
     /// An empty cache, built at compile time.
     pub const fn new() -> Self {
         AnswerCache {
-            slots: [const { None }; ANSWER_CACHE],
+            slots: [const { None }; MAX_WINDOW],
         }
     }
 
@@ -141,8 +138,8 @@ impl<const K: usize> AnswerCache<K> {
 
     /// The slot of `seq`.
     fn slot(&mut self, seq: u32) -> &mut Option<(u32, Answer<K>)> {
-        // `seq mod ANSWER_CACHE` is in bounds; `ANSWER_CACHE` fits a u32.
-        &mut self.slots[(seq % ANSWER_CACHE as u32) as usize]
+        // `seq mod MAX_WINDOW` is in bounds; `MAX_WINDOW` fits a u32.
+        &mut self.slots[(seq % MAX_WINDOW as u32) as usize]
     }
 
     /// The answer to `seq`, if it is still cached.

@@ -53,6 +53,7 @@ use crate::serial::{Port, Qemu};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use hsmoe_core::protocol::{FeatureVec, RejectReason, Request, Response, PROTOCOL_VERSION};
+use hsmoe_core::window::{SendWindow, MAX_WINDOW};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Observations in flight at once (1 = stop-and-wait).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_WINDOW as i64))]
     pub window: u32,
     /// Milliseconds to wait for an answer before resending.
     #[arg(long, default_value_t = 5_000)]
@@ -509,15 +510,12 @@ fn stream(
     config: DeviceConfig,
 ) -> anyhow::Result<RunSummary> {
     let total = rows.len();
-    let window = opts.window.max(1);
+    let mut window = SendWindow::new(first, opts.window);
     let mut answers: Vec<Option<HostResponse>> = vec![None; total];
     let mut progress = Progress::new(opts.progress, (total - first) as u64, "run");
-    let (mut base, mut next, mut sent) = (first, first, first);
     let (mut resent, mut damaged_answers, mut damaged_requests) = (0u64, 0u64, 0u64);
     let mut deadline = Instant::now() + opts.timeout;
     let mut timeouts = 0u32;
-    // Whether we already went back for the current base.
-    let mut rewound = false;
     // The next row index at which a checkpoint is due.
     let mut due = opts.checkpoint.as_ref().map_or(usize::MAX, |c| {
         let every = c.every.max(1);
@@ -527,34 +525,30 @@ fn stream(
     let stop = opts
         .stop_after
         .map_or(usize::MAX, |m| first.saturating_add(m));
-    while base < total.min(stop) {
+    while window.base() < total.min(stop) {
+        let base = window.base();
         if let Some(checkpoint) = opts.checkpoint.as_ref().filter(|_| base == due) {
             save_checkpoint(device, checkpoint, opts)?;
             checkpoints.push(base);
             due = due.saturating_add(checkpoint.every.max(1));
             deadline = Instant::now() + opts.timeout;
         }
-        // The first row alone when the device takes any `seq` first (see
-        // the module docs); and none past a due checkpoint.
-        let limit = if base == 0 { 1 } else { window };
-        while next < total.min(due).min(stop) && next < base + limit {
-            device.send(&observe(next, &rows[next])?)?;
-            if next < sent {
-                resent += 1;
-            } else {
-                sent = next + 1;
-            }
-            if next == base {
+        // None past a due checkpoint.
+        while let Some(row) = window.next_to_send(total.min(due).min(stop)) {
+            device.send(&observe(row, &rows[row])?)?;
+            if row == base {
                 deadline = Instant::now() + opts.timeout;
             }
-            next += 1;
+            if window.mark_sent() {
+                resent += 1;
+            }
         }
         let Some(frame) = device.receive(deadline)? else {
             timeouts += 1;
             if timeouts > opts.retries {
                 bail!("no answer to seq {base} after {} resends", opts.retries);
             }
-            next = base;
+            window.go_back();
             continue;
         };
         let response = match frame {
@@ -571,17 +565,15 @@ fn stream(
                 reason: RejectReason::OutOfOrder,
             } if *seq as usize != base => {
                 // A gap: an earlier frame was lost on the way.
-                if (*seq as usize) > base && !rewound {
-                    (next, rewound) = (base, true);
+                if (*seq as usize) > base {
+                    window.go_back_once();
                 }
                 continue;
             }
             Response::Reject { seq: Some(seq), .. } => *seq as usize,
             Response::Reject { seq: None, .. } => {
                 damaged_requests += 1;
-                if !rewound {
-                    (next, rewound) = (base, true);
-                }
+                window.go_back_once();
                 continue;
             }
             Response::Config { .. }
@@ -592,14 +584,13 @@ fn stream(
             | Response::Restored { .. }
             | Response::RestoreRefused { .. } => continue,
         };
-        if seq >= next || seq < base || answers[seq].is_some() {
+        if !window.awaits(seq) || answers[seq].is_some() {
             continue; // a stale or repeated answer
         }
         answers[seq] = Some(response);
         progress.inc();
-        while base < total && answers[base].is_some() {
-            base += 1;
-            (timeouts, rewound) = (0, false);
+        if window.advance(|row| answers[row].is_some(), total) {
+            timeouts = 0;
             deadline = Instant::now() + opts.timeout;
         }
     }
@@ -610,8 +601,8 @@ fn stream(
         faults: None,
         resumed: None,
         checkpoints,
-        interrupted: base < total,
-        sent: sent - first,
+        interrupted: window.base() < total,
+        sent: window.sent() - first,
         answers: answers.into_iter().flatten().collect(),
         resent,
         damaged_answers,
