@@ -193,8 +193,8 @@ fn encode_unbounded<'b, T: Serialize + ?Sized>(
 /// # Examples
 /// ```
 /// use hsmoe_core::frame::{decode, encode, FrameError};
-/// use hsmoe_core::protocol::{RejectReason, Response};
-/// let msg: Response<4> = Response::Reject { seq: Some(1), reason: RejectReason::OutOfOrder };
+/// use hsmoe_core::protocol::{RejectReason, Response, RejectMsg};
+/// let msg: Response<4> = Response::Reject(RejectMsg { seq: Some(1), reason: RejectReason::OutOfOrder });
 /// let mut buf = [0u8; 32];
 /// let frame = encode(&msg, &mut buf).unwrap();
 /// let len = frame.len();
@@ -344,7 +344,7 @@ mod tests {
 
     use super::*;
     use crate::protocol::tests::{all_requests, all_responses};
-    use crate::protocol::{FeatureVec, GateVec, RejectReason};
+    use crate::protocol::{FeatureVec, GateVec, ObserveMsg, RejectMsg, RejectReason, UpdateMsg};
     use alloc::vec::Vec;
 
     /// Encodes `msg` into a fresh `MAX_FRAME` buffer.
@@ -475,13 +475,13 @@ mod tests {
     #[test]
     fn wrong_length_observation_keeps_its_seq() {
         for values in [&[1.0, 2.0, 3.0][..], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]] {
-            let sent: Request<8> = Request::Observe {
+            let sent: Request<8> = Request::Observe(ObserveMsg {
                 seq: 31337,
                 x: FeatureVec::from_slice(values).unwrap(),
                 y: -2.0,
-            };
+            });
             let mut frame = frame_of(&sent);
-            let Ok(Request::<4>::Observe { seq, x, y }) = decode(&mut frame) else {
+            let Ok(Request::<4>::Observe(ObserveMsg { seq, x, y })) = decode(&mut frame) else {
                 panic!("not decoded as an observation");
             };
             assert_eq!((seq, y, x.len_on_wire()), (31337, -2.0, values.len()));
@@ -491,10 +491,10 @@ mod tests {
 
     #[test]
     fn overlong_input_gives_one_overflow_then_recovers() {
-        let good: Response<4> = Response::Reject {
+        let good: Response<4> = Response::Reject(RejectMsg {
             seq: Some(3),
             reason: RejectReason::TooLong,
-        };
+        });
         let mut stream = Vec::from([0x55; 3 * MAX_FRAME]);
         stream.push(0);
         stream.extend(frame_of(&good));
@@ -517,7 +517,7 @@ mod tests {
     #[test]
     fn largest_messages_fit_max_frame_exactly() {
         let gate: GateVec<32> = GateVec::from_slice(&[0.5; 32]).unwrap();
-        let update: Response<32> = Response::Update {
+        let update: Response<32> = Response::Update(UpdateMsg {
             seq: u32::MAX,
             pred_mean: 1.0,
             pred_var: 1.0,
@@ -526,29 +526,29 @@ mod tests {
             resampled: true,
             gate,
             ticks: u32::MAX,
-        };
+        });
         assert_eq!(frame_of(&update).len(), MAX_FRAME);
-        let observe: Request<32> = Request::Observe {
+        let observe: Request<32> = Request::Observe(ObserveMsg {
             seq: u32::MAX,
             x: FeatureVec::from([1.0; 32]),
             y: 1.0,
-        };
+        });
         assert!(frame_of(&observe).len() <= MAX_FRAME);
 
         // The Update bound leaves room for an Observe of up to 36 features
         // (11 + 4·36 + 4 CRC + 2 = 161 bytes); 37 no longer fit.
         let mut buf = [0u8; 2 * MAX_FRAME];
-        let observe_36 = Request::Observe {
+        let observe_36 = Request::Observe(ObserveMsg {
             seq: u32::MAX,
             x: FeatureVec::from([1.0; 36]),
             y: 1.0,
-        };
+        });
         assert_eq!(encode(&observe_36, &mut buf).map(|f| f.len()), Ok(161));
-        let observe_37 = Request::Observe {
+        let observe_37 = Request::Observe(ObserveMsg {
             seq: u32::MAX,
             x: FeatureVec::from([1.0; 37]),
             y: 1.0,
-        };
+        });
         assert_eq!(encode(&observe_37, &mut buf), Err(FrameError::TooLong));
         assert_eq!(
             encode(&observe_37, &mut buf[..100]),

@@ -15,13 +15,13 @@
 //!
 //! # Examples
 //! ```
-//! use hsmoe_core::protocol::{FeatureVec, Request};
+//! use hsmoe_core::protocol::{FeatureVec, ObserveMsg, Request};
 //!
-//! let request: Request<3> = Request::Observe {
+//! let request: Request<3> = Request::Observe(ObserveMsg {
 //!     seq: 7,
 //!     x: FeatureVec::from([1.0, -0.5, 2.0]),
 //!     y: 0.25,
-//! };
+//! });
 //! let mut buf = [0u8; Request::<3>::MAX_SIZE];
 //! let bytes = postcard::to_slice(&request, &mut buf).unwrap();
 //! let back: Request<3> = postcard::from_bytes(bytes).unwrap();
@@ -260,9 +260,9 @@ pub type SnapshotBytes = heapless::Vec<u8, SNAPSHOT_CHUNK>;
 ///
 /// # Examples
 /// ```
-/// use hsmoe_core::protocol::{FeatureVec, Request};
+/// use hsmoe_core::protocol::{FeatureVec, PredictMsg, Request};
 /// let mut buf = [0u8; Request::<2>::MAX_SIZE];
-/// let request = Request::Predict { seq: 3, x: FeatureVec::from([1.0, 0.5]) };
+/// let request = Request::Predict(PredictMsg { seq: 3, x: FeatureVec::from([1.0, 0.5]) });
 /// let bytes = postcard::to_slice(&request, &mut buf).unwrap();
 /// assert_eq!(postcard::from_bytes::<Request<2>>(bytes).unwrap(), request);
 /// ```
@@ -274,23 +274,11 @@ pub enum Request<const D: usize> {
     Hello,
     /// Absorbs the observation `(x, y)`; answered with exactly one
     /// [`Response::Update`] or [`Response::Reject`] carrying `seq`.
-    Observe {
-        /// Sequence number, echoed in the answer.
-        seq: u32,
-        /// Features, intercept included.
-        x: FeatureVec<D>,
-        /// Response.
-        y: f32,
-    },
+    Observe(ObserveMsg<D>),
     /// Asks for the posterior predictive at `x` without changing the
     /// posterior; answered with [`Response::Prediction`] or
     /// [`Response::Reject`].
-    Predict {
-        /// Sequence number, echoed in the answer.
-        seq: u32,
-        /// Features, intercept included.
-        x: FeatureVec<D>,
-    },
+    Predict(PredictMsg<D>),
     /// Restarts the filter from the prior with a new seed; answered with
     /// [`Response::Config`].
     Reset {
@@ -311,12 +299,7 @@ pub enum Request<const D: usize> {
     /// current pass, to the device's restorer; answered with
     /// [`Response::RestoreNext`], [`Response::Restored`] or
     /// [`Response::RestoreRefused`].
-    Restore {
-        /// Offset of `bytes[0]` in the stream.
-        offset: u32,
-        /// At most [`SNAPSHOT_CHUNK`] bytes of the stream.
-        bytes: SnapshotBytes,
-    },
+    Restore(RestoreMsg),
 }
 
 impl<const D: usize> Request<D> {
@@ -348,9 +331,9 @@ impl<const D: usize> Request<D> {
 ///
 /// # Examples
 /// ```
-/// use hsmoe_core::protocol::{RejectReason, Response};
+/// use hsmoe_core::protocol::{RejectMsg, RejectReason, Response};
 /// let mut buf = [0u8; Response::<2>::MAX_SIZE];
-/// let response: Response<2> = Response::Reject { seq: Some(9), reason: RejectReason::NonFinite };
+/// let response: Response<2> = Response::Reject(RejectMsg { seq: Some(9), reason: RejectReason::NonFinite });
 /// let bytes = postcard::to_slice(&response, &mut buf).unwrap();
 /// assert_eq!(postcard::from_bytes::<Response<2>>(bytes).unwrap(), response);
 /// ```
@@ -358,107 +341,26 @@ impl<const D: usize> Request<D> {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Response<const K: usize> {
     /// The device's configuration, answering `Hello` and `Reset`.
-    Config {
-        /// [`PROTOCOL_VERSION`] of the device.
-        version: u16,
-        /// Number of particles.
-        n: u32,
-        /// Number of experts.
-        k: u32,
-        /// Number of features, intercept included.
-        d: u32,
-        /// Seed of the current run.
-        seed: u64,
-        /// Longest frame the device accepts, delimiter included
-        /// ([`crate::frame::MAX_FRAME`]).
-        max_frame: u32,
-    },
+    Config(ConfigMsg),
     /// The result of absorbing one observation.
-    Update {
-        /// Sequence number of the observation.
-        seq: u32,
-        /// Mean of the one-step-ahead predictive of `y_t`, before `y_t`
-        /// was absorbed.
-        pred_mean: f32,
-        /// Variance of that predictive.
-        pred_var: f32,
-        /// Log predictive density at the observed `y_t`.
-        log_pred: f32,
-        /// Effective sample size before resampling.
-        ess: f32,
-        /// Whether the particles were resampled at this step.
-        resampled: bool,
-        /// Mean gate probabilities at `x_t`.
-        gate: GateVec<K>,
-        /// SysTick/cycle cost of the update.
-        ticks: u32,
-    },
+    Update(UpdateMsg<K>),
     /// The posterior predictive at `x`, answering `Predict`.
-    Prediction {
-        /// Sequence number of the request.
-        seq: u32,
-        /// Predictive mean.
-        mean: f32,
-        /// Predictive variance.
-        var: f32,
-        /// Mean gate probabilities at `x`.
-        gate: GateVec<K>,
-    },
+    Prediction(PredictionMsg<K>),
     /// A refused request; the posterior is unchanged.
-    Reject {
-        /// Sequence number of the request, or `None` if it could not be
-        /// decoded.
-        seq: Option<u32>,
-        /// Why it was refused.
-        reason: RejectReason,
-    },
+    Reject(RejectMsg),
     /// What the device has absorbed since the last `Reset`, answering
     /// `Status`.
-    Status {
-        /// Observations absorbed (answered with `Update`, each `seq` once).
-        steps: u32,
-        /// The `seq` of the last observation answered with `Update` or a
-        /// final `Reject`, if any.
-        last_seq: Option<u32>,
-        /// Observations refused with a final `Reject` (bad values, not
-        /// `OutOfOrder` or damaged frames).
-        rejected: u32,
-        /// `Σ_t ln p̂(y_t | past)` over the absorbed observations, in the
-        /// filter's own f64.
-        log_marginal: f64,
-    },
+    Status(StatusMsg),
     /// Bytes of the checkpoint stream, answering `Snapshot`.
-    SnapshotChunk {
-        /// Offset of `bytes[0]`, as requested.
-        offset: u32,
-        /// Length of the whole stream
-        /// ([`checkpoint_len`](crate::snapshot::checkpoint_len)).
-        total: u32,
-        /// Up to [`SNAPSHOT_CHUNK`] bytes; empty when `offset ≥ total`.
-        bytes: SnapshotBytes,
-    },
+    SnapshotChunk(SnapshotChunkMsg),
     /// A `Restore` chunk was taken (or was a repeat, or came too early):
     /// send the chunk that starts at `offset` of `pass` next. After the
     /// last byte of the verify pass this is `{ pass: Write, offset: 0 }`.
-    RestoreNext {
-        /// The pass in progress.
-        pass: Pass,
-        /// The next byte the device needs.
-        offset: u32,
-    },
+    RestoreNext(RestoreNextMsg),
     /// The write pass is complete: the device runs on the checkpoint's
     /// state and link state, and absorbs `last_seq + 1` next (any `seq`
     /// if `None`, as after a `Reset`).
-    Restored {
-        /// Seed of the run the checkpoint was taken from.
-        seed: u64,
-        /// Observations absorbed by that run, up to the checkpoint.
-        steps: u32,
-        /// The last `seq` it answered with `Update` or a final `Reject`.
-        last_seq: Option<u32>,
-        /// Observations it refused with a final `Reject`.
-        rejected: u32,
-    },
+    Restored(RestoredMsg),
     /// A `Restore` chunk was refused. [`SnapshotError::OutOfOrder`] only
     /// means "nothing taken, send the chunk at `expected`"; after any
     /// other reason the restorer starts over at the verify pass. Unless
@@ -496,6 +398,159 @@ impl<const K: usize> Response<K> {
         let firsts = max(max(max(config, update), max(prediction, reject)), status);
         max(firsts, max(max(chunk, next), max(restored, refused)))
     };
+}
+
+/// The payload of [`Request::Observe`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ObserveMsg<const D: usize> {
+    /// Sequence number, echoed in the answer.
+    pub seq: u32,
+    /// Features, intercept included.
+    pub x: FeatureVec<D>,
+    /// Response.
+    pub y: f32,
+}
+
+/// The payload of [`Request::Predict`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PredictMsg<const D: usize> {
+    /// Sequence number, echoed in the answer.
+    pub seq: u32,
+    /// Features, intercept included.
+    pub x: FeatureVec<D>,
+}
+
+/// The payload of [`Request::Restore`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RestoreMsg {
+    /// Offset of `bytes[0]` in the stream.
+    pub offset: u32,
+    /// At most [`SNAPSHOT_CHUNK`] bytes of the stream.
+    pub bytes: SnapshotBytes,
+}
+
+/// The payload of [`Response::Config`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConfigMsg {
+    /// [`PROTOCOL_VERSION`] of the device.
+    pub version: u16,
+    /// Number of particles.
+    pub n: u32,
+    /// Number of experts.
+    pub k: u32,
+    /// Number of features, intercept included.
+    pub d: u32,
+    /// Seed of the current run.
+    pub seed: u64,
+    /// Longest frame the device accepts, delimiter included
+    /// ([`crate::frame::MAX_FRAME`]).
+    pub max_frame: u32,
+}
+
+/// The payload of [`Response::Update`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct UpdateMsg<const K: usize> {
+    /// Sequence number of the observation.
+    pub seq: u32,
+    /// Mean of the one-step-ahead predictive of `y_t`, before `y_t`
+    /// was absorbed.
+    pub pred_mean: f32,
+    /// Variance of that predictive.
+    pub pred_var: f32,
+    /// Log predictive density at the observed `y_t`.
+    pub log_pred: f32,
+    /// Effective sample size before resampling.
+    pub ess: f32,
+    /// Whether the particles were resampled at this step.
+    pub resampled: bool,
+    /// Mean gate probabilities at `x_t`.
+    pub gate: GateVec<K>,
+    /// SysTick/cycle cost of the update.
+    pub ticks: u32,
+}
+
+/// The payload of [`Response::Prediction`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PredictionMsg<const K: usize> {
+    /// Sequence number of the request.
+    pub seq: u32,
+    /// Predictive mean.
+    pub mean: f32,
+    /// Predictive variance.
+    pub var: f32,
+    /// Mean gate probabilities at `x`.
+    pub gate: GateVec<K>,
+}
+
+/// The payload of [`Response::Reject`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RejectMsg {
+    /// Sequence number of the request, or `None` if it could not be
+    /// decoded.
+    pub seq: Option<u32>,
+    /// Why it was refused.
+    pub reason: RejectReason,
+}
+
+/// The payload of [`Response::Status`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct StatusMsg {
+    /// Observations absorbed (answered with `Update`, each `seq` once).
+    pub steps: u32,
+    /// The `seq` of the last observation answered with `Update` or a
+    /// final `Reject`, if any.
+    pub last_seq: Option<u32>,
+    /// Observations refused with a final `Reject` (bad values, not
+    /// `OutOfOrder` or damaged frames).
+    pub rejected: u32,
+    /// `Σ_t ln p̂(y_t | past)` over the absorbed observations, in the
+    /// filter's own f64.
+    pub log_marginal: f64,
+}
+
+/// The payload of [`Response::SnapshotChunk`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SnapshotChunkMsg {
+    /// Offset of `bytes[0]`, as requested.
+    pub offset: u32,
+    /// Length of the whole stream
+    /// ([`checkpoint_len`](crate::snapshot::checkpoint_len)).
+    pub total: u32,
+    /// Up to [`SNAPSHOT_CHUNK`] bytes; empty when `offset ≥ total`.
+    pub bytes: SnapshotBytes,
+}
+
+/// The payload of [`Response::RestoreNext`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RestoreNextMsg {
+    /// The pass in progress.
+    pub pass: Pass,
+    /// The next byte the device needs.
+    pub offset: u32,
+}
+
+/// The payload of [`Response::Restored`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RestoredMsg {
+    /// Seed of the run the checkpoint was taken from.
+    pub seed: u64,
+    /// Observations absorbed by that run, up to the checkpoint.
+    pub steps: u32,
+    /// The last `seq` it answered with `Update` or a final `Reject`.
+    pub last_seq: Option<u32>,
+    /// Observations it refused with a final `Reject`.
+    pub rejected: u32,
 }
 
 /// Why the device refused a request. Append-only, like the messages.
@@ -598,20 +653,20 @@ pub(crate) mod tests {
         let x = FeatureVec::from([1.0, -2.5, 0.0, 3.25e-7]);
         Vec::from([
             Request::Hello,
-            Request::Observe { seq: 0, x, y: -1.5 },
-            Request::Observe {
+            Request::Observe(ObserveMsg { seq: 0, x, y: -1.5 }),
+            Request::Observe(ObserveMsg {
                 seq: u32::MAX,
                 x,
                 y: f32::MAX,
-            },
-            Request::Predict { seq: 12345, x },
+            }),
+            Request::Predict(PredictMsg { seq: 12345, x }),
             Request::Reset { seed: u64::MAX },
             Request::Status,
             Request::Snapshot { offset: 146_432 },
-            Request::Restore {
+            Request::Restore(RestoreMsg {
                 offset: 128,
                 bytes: SnapshotBytes::from_slice(&[0, 1, 0xFF, 0]).unwrap(),
-            },
+            }),
         ])
     }
 
@@ -619,15 +674,15 @@ pub(crate) mod tests {
     pub(crate) fn all_responses() -> Vec<Response<4>> {
         let g = gate(&[0.1, 0.2, 0.3, 0.4]);
         Vec::from([
-            Response::Config {
+            Response::Config(ConfigMsg {
                 version: PROTOCOL_VERSION,
                 n: 256,
                 k: 4,
                 d: 4,
                 seed: 0xDEAD_BEEF_0123_4567,
                 max_frame: 163,
-            },
-            Response::Update {
+            }),
+            Response::Update(UpdateMsg {
                 seq: 77,
                 pred_mean: 0.5,
                 pred_var: 1.25,
@@ -636,42 +691,42 @@ pub(crate) mod tests {
                 resampled: true,
                 gate: g.clone(),
                 ticks: 1_000_000,
-            },
-            Response::Prediction {
+            }),
+            Response::Prediction(PredictionMsg {
                 seq: 78,
                 mean: -0.5,
                 var: 2.0,
                 gate: g,
-            },
-            Response::Reject {
+            }),
+            Response::Reject(RejectMsg {
                 seq: None,
                 reason: RejectReason::Corrupt,
-            },
-            Response::Reject {
+            }),
+            Response::Reject(RejectMsg {
                 seq: Some(5),
                 reason: RejectReason::Unsupported,
-            },
-            Response::Status {
+            }),
+            Response::Status(StatusMsg {
                 steps: 1_000,
                 last_seq: Some(999),
                 rejected: 2,
                 log_marginal: -1234.5,
-            },
-            Response::SnapshotChunk {
+            }),
+            Response::SnapshotChunk(SnapshotChunkMsg {
                 offset: 0,
                 total: 146_576,
                 bytes: SnapshotBytes::from_slice(b"HSMS").unwrap(),
-            },
-            Response::RestoreNext {
+            }),
+            Response::RestoreNext(RestoreNextMsg {
                 pass: Pass::Write,
                 offset: 0,
-            },
-            Response::Restored {
+            }),
+            Response::Restored(RestoredMsg {
                 seed: 3,
                 steps: 500,
                 last_seq: Some(499),
                 rejected: 0,
-            },
+            }),
             Response::RestoreRefused {
                 reason: SnapshotError::OutOfOrder { expected: 12 },
             },
@@ -731,12 +786,12 @@ pub(crate) mod tests {
     #[test]
     fn wrong_length_features_keep_seq_and_the_rest_of_the_message() {
         for values in [&[1.0, 2.0, 3.0][..], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]] {
-            let sent: Request<8> = Request::Observe {
+            let sent: Request<8> = Request::Observe(ObserveMsg {
                 seq: 4242,
                 x: FeatureVec::from_slice(values).unwrap(),
                 y: 9.5,
-            };
-            let Request::Observe { seq, x, y } = as_device_with_d4(&sent) else {
+            });
+            let Request::Observe(ObserveMsg { seq, x, y }) = as_device_with_d4(&sent) else {
                 panic!("decoded as another variant");
             };
             assert_eq!((seq, y), (4242, 9.5));
@@ -777,31 +832,31 @@ pub(crate) mod tests {
         let full = SnapshotBytes::from_slice(&[0xAB; SNAPSHOT_CHUNK]).unwrap();
         let requests: [Request<32>; 7] = [
             Request::Hello,
-            Request::Observe {
+            Request::Observe(ObserveMsg {
                 seq: u32::MAX,
                 x,
                 y: 1.0,
-            },
-            Request::Predict { seq: u32::MAX, x },
+            }),
+            Request::Predict(PredictMsg { seq: u32::MAX, x }),
             Request::Reset { seed: u64::MAX },
             Request::Status,
             Request::Snapshot { offset: u32::MAX },
-            Request::Restore {
+            Request::Restore(RestoreMsg {
                 offset: u32::MAX,
                 bytes: full.clone(),
-            },
+            }),
         ];
         let g: GateVec<32> = gate(&[0.5; 32]);
         let responses: [Response<32>; 9] = [
-            Response::Config {
+            Response::Config(ConfigMsg {
                 version: u16::MAX,
                 n: u32::MAX,
                 k: u32::MAX,
                 d: u32::MAX,
                 seed: u64::MAX,
                 max_frame: u32::MAX,
-            },
-            Response::Update {
+            }),
+            Response::Update(UpdateMsg {
                 seq: u32::MAX,
                 pred_mean: 0.0,
                 pred_var: 0.0,
@@ -810,38 +865,38 @@ pub(crate) mod tests {
                 resampled: false,
                 gate: g.clone(),
                 ticks: u32::MAX,
-            },
-            Response::Prediction {
+            }),
+            Response::Prediction(PredictionMsg {
                 seq: u32::MAX,
                 mean: 0.0,
                 var: 0.0,
                 gate: g,
-            },
-            Response::Reject {
+            }),
+            Response::Reject(RejectMsg {
                 seq: Some(u32::MAX),
                 reason: RejectReason::Unsupported,
-            },
-            Response::Status {
+            }),
+            Response::Status(StatusMsg {
                 steps: u32::MAX,
                 last_seq: Some(u32::MAX),
                 rejected: u32::MAX,
                 log_marginal: f64::MIN,
-            },
-            Response::SnapshotChunk {
+            }),
+            Response::SnapshotChunk(SnapshotChunkMsg {
                 offset: u32::MAX,
                 total: u32::MAX,
                 bytes: full,
-            },
-            Response::RestoreNext {
+            }),
+            Response::RestoreNext(RestoreNextMsg {
                 pass: Pass::Verify,
                 offset: u32::MAX,
-            },
-            Response::Restored {
+            }),
+            Response::Restored(RestoredMsg {
                 seed: u64::MAX,
                 steps: u32::MAX,
                 last_seq: Some(u32::MAX),
                 rejected: u32::MAX,
-            },
+            }),
             Response::RestoreRefused {
                 reason: SnapshotError::OutOfOrder {
                     expected: usize::MAX,

@@ -16,7 +16,9 @@ use std::path::PathBuf;
 
 use hsmoe_core::frame::{decode, encode, MAX_FRAME};
 use hsmoe_core::protocol::{
-    FeatureVec, GateVec, RejectReason, Request, Response, SnapshotBytes, PROTOCOL_VERSION,
+    ConfigMsg, FeatureVec, GateVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason,
+    Request, Response, RestoreMsg, RestoreNextMsg, RestoredMsg, SnapshotBytes, SnapshotChunkMsg,
+    StatusMsg, UpdateMsg, PROTOCOL_VERSION,
 };
 use hsmoe_core::snapshot::{
     xorshift_from_state, xorshift_state, CheckpointProgress, CheckpointRestorer, LinkState, Pass,
@@ -96,18 +98,18 @@ fn requests() -> Vec<(&'static str, Request<D>)> {
         ("request_hello", Request::Hello),
         (
             "request_observe",
-            Request::Observe {
+            Request::Observe(ObserveMsg {
                 seq: 300,
                 x: features(),
                 y: -1.25,
-            },
+            }),
         ),
         (
             "request_predict",
-            Request::Predict {
+            Request::Predict(PredictMsg {
                 seq: 70_000,
                 x: features(),
-            },
+            }),
         ),
         (
             "request_reset",
@@ -119,10 +121,10 @@ fn requests() -> Vec<(&'static str, Request<D>)> {
         ("request_snapshot", Request::Snapshot { offset: 256 }),
         (
             "request_restore",
-            Request::Restore {
+            Request::Restore(RestoreMsg {
                 offset: 128,
                 bytes: SnapshotBytes::from_slice(&[0x48, 0x53, 0x00, 0xFF, 0x01]).unwrap(),
-            },
+            }),
         ),
     ]
 }
@@ -131,18 +133,18 @@ fn responses() -> Vec<(&'static str, Response<K>)> {
     vec![
         (
             "response_config",
-            Response::Config {
+            Response::Config(ConfigMsg {
                 version: PROTOCOL_VERSION,
                 n: 128,
                 k: K as u32,
                 d: D as u32,
                 seed: 42,
                 max_frame: MAX_FRAME as u32,
-            },
+            }),
         ),
         (
             "response_update",
-            Response::Update {
+            Response::Update(UpdateMsg {
                 seq: 300,
                 pred_mean: 0.5,
                 pred_var: 1.5,
@@ -151,56 +153,56 @@ fn responses() -> Vec<(&'static str, Response<K>)> {
                 resampled: true,
                 gate: gate(),
                 ticks: 123_456,
-            },
+            }),
         ),
         (
             "response_prediction",
-            Response::Prediction {
+            Response::Prediction(PredictionMsg {
                 seq: 70_000,
                 mean: -0.5,
                 var: 2.25,
                 gate: gate(),
-            },
+            }),
         ),
         (
             "response_reject",
-            Response::Reject {
+            Response::Reject(RejectMsg {
                 seq: Some(301),
                 reason: RejectReason::NonFinite,
-            },
+            }),
         ),
         (
             "response_status",
-            Response::Status {
+            Response::Status(StatusMsg {
                 steps: 1_000,
                 last_seq: Some(999),
                 rejected: 2,
                 log_marginal: -1234.5625,
-            },
+            }),
         ),
         (
             "response_snapshot_chunk",
-            Response::SnapshotChunk {
+            Response::SnapshotChunk(SnapshotChunkMsg {
                 offset: 128,
                 total: 1_000,
                 bytes: SnapshotBytes::from_slice(b"HSMS\x01\x00").unwrap(),
-            },
+            }),
         ),
         (
             "response_restore_next",
-            Response::RestoreNext {
+            Response::RestoreNext(RestoreNextMsg {
                 pass: Pass::Write,
                 offset: 384,
-            },
+            }),
         ),
         (
             "response_restored",
-            Response::Restored {
+            Response::Restored(RestoredMsg {
                 seed: 42,
                 steps: 500,
                 last_seq: Some(499),
                 rejected: 1,
-            },
+            }),
         ),
         (
             "response_restore_refused",

@@ -30,8 +30,9 @@
 
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
 use hsmoe_core::protocol::{
-    FeatureVec, GateVec, RejectReason, Request, Response, SnapshotBytes, PROTOCOL_VERSION,
-    SNAPSHOT_CHUNK,
+    ConfigMsg, FeatureVec, GateVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason,
+    Request, Response, RestoreMsg, RestoreNextMsg, RestoredMsg, SnapshotBytes, SnapshotChunkMsg,
+    StatusMsg, UpdateMsg, PROTOCOL_VERSION, SNAPSHOT_CHUNK,
 };
 use hsmoe_core::snapshot::{
     xorshift_from_state, xorshift_state, CheckpointProgress, CheckpointRestorer, LinkState, Pass,
@@ -43,26 +44,19 @@ use rand_xorshift::XorShiftRng;
 
 /// The answers to the last [`MAX_WINDOW`] observations, by `seq`: a ring
 /// indexed by `seq mod MAX_WINDOW`, since answered `seq`s are
-/// consecutive. Lives in a `static` (≈ 3.6 KiB at K = 4), not on the
+/// consecutive. Lives in a `static` (≈ 4 KiB at K = 4), not on the
 /// stack.
 pub struct AnswerCache<const K: usize> {
     slots: [Option<(u32, Answer<K>)>; MAX_WINDOW],
 }
 
-/// An observation's answer as cached: an `Update` or a `Reject` without
-/// its `seq` (the slot's key). A `Response` would take room for a
-/// checkpoint chunk in every slot (≈ 10 KiB in all).
+/// An observation's answer as cached: an `Update` (its `seq` is
+/// rewritten when it is sent again) or a `Reject` without its `seq` (the
+/// slot's key). A `Response` would take room for a checkpoint chunk in
+/// every slot (≈ 10 KiB in all).
 #[derive(Clone)]
 enum Answer<const K: usize> {
-    Update {
-        pred_mean: f32,
-        pred_var: f32,
-        log_pred: f32,
-        ess: f32,
-        resampled: bool,
-        gate: GateVec<K>,
-        ticks: u32,
-    },
+    Update(UpdateMsg<K>),
     Reject(RejectReason),
 }
 
@@ -70,26 +64,9 @@ impl<const K: usize> Answer<K> {
     /// The cacheable part of an answer to an observation (`None` for any
     /// other response, which `observe` never gives).
     fn of(response: &Response<K>) -> Option<Self> {
-        match response.clone() {
-            Response::Update {
-                pred_mean,
-                pred_var,
-                log_pred,
-                ess,
-                resampled,
-                gate,
-                ticks,
-                ..
-            } => Some(Answer::Update {
-                pred_mean,
-                pred_var,
-                log_pred,
-                ess,
-                resampled,
-                gate,
-                ticks,
-            }),
-            Response::Reject { reason, .. } => Some(Answer::Reject(reason)),
+        match response {
+            Response::Update(update) => Some(Answer::Update(update.clone())),
+            Response::Reject(RejectMsg { reason, .. }) => Some(Answer::Reject(*reason)),
             _ => None,
         }
     }
@@ -97,28 +74,11 @@ impl<const K: usize> Answer<K> {
     /// The response to `seq`.
     fn to_response(&self, seq: u32) -> Response<K> {
         match self.clone() {
-            Answer::Update {
-                pred_mean,
-                pred_var,
-                log_pred,
-                ess,
-                resampled,
-                gate,
-                ticks,
-            } => Response::Update {
-                seq,
-                pred_mean,
-                pred_var,
-                log_pred,
-                ess,
-                resampled,
-                gate,
-                ticks,
-            },
-            Answer::Reject(reason) => Response::Reject {
+            Answer::Update(update) => Response::Update(UpdateMsg { seq, ..update }),
+            Answer::Reject(reason) => Response::Reject(RejectMsg {
                 seq: Some(seq),
                 reason,
-            },
+            }),
         }
     }
 }
@@ -240,7 +200,7 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
             now,
             stats: Stats::default(),
         };
-        if let Response::Reject { reason, .. } = link.reset(seed) {
+        if let Response::Reject(RejectMsg { reason, .. }) = link.reset(seed) {
             defmt::error!("reset at boot failed: {}", reason);
         }
         link
@@ -311,23 +271,23 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
                 self.config()
             }
             Request::Reset { seed } => self.reset(seed),
-            Request::Status => Response::Status {
+            Request::Status => Response::Status(StatusMsg {
                 steps: self.filter.state().steps(),
                 last_seq: self.last,
                 rejected: self.rejected,
                 log_marginal: self.filter.state().log_marginal(),
-            },
-            Request::Observe { seq, x, y } => self.observe(seq, &x, y),
+            }),
+            Request::Observe(ObserveMsg { seq, x, y }) => self.observe(seq, &x, y),
             Request::Snapshot { offset } => self.snapshot(offset),
-            Request::Restore { offset, bytes } => self.restore(offset, &bytes),
-            Request::Predict { seq, x } => {
+            Request::Restore(RestoreMsg { offset, bytes }) => self.restore(offset, &bytes),
+            Request::Predict(PredictMsg { seq, x }) => {
                 match x.as_array().and_then(|x| self.filter.predict(x)) {
-                    Ok(p) => Response::Prediction {
+                    Ok(p) => Response::Prediction(PredictionMsg {
                         seq,
                         mean: p.mean,
                         var: p.var,
                         gate: gate_vec(&p.gate),
-                    },
+                    }),
                     Err(error) => self.reject(Some(seq), error.into()),
                 }
             }
@@ -372,7 +332,7 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
             Ok((update, ticks)) => {
                 self.stats.updates = self.stats.updates.wrapping_add(1);
                 defmt::debug!("seq {}: {} ticks, ess {}", seq, ticks, update.ess);
-                Response::Update {
+                Response::Update(UpdateMsg {
                     seq,
                     pred_mean: update.pred_mean,
                     pred_var: update.pred_var,
@@ -381,7 +341,7 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
                     resampled: update.resampled,
                     gate: gate_vec(&update.gate),
                     ticks: u32::try_from(ticks).unwrap_or(u32::MAX),
-                }
+                })
             }
             // The filter is not running (a restore is writing it, or one
             // failed): nothing happened to count or repeat.
@@ -412,14 +372,14 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
             offset as usize,
             &mut chunk,
         );
-        Response::SnapshotChunk {
+        Response::SnapshotChunk(SnapshotChunkMsg {
             offset,
             // A filter that fits this device's RAM has a far shorter stream.
             total: Filter::<N, K, D>::CHECKPOINT_LEN as u32,
             // Cannot fail: `len ≤ SNAPSHOT_CHUNK`.
             bytes: SnapshotBytes::from_slice(chunk.get(..len).unwrap_or_default())
                 .unwrap_or_default(),
-        }
+        })
     }
 
     /// Feeds a chunk of a checkpoint stream to the restorer.
@@ -427,9 +387,11 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
         let progress = self
             .restorer
             .push(&mut self.filter.as_set(), offset as usize, bytes);
-        let next = |pass, offset: usize| Response::RestoreNext {
-            pass,
-            offset: offset as u32,
+        let next = |pass, offset: usize| {
+            Response::RestoreNext(RestoreNextMsg {
+                pass,
+                offset: offset as u32,
+            })
         };
         match progress {
             Ok(CheckpointProgress::Next { pass, offset }) => next(pass, offset),
@@ -445,12 +407,12 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
                 self.answers.clear();
                 let steps = self.filter.state().steps();
                 defmt::info!("restored: {} steps, last seq {}", steps, link.last_seq);
-                Response::Restored {
+                Response::Restored(RestoredMsg {
                     seed: link.seed,
                     steps,
                     last_seq: link.last_seq,
                     rejected: link.rejected,
-                }
+                })
             }
             Err(reason) => {
                 self.stats.rejects = self.stats.rejects.wrapping_add(1);
@@ -462,21 +424,21 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
 
     /// `Config` for `Hello` and `Reset`.
     fn config(&self) -> Response<K> {
-        Response::Config {
+        Response::Config(ConfigMsg {
             version: PROTOCOL_VERSION,
             n: N as u32,
             k: K as u32,
             d: D as u32,
             seed: self.seed,
             max_frame: MAX_FRAME as u32,
-        }
+        })
     }
 
     /// A `Reject`, counted and logged.
     fn reject(&mut self, seq: Option<u32>, reason: RejectReason) -> Response<K> {
         self.stats.rejects = self.stats.rejects.wrapping_add(1);
         defmt::warn!("reject {}: {}", seq, reason);
-        Response::Reject { seq, reason }
+        Response::Reject(RejectMsg { seq, reason })
     }
 }
 

@@ -12,7 +12,10 @@
 use cortex_m_rt::entry;
 use hsmoe_core::dist::{gamma, normal, polya_gamma, student_t};
 use hsmoe_core::frame::{self, MAX_FRAME};
-use hsmoe_core::protocol::{FeatureVec, RejectReason, Request, Response};
+use hsmoe_core::protocol::{
+    ConfigMsg, FeatureVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason, Request,
+    Response, UpdateMsg,
+};
 use hsmoe_core::{linalg, Config, Error, Filter};
 use hsmoe_firmware::link::{AnswerCache, Link};
 use hsmoe_firmware::{board, runtime, stack};
@@ -563,11 +566,11 @@ fn framed(request: &Request<D>) -> Bytes {
 fn observe(seq: u32, t: usize) -> Request<D> {
     let mut stream = Stream::new(1000 + t as u64);
     let (x, y) = stream.next_row();
-    Request::Observe {
+    Request::Observe(ObserveMsg {
         seq,
         x: FeatureVec::from(x),
         y,
-    }
+    })
 }
 
 /// The single answer to `bytes`, or an error.
@@ -579,7 +582,7 @@ fn answer(link: &mut Link<'_, N, K, D>, bytes: &[u8]) -> Result<Response<K>, &'s
 }
 
 fn reject(seq: Option<u32>, reason: RejectReason) -> Response<K> {
-    Response::Reject { seq, reason }
+    Response::Reject(RejectMsg { seq, reason })
 }
 
 fn link_answers_the_protocol(ctx: &mut Ctx) -> Check {
@@ -589,14 +592,14 @@ fn link_answers_the_protocol(ctx: &mut Ctx) -> Check {
     ensure!(
         matches!(
             config,
-            Response::Config {
+            Response::Config(ConfigMsg {
                 n: 32,
                 k: 4,
                 d: 4,
                 seed: 77,
                 version: 1,
                 ..
-            }
+            })
         ),
         "Reset not answered with the Config"
     );
@@ -607,7 +610,7 @@ fn link_answers_the_protocol(ctx: &mut Ctx) -> Check {
 
     let first = answer(&mut link, &framed(&observe(10, 0)))?;
     ensure!(
-        matches!(first, Response::Update { seq: 10, .. }),
+        matches!(first, Response::Update(UpdateMsg { seq: 10, .. })),
         "no Update for seq 10"
     );
     let repeat = answer(&mut link, &framed(&observe(10, 0)))?;
@@ -624,43 +627,43 @@ fn link_answers_the_protocol(ctx: &mut Ctx) -> Check {
     );
     let next = answer(&mut link, &framed(&observe(11, 1)))?;
     ensure!(
-        matches!(next, Response::Update { seq: 11, .. }),
+        matches!(next, Response::Update(UpdateMsg { seq: 11, .. })),
         "no Update for seq 11"
     );
 
-    let nan = Request::Observe {
+    let nan = Request::Observe(ObserveMsg {
         seq: 12,
         x: FeatureVec::from([1.0, f32::NAN, 0.0, 0.0]),
         y: 0.0,
-    };
+    });
     let nan_answer = answer(&mut link, &framed(&nan))?;
     ensure!(
         nan_answer == reject(Some(12), RejectReason::NonFinite),
         "NaN not rejected"
     );
     let short = FeatureVec::from_slice(&[1.0, 2.0]).ok_or("short vector")?;
-    let wrong = Request::Observe {
+    let wrong = Request::Observe(ObserveMsg {
         seq: 13,
         x: short,
         y: 0.0,
-    };
+    });
     let wrong_answer = answer(&mut link, &framed(&wrong))?;
     ensure!(
         wrong_answer == reject(Some(13), RejectReason::WrongLength),
         "short x accepted"
     );
 
-    let predict = Request::Predict {
+    let predict = Request::Predict(PredictMsg {
         seq: 500,
         x: FeatureVec::from([1.0, 0.5, 0.0, 0.0]),
-    };
+    });
     let prediction = answer(&mut link, &framed(&predict))?;
-    let Response::Prediction {
+    let Response::Prediction(PredictionMsg {
         seq: 500,
         mean,
         var,
         gate,
-    } = prediction
+    }) = prediction
     else {
         return Err("Predict not answered with a Prediction");
     };

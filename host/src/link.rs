@@ -4,7 +4,7 @@
 //! validation all build on these.
 
 use hsmoe_core::frame::FrameError;
-use hsmoe_core::protocol::{Request, Response};
+use hsmoe_core::protocol::{ConfigMsg, Request, Response, StatusMsg};
 use hsmoe_core::snapshot::{Pass, SnapshotError};
 use std::fmt;
 
@@ -38,14 +38,14 @@ impl DeviceConfig {
     /// The fields of a `Response::Config`, or `None` for another response.
     pub fn from_response(response: &HostResponse) -> Option<DeviceConfig> {
         match *response {
-            Response::Config {
+            Response::Config(ConfigMsg {
                 version,
                 n,
                 k,
                 d,
                 seed,
                 max_frame,
-            } => Some(DeviceConfig {
+            }) => Some(DeviceConfig {
                 version,
                 n,
                 k,
@@ -75,12 +75,12 @@ impl DeviceStatus {
     /// The fields of a `Response::Status`, or `None` for another response.
     pub fn from_response(response: &HostResponse) -> Option<DeviceStatus> {
         match *response {
-            Response::Status {
+            Response::Status(StatusMsg {
                 steps,
                 last_seq,
                 rejected,
                 log_marginal,
-            } => Some(DeviceStatus {
+            }) => Some(DeviceStatus {
                 steps,
                 last_seq,
                 rejected,

@@ -10,11 +10,14 @@
 //! Floats are printed in the shortest form that reads back to the same
 //! f32, so decoded telemetry can be compared bit for bit.
 
-use crate::link::{HostResponse, Received};
+use crate::link::{HostResponse, Received, HOST_K};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
-use hsmoe_core::protocol::Response;
+use hsmoe_core::protocol::{
+    ConfigMsg, PredictionMsg, RejectMsg, Response, RestoreNextMsg, RestoredMsg, SnapshotChunkMsg,
+    StatusMsg, UpdateMsg,
+};
 use serde::Serialize;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -46,50 +49,11 @@ pub enum Format {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     /// `Response::Config`.
-    Config {
-        /// Protocol version.
-        version: u16,
-        /// Particles.
-        n: u32,
-        /// Experts.
-        k: u32,
-        /// Features, intercept included.
-        d: u32,
-        /// Seed.
-        seed: u64,
-        /// Longest accepted frame.
-        max_frame: u32,
-    },
+    Config(ConfigMsg),
     /// `Response::Update`.
-    Update {
-        /// Sequence number (row of the data file).
-        seq: u32,
-        /// One-step-ahead predictive mean.
-        pred_mean: f32,
-        /// One-step-ahead predictive variance.
-        pred_var: f32,
-        /// Log predictive density at the observed y.
-        log_pred: f32,
-        /// Effective sample size before resampling.
-        ess: f32,
-        /// Whether the particles were resampled.
-        resampled: bool,
-        /// Mean gate probabilities.
-        gate: Vec<f32>,
-        /// Device ticks of the update.
-        ticks: u32,
-    },
+    Update(UpdateMsg<HOST_K>),
     /// `Response::Prediction`.
-    Prediction {
-        /// Sequence number of the request.
-        seq: u32,
-        /// Predictive mean.
-        mean: f32,
-        /// Predictive variance.
-        var: f32,
-        /// Mean gate probabilities.
-        gate: Vec<f32>,
-    },
+    Prediction(PredictionMsg<HOST_K>),
     /// `Response::Reject`.
     Reject {
         /// Sequence number, if the request was decoded.
@@ -98,16 +62,7 @@ pub enum Record {
         reason: String,
     },
     /// `Response::Status`.
-    Status {
-        /// Observations absorbed since the `Reset`.
-        steps: u32,
-        /// The last answered observation.
-        last_seq: Option<u32>,
-        /// Observations refused.
-        rejected: u32,
-        /// The device's log marginal likelihood estimate.
-        log_marginal: f64,
-    },
+    Status(StatusMsg),
     /// `Response::SnapshotChunk` (the bytes are in the checkpoint file).
     SnapshotChunk {
         /// Offset of the chunk in the checkpoint stream.
@@ -125,16 +80,7 @@ pub enum Record {
         offset: u32,
     },
     /// `Response::Restored`.
-    Restored {
-        /// Seed of the checkpointed run.
-        seed: u64,
-        /// Observations it had absorbed.
-        steps: u32,
-        /// Its last answered seq.
-        last_seq: Option<u32>,
-        /// Observations it had refused.
-        rejected: u32,
-    },
+    Restored(RestoredMsg),
     /// `Response::RestoreRefused`.
     RestoreRefused {
         /// Why (the `SnapshotError`, as text).
@@ -161,90 +107,28 @@ impl From<&Received> for Record {
 impl From<&HostResponse> for Record {
     fn from(response: &HostResponse) -> Record {
         match response.clone() {
-            Response::Config {
-                version,
-                n,
-                k,
-                d,
-                seed,
-                max_frame,
-            } => Record::Config {
-                version,
-                n,
-                k,
-                d,
-                seed,
-                max_frame,
-            },
-            Response::Update {
-                seq,
-                pred_mean,
-                pred_var,
-                log_pred,
-                ess,
-                resampled,
-                gate,
-                ticks,
-            } => Record::Update {
-                seq,
-                pred_mean,
-                pred_var,
-                log_pred,
-                ess,
-                resampled,
-                gate: gate.to_vec(),
-                ticks,
-            },
-            Response::Prediction {
-                seq,
-                mean,
-                var,
-                gate,
-            } => Record::Prediction {
-                seq,
-                mean,
-                var,
-                gate: gate.to_vec(),
-            },
-            Response::Reject { seq, reason } => Record::Reject {
+            Response::Config(config) => Record::Config(config),
+            Response::Update(update) => Record::Update(update),
+            Response::Prediction(prediction) => Record::Prediction(prediction),
+            Response::Reject(RejectMsg { seq, reason }) => Record::Reject {
                 seq,
                 reason: format!("{reason:?}"),
             },
-            Response::Status {
-                steps,
-                last_seq,
-                rejected,
-                log_marginal,
-            } => Record::Status {
-                steps,
-                last_seq,
-                rejected,
-                log_marginal,
-            },
-            Response::SnapshotChunk {
+            Response::Status(status) => Record::Status(status),
+            Response::SnapshotChunk(SnapshotChunkMsg {
                 offset,
                 total,
                 bytes,
-            } => Record::SnapshotChunk {
+            }) => Record::SnapshotChunk {
                 offset,
                 total,
                 len: bytes.len(),
             },
-            Response::RestoreNext { pass, offset } => Record::RestoreNext {
+            Response::RestoreNext(RestoreNextMsg { pass, offset }) => Record::RestoreNext {
                 pass: format!("{pass:?}"),
                 offset,
             },
-            Response::Restored {
-                seed,
-                steps,
-                last_seq,
-                rejected,
-            } => Record::Restored {
-                seed,
-                steps,
-                last_seq,
-                rejected,
-            },
+            Response::Restored(restored) => Record::Restored(restored),
             Response::RestoreRefused { reason } => Record::RestoreRefused {
                 reason: reason.to_string(),
             },
@@ -257,17 +141,17 @@ impl From<&HostResponse> for Record {
 /// # Examples
 /// ```
 /// use hsmoe_core::frame;
-/// use hsmoe_core::protocol::{RejectReason, Response};
-/// use hsmoe_host::run::Received;
+/// use hsmoe_core::protocol::{RejectReason, Response, RejectMsg};
+/// use hsmoe_host::link::Received;
 /// use hsmoe_host::telemetry::frames;
 ///
-/// let reject: Response<4> = Response::Reject { seq: Some(3), reason: RejectReason::OutOfOrder };
+/// let reject: Response<4> = Response::Reject(RejectMsg { seq: Some(3), reason: RejectReason::OutOfOrder });
 /// let mut buf = [0u8; 64];
 /// let mut bytes = frame::encode(&reject, &mut buf).unwrap().to_vec();
 /// bytes.extend([0x42, 0x00]); // one damaged frame
 /// let got = frames(&bytes);
 /// assert_eq!(got.len(), 2);
-/// assert!(matches!(&got[0], Received::Response(Response::Reject { seq: Some(3), .. })));
+/// assert!(matches!(&got[0], Received::Response(Response::Reject(RejectMsg { seq: Some(3), .. }))));
 /// assert!(matches!(got[1], Received::Damaged(_)));
 /// ```
 pub fn frames(bytes: &[u8]) -> Vec<Received> {
@@ -301,7 +185,8 @@ pub fn to_csv(records: &[Record]) -> String {
     let k = records
         .iter()
         .map(|r| match r {
-            Record::Update { gate, .. } | Record::Prediction { gate, .. } => gate.len(),
+            Record::Update(UpdateMsg { gate, .. })
+            | Record::Prediction(PredictionMsg { gate, .. }) => gate.len(),
             _ => 0,
         })
         .max()
@@ -325,7 +210,7 @@ pub fn to_csv(records: &[Record]) -> String {
     for record in records {
         // The fields before the gate columns, in header order.
         let (mut fields, gate): (Vec<String>, &[f32]) = match record {
-            Record::Update {
+            Record::Update(UpdateMsg {
                 seq,
                 pred_mean,
                 pred_var,
@@ -334,7 +219,7 @@ pub fn to_csv(records: &[Record]) -> String {
                 resampled,
                 gate,
                 ticks,
-            } => (
+            }) => (
                 vec![
                     "update".into(),
                     text(seq),
@@ -348,12 +233,12 @@ pub fn to_csv(records: &[Record]) -> String {
                 ],
                 gate,
             ),
-            Record::Prediction {
+            Record::Prediction(PredictionMsg {
                 seq,
                 mean,
                 var,
                 gate,
-            } => {
+            }) => {
                 let mut fields = vec!["prediction".into(), text(seq), text(mean), text(var)];
                 fields.resize(9, String::new());
                 (fields, gate)
@@ -367,11 +252,11 @@ pub fn to_csv(records: &[Record]) -> String {
                 fields.push(reason.clone());
                 (fields, &[])
             }
-            Record::Config { .. }
-            | Record::Status { .. }
+            Record::Config(_)
+            | Record::Status(_)
             | Record::SnapshotChunk { .. }
             | Record::RestoreNext { .. }
-            | Record::Restored { .. }
+            | Record::Restored(_)
             | Record::RestoreRefused { .. }
             | Record::Damaged { .. } => continue,
         };

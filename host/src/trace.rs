@@ -6,7 +6,7 @@ use crate::fit::{FitReport, Precision};
 use crate::link::{DeviceConfig, Received};
 use crate::telemetry;
 use anyhow::{bail, ensure, Context as _};
-use hsmoe_core::protocol::{RejectReason, Response};
+use hsmoe_core::protocol::{RejectMsg, RejectReason, Response, UpdateMsg};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -122,13 +122,13 @@ impl Trace {
     /// # Examples
     /// ```
     /// use hsmoe_core::frame;
-    /// use hsmoe_core::protocol::{GateVec, Response};
+    /// use hsmoe_core::protocol::{GateVec, Response, ConfigMsg, UpdateMsg};
     /// use hsmoe_host::trace::Trace;
-    /// let config: Response<4> = Response::Config { version: 1, n: 64, k: 1, d: 2, seed: 9, max_frame: 256 };
-    /// let update: Response<4> = Response::Update {
+    /// let config: Response<4> = Response::Config(ConfigMsg { version: 1, n: 64, k: 1, d: 2, seed: 9, max_frame: 256 });
+    /// let update: Response<4> = Response::Update(UpdateMsg {
     ///     seq: 0, pred_mean: 0.5, pred_var: 2.0, log_pred: -1.5, ess: 64.0,
     ///     resampled: false, gate: GateVec::from_slice(&[1.0]).unwrap(), ticks: 0,
-    /// };
+    /// });
     /// let mut bytes = Vec::new();
     /// let mut buf = [0u8; 256];
     /// for response in [&config, &update, &update] {
@@ -164,7 +164,7 @@ impl Trace {
                 continue;
             }
             match response {
-                Response::Update {
+                Response::Update(UpdateMsg {
                     seq,
                     pred_mean,
                     pred_var,
@@ -172,7 +172,7 @@ impl Trace {
                     ess,
                     gate,
                     ..
-                } => {
+                }) => {
                     updates.entry(seq).or_insert_with(|| TraceStep {
                         mean: pred_mean.into(),
                         var: pred_var.into(),
@@ -183,10 +183,10 @@ impl Trace {
                 }
                 // OutOfOrder answers a request the host sent too early; it
                 // is resent. Any other reason is final for that row.
-                Response::Reject {
+                Response::Reject(RejectMsg {
                     seq: Some(seq),
                     reason,
-                } if reason != RejectReason::OutOfOrder => {
+                }) if reason != RejectReason::OutOfOrder => {
                     rejected.insert(seq, reason);
                 }
                 _ => {}

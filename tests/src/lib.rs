@@ -1,7 +1,7 @@
 //! Helpers shared by the cross-crate tests: small seeded data sets, and
 //! telemetry compared bit for bit.
 
-use hsmoe_core::protocol::Response;
+use hsmoe_core::protocol::{Response, UpdateMsg};
 use hsmoe_core::Update;
 use hsmoe_host::link::HostResponse;
 use rand::{Rng, SeedableRng};
@@ -107,13 +107,13 @@ impl UpdateBits {
     ///
     /// # Examples
     /// ```
-    /// use hsmoe_core::protocol::{RejectReason, Response};
+    /// use hsmoe_core::protocol::{RejectReason, Response, RejectMsg};
     /// use hsmoe_tests::UpdateBits;
-    /// let reject = Response::Reject { seq: Some(3), reason: RejectReason::NonFinite };
+    /// let reject = Response::Reject(RejectMsg { seq: Some(3), reason: RejectReason::NonFinite });
     /// assert_eq!(UpdateBits::of_response(&reject), None);
     /// ```
     pub fn of_response(answer: &HostResponse) -> Option<UpdateBits> {
-        let Response::Update {
+        let Response::Update(UpdateMsg {
             seq,
             pred_mean,
             pred_var,
@@ -122,7 +122,7 @@ impl UpdateBits {
             resampled,
             gate,
             ..
-        } = answer
+        }) = answer
         else {
             return None;
         };

@@ -12,7 +12,10 @@
 //! with a loud message, except under `CI=true`, where they fail.
 
 use hsmoe_core::frame::MAX_FRAME;
-use hsmoe_core::protocol::{FeatureVec, RejectReason, Request, Response};
+use hsmoe_core::protocol::{
+    FeatureVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason, Request, Response,
+    UpdateMsg,
+};
 use hsmoe_core::{Config, Filter, Update};
 use hsmoe_host::data::{self, Dataset, LoadOptions};
 use hsmoe_host::engine::EngineKind;
@@ -127,14 +130,14 @@ fn run_answers_every_seq_once_bit_identical_to_the_host_core() {
     let updates: Vec<HostResponse> = telemetry::frames(&bytes)
         .into_iter()
         .filter_map(|frame| match frame {
-            Received::Response(update @ Response::Update { .. }) => Some(update),
+            Received::Response(update @ Response::Update(UpdateMsg { .. })) => Some(update),
             Received::Response(_) => None,
             Received::Damaged(error) => panic!("damaged telemetry frame: {error}"),
         })
         .collect();
     let mut per_seq = vec![0usize; rows.len()];
     for update in &updates {
-        if let Response::Update { seq, .. } = update {
+        if let Response::Update(UpdateMsg { seq, .. }) = update {
             per_seq[*seq as usize] += 1;
         }
     }
@@ -154,14 +157,14 @@ fn run_answers_every_seq_once_bit_identical_to_the_host_core() {
     let as_f32 = |v: &serde_json::Value| v.as_f64().unwrap() as f32;
     for (t, answer) in summary.answers.iter().enumerate() {
         let step = &json["predictive"][t];
-        let Response::Update {
+        let Response::Update(UpdateMsg {
             pred_mean,
             pred_var,
             log_pred,
             ess,
             gate,
             ..
-        } = answer
+        }) = answer
         else {
             unreachable!("checked above")
         };
@@ -252,15 +255,15 @@ fn framed(request: &HostRequest) -> Vec<u8> {
 }
 
 fn observe(seq: usize, (x, y): &(Vec<f32>, f32)) -> HostRequest {
-    Request::Observe {
+    Request::Observe(ObserveMsg {
         seq: seq as u32,
         x: FeatureVec::from_slice(x).unwrap(),
         y: *y,
-    }
+    })
 }
 
 fn reject(seq: Option<u32>, reason: RejectReason) -> HostResponse {
-    Response::Reject { seq, reason }
+    Response::Reject(RejectMsg { seq, reason })
 }
 
 #[test]
@@ -341,17 +344,17 @@ fn damaged_frames_are_rejected_and_change_nothing() {
 
     // Predict is answered from the same posterior, without changing it.
     let x = &rows[next + 1].0;
-    let prediction = session.exchange(&Request::Predict {
+    let prediction = session.exchange(&Request::Predict(PredictMsg {
         seq: 1000,
         x: FeatureVec::from_slice(x).unwrap(),
-    });
+    }));
     let want = host.filter.predict(x).unwrap();
-    let Response::Prediction {
+    let Response::Prediction(PredictionMsg {
         seq: 1000,
         mean,
         var,
         gate,
-    } = prediction
+    }) = prediction
     else {
         panic!("expected a Prediction, got {prediction:?}");
     };

@@ -6,7 +6,7 @@
 //! exercises them in a few seconds.
 
 use hsmoe_core::frame::{self, MAX_FRAME};
-use hsmoe_core::protocol::{FeatureVec, Request};
+use hsmoe_core::protocol::{FeatureVec, ObserveMsg, PredictMsg, Request};
 use hsmoe_core::snapshot::xorshift_state;
 use hsmoe_core::{Config, Error, Filter, Update, MAX_ABS_INPUT};
 use rand::{Rng, SeedableRng};
@@ -361,12 +361,12 @@ fn wire_stream(rng: &mut XorShiftRng) -> Vec<u8> {
         let x = FeatureVec::<8>::from_slice(&x).unwrap();
         let request = match rng.random_range(0..4) {
             0 => Request::Hello,
-            1 => Request::Observe {
+            1 => Request::Observe(ObserveMsg {
                 seq,
                 x,
                 y: rng.random(),
-            },
-            2 => Request::Predict { seq, x },
+            }),
+            2 => Request::Predict(PredictMsg { seq, x }),
             _ => Request::Reset { seed: rng.random() },
         };
         let mut buf = [0u8; MAX_FRAME];

@@ -19,7 +19,7 @@
 
 use clap::Parser as _;
 use hsmoe_core::frame::{self, MAX_FRAME};
-use hsmoe_core::protocol::{GateVec, PROTOCOL_VERSION};
+use hsmoe_core::protocol::{ConfigMsg, GateVec, StatusMsg, UpdateMsg, PROTOCOL_VERSION};
 use hsmoe_host::cli::{execute, Cli};
 use hsmoe_host::data::{self, Dataset, LoadOptions};
 use hsmoe_host::engine::EngineKind;
@@ -72,20 +72,19 @@ fn write_telemetry(path: &Path, data: &Dataset, opts: &FitOptions) {
         },
     )
     .unwrap();
-    let config = |seed| HostResponse::Config {
-        version: PROTOCOL_VERSION,
-        n: opts.n_particles as u32,
-        k: opts.k as u32,
-        d: data.d() as u32,
-        seed,
-        max_frame: MAX_FRAME as u32,
+    let config = |seed| {
+        HostResponse::Config(ConfigMsg {
+            version: PROTOCOL_VERSION,
+            n: opts.n_particles as u32,
+            k: opts.k as u32,
+            d: data.d() as u32,
+            seed,
+            max_frame: MAX_FRAME as u32,
+        })
     };
     // Exact: every value of a core run is an f32.
-    let updates = report
-        .predictive
-        .iter()
-        .enumerate()
-        .map(|(t, s)| HostResponse::Update {
+    let updates = report.predictive.iter().enumerate().map(|(t, s)| {
+        HostResponse::Update(UpdateMsg {
             seq: t as u32,
             pred_mean: s.mean as f32,
             pred_var: s.var as f32,
@@ -95,7 +94,8 @@ fn write_telemetry(path: &Path, data: &Dataset, opts: &FitOptions) {
             gate: GateVec::from_slice(&s.gate.iter().map(|&g| g as f32).collect::<Vec<_>>())
                 .unwrap(),
             ticks: 0,
-        });
+        })
+    });
     let mut responses = vec![config(0), config(opts.seed)];
     for (t, update) in updates.enumerate() {
         if t == 2 {
@@ -103,12 +103,12 @@ fn write_telemetry(path: &Path, data: &Dataset, opts: &FitOptions) {
         }
         responses.push(update);
     }
-    responses.push(HostResponse::Status {
+    responses.push(HostResponse::Status(StatusMsg {
         steps: data.y.len() as u32,
         last_seq: Some(data.y.len() as u32 - 1),
         rejected: 0,
         log_marginal: report.log_marginal.unwrap(),
-    });
+    }));
     responses.push(config(opts.seed));
     let mut bytes = Vec::new();
     let mut buf = [0u8; MAX_FRAME];

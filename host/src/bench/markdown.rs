@@ -263,9 +263,9 @@ const BLOCK: (&str, &str) = ("<!-- hsmoe bench: begin -->", "<!-- hsmoe bench: e
 /// # Examples
 /// ```
 /// let doc = "# B\n<!-- hsmoe bench: begin -->\nold\n<!-- hsmoe bench: end -->\ntail\n";
-/// let new = hsmoe_host::bench::splice(doc, "new\n").unwrap();
+/// let new = hsmoe_host::bench::markdown::splice(doc, "new\n").unwrap();
 /// assert_eq!(new, "# B\n<!-- hsmoe bench: begin -->\nnew\n<!-- hsmoe bench: end -->\ntail\n");
-/// assert!(hsmoe_host::bench::splice("# B\n", "new\n").is_err());
+/// assert!(hsmoe_host::bench::markdown::splice("# B\n", "new\n").is_err());
 /// ```
 pub fn splice(text: &str, report: &str) -> anyhow::Result<String> {
     let begin = text

@@ -76,7 +76,7 @@ impl Point {
     ///
     /// # Examples
     /// ```
-    /// let p = hsmoe_host::bench::Point::new(1000, 10, 6);
+    /// let p = hsmoe_host::bench::points::Point::new(1000, 10, 6);
     /// assert_eq!((p.n, p.k, p.d, p.r), (1000, 10, 6, 6));
     /// ```
     pub fn new(n: usize, k: usize, d: usize) -> Point {
@@ -99,7 +99,7 @@ impl Point {
     ///
     /// # Examples
     /// ```
-    /// use hsmoe_host::bench::Point;
+    /// use hsmoe_host::bench::points::Point;
     /// let p = Point::new(64, 2, 8);
     /// assert_eq!(p.label(), "N64_K2_D8_R8");
     /// assert_eq!(Point::from_label(&p.label()), Some(p));
@@ -135,7 +135,7 @@ pub const GRID_D: [usize; 4] = [2, 4, 8, 16];
 ///
 /// # Examples
 /// ```
-/// assert_eq!(hsmoe_host::bench::grid_points().len(), 36);
+/// assert_eq!(hsmoe_host::bench::points::grid_points().len(), 36);
 /// ```
 pub fn grid_points() -> Vec<Point> {
     GRID_N
@@ -161,7 +161,7 @@ pub const EXPONENT_DS: [usize; 5] = [4, 6, 8, 12, 16];
 ///
 /// # Examples
 /// ```
-/// let ds: Vec<usize> = hsmoe_host::bench::exponent_points().iter().map(|p| p.d).collect();
+/// let ds: Vec<usize> = hsmoe_host::bench::points::exponent_points().iter().map(|p| p.d).collect();
 /// assert_eq!(ds, [4, 6, 8, 12, 16]);
 /// ```
 pub fn exponent_points() -> Vec<Point> {
@@ -180,7 +180,7 @@ pub const N_SERIES_KD: (usize, usize) = (4, 8);
 /// # Examples
 /// ```
 /// // 36 grid points, the target, and D = 6, 12 of the exponent series.
-/// assert_eq!(hsmoe_host::bench::update_points().len(), 39);
+/// assert_eq!(hsmoe_host::bench::points::update_points().len(), 39);
 /// ```
 pub fn update_points() -> Vec<Point> {
     let mut points = vec![Point::new(TARGET.0, TARGET.1, TARGET.2)];
@@ -197,7 +197,7 @@ pub fn update_points() -> Vec<Point> {
 ///
 /// # Examples
 /// ```
-/// let [rd, r1] = hsmoe_host::bench::refresh_points();
+/// let [rd, r1] = hsmoe_host::bench::points::refresh_points();
 /// assert_eq!((rd.r, r1.r, rd.d), (8, 1, 8));
 /// ```
 pub fn refresh_points() -> [Point; 2] {
@@ -213,7 +213,7 @@ pub const PG_CS: [f64; 5] = [0.0, 1.0, 5.0, 20.0, 50.0];
 ///
 /// # Examples
 /// ```
-/// use hsmoe_host::bench::pg_label;
+/// use hsmoe_host::bench::points::pg_label;
 /// assert_eq!((pg_label(Some(5.0)), pg_label(None)), ("c5".into(), "c0-50".into()));
 /// ```
 pub fn pg_label(c: Option<f64>) -> String {
@@ -231,7 +231,7 @@ pub const CHOLESKY_DS: [usize; 4] = [2, 4, 8, 16];
 ///
 /// # Examples
 /// ```
-/// let rows = hsmoe_host::bench::rows(4, 10, 1);
+/// let rows = hsmoe_host::bench::points::rows(4, 10, 1);
 /// assert_eq!((rows.len(), rows[0].0.len(), rows[0].0[0]), (10, 4, 1.0));
 /// ```
 pub fn rows(d: usize, t: usize, seed: u64) -> Vec<(Vec<f32>, f32)> {

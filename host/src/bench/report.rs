@@ -3,6 +3,7 @@
 
 use crate::run::{self, RunArgs};
 use anyhow::{anyhow, bail, Context as _};
+use hsmoe_core::protocol::{Response, UpdateMsg};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -88,7 +89,7 @@ impl Machine {
     ///
     /// # Examples
     /// ```
-    /// assert!(hsmoe_host::bench::Machine::this().cpus >= 1);
+    /// assert!(hsmoe_host::bench::report::Machine::this().cpus >= 1);
     /// ```
     pub fn this() -> Machine {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -502,7 +503,7 @@ fn firmware_instructions() -> anyhow::Result<Measurement> {
         .iter()
         .skip(FIRMWARE_ROWS.1)
         .filter_map(|a| match a {
-            hsmoe_core::protocol::Response::Update { ticks, .. } => Some(f64::from(*ticks)),
+            Response::Update(UpdateMsg { ticks, .. }) => Some(f64::from(*ticks)),
             _ => None,
         })
         .collect();

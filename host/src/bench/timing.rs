@@ -98,7 +98,7 @@ fn core_loop_of<const K: usize, const D: usize>(
 ///
 /// # Examples
 /// ```
-/// use hsmoe_host::bench::{core_loop, Point};
+/// use hsmoe_host::bench::{points::Point, timing::core_loop};
 /// let mut filter = core_loop(Point::new(16, 2, 2), 1).unwrap();
 /// filter.update().unwrap();
 /// assert!(core_loop(Point::new(16, 3, 5), 1).is_err());
@@ -130,7 +130,7 @@ impl UpdateLoop for ReferenceLoop {
 ///
 /// # Examples
 /// ```
-/// use hsmoe_host::bench::{reference_loop, Point};
+/// use hsmoe_host::bench::{points::Point, timing::reference_loop};
 /// let mut filter = reference_loop(Point::new(16, 3, 5), 1).unwrap();
 /// filter.update().unwrap();
 /// ```
@@ -269,7 +269,7 @@ pub(super) fn time_update(
 /// ```
 /// let xs = [2.0, 4.0, 8.0];
 /// let ys = xs.map(|x: f64| 3.0 * x * x);
-/// assert!((hsmoe_host::bench::loglog_slope(&xs, &ys) - 2.0).abs() < 1e-12);
+/// assert!((hsmoe_host::bench::timing::loglog_slope(&xs, &ys) - 2.0).abs() < 1e-12);
 /// ```
 pub fn loglog_slope(xs: &[f64], ys: &[f64]) -> f64 {
     let n = xs.len().min(ys.len()) as f64;
@@ -293,7 +293,7 @@ const PG_BATCH: usize = 10_100;
 /// # Examples
 /// ```
 /// let mut rng = <rand_xorshift::XorShiftRng as rand::SeedableRng>::seed_from_u64(1);
-/// assert!(hsmoe_host::bench::core_pg_draws(&mut rng, &[0.0, 50.0], 4) > 0.0);
+/// assert!(hsmoe_host::bench::timing::core_pg_draws(&mut rng, &[0.0, 50.0], 4) > 0.0);
 /// ```
 pub fn core_pg_draws(rng: &mut XorShiftRng, cs: &[f64], batch: usize) -> f32 {
     let cs: Vec<f32> = cs.iter().map(|&c| c as f32).collect();
@@ -308,7 +308,7 @@ pub fn core_pg_draws(rng: &mut XorShiftRng, cs: &[f64], batch: usize) -> f32 {
 /// # Examples
 /// ```
 /// let mut rng = <rand_xorshift::XorShiftRng as rand::SeedableRng>::seed_from_u64(1);
-/// assert!(hsmoe_host::bench::exact_pg_draws(&mut rng, &[0.0, 50.0], 4) > 0.0);
+/// assert!(hsmoe_host::bench::timing::exact_pg_draws(&mut rng, &[0.0, 50.0], 4) > 0.0);
 /// ```
 pub fn exact_pg_draws(rng: &mut XorShiftRng, cs: &[f64], batch: usize) -> f64 {
     (0..batch)

@@ -79,7 +79,7 @@ pub fn plot(data: &Dataset, report: &FitReport<f64>, path: &Path) -> anyhow::Res
 ///
 /// # Examples
 /// ```
-/// use hsmoe_host::{engine::EngineKind, fit, plot, simulate, validate::Trace};
+/// use hsmoe_host::{engine::EngineKind, fit, plot, simulate, trace::Trace};
 /// let data = simulate::simulate(simulate::Design::Piecewise, 50, 1).dataset(true);
 /// let report = fit::fit(&data, &fit::FitOptions::new(EngineKind::Core, 2, 50, 1, &data)).unwrap();
 /// let trace = Trace::from_report(&report).unwrap();

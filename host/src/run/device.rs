@@ -8,7 +8,10 @@ use crate::link::{
 use crate::serial::Port;
 use anyhow::{bail, Context as _};
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
-use hsmoe_core::protocol::{Request, Response, SnapshotBytes, SNAPSHOT_CHUNK};
+use hsmoe_core::protocol::{
+    RejectMsg, Request, Response, RestoreMsg, RestoreNextMsg, RestoredMsg, SnapshotBytes,
+    SnapshotChunkMsg, SNAPSHOT_CHUNK,
+};
 use hsmoe_core::snapshot::{Pass, SnapshotError};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -179,7 +182,7 @@ impl Device {
                 if let Some(answer) = pick(&response) {
                     return Ok(answer);
                 }
-                if matches!(response, Response::Reject { seq: None, .. }) {
+                if matches!(response, Response::Reject(RejectMsg { seq: None, .. })) {
                     break;
                 }
             }
@@ -206,11 +209,11 @@ impl Device {
                 timeout,
                 retries,
                 |r| match r {
-                    Response::SnapshotChunk {
+                    Response::SnapshotChunk(SnapshotChunkMsg {
                         offset: at,
                         total,
                         bytes,
-                    } if *at == offset => Some((*total as usize, bytes.clone())),
+                    }) if *at == offset => Some((*total as usize, bytes.clone())),
                     _ => None,
                 },
             )?;
@@ -258,30 +261,30 @@ impl Device {
                 );
             }
             let chunk = &rest[..rest.len().min(SNAPSHOT_CHUNK)];
-            let request = Request::Restore {
+            let request = Request::Restore(RestoreMsg {
                 offset: u32::try_from(offset).context("checkpoint longer than 4 GiB")?,
                 bytes: SnapshotBytes::from_slice(chunk).unwrap_or_default(),
-            };
+            });
             // The device's position only moves forward (verify pass, then
             // write pass), so an answer that does not is a late copy (of
             // a resent chunk's answer): acting on it would keep the host
             // one answer behind for the rest of the restore.
             let here = progress_rank(pass, offset);
             let answer = self.request(&request, timeout, retries, |r| match r {
-                Response::RestoreNext {
+                Response::RestoreNext(RestoreNextMsg {
                     pass: next_pass,
                     offset: next,
-                } if progress_rank(*next_pass, *next as usize) <= here => None,
-                Response::RestoreNext { .. }
-                | Response::Restored { .. }
+                }) if progress_rank(*next_pass, *next as usize) <= here => None,
+                Response::RestoreNext(RestoreNextMsg { .. })
+                | Response::Restored(RestoredMsg { .. })
                 | Response::RestoreRefused { .. } => Some(r.clone()),
                 _ => None,
             })?;
             match answer {
-                Response::RestoreNext {
+                Response::RestoreNext(RestoreNextMsg {
                     pass: next_pass,
                     offset: next,
-                } => (pass, offset) = (next_pass, next as usize),
+                }) => (pass, offset) = (next_pass, next as usize),
                 Response::RestoreRefused {
                     reason: SnapshotError::OutOfOrder { expected },
                 } => offset = expected,
@@ -293,12 +296,12 @@ impl Device {
                     }
                     .into())
                 }
-                Response::Restored {
+                Response::Restored(RestoredMsg {
                     seed,
                     steps,
                     last_seq,
                     rejected,
-                } => {
+                }) => {
                     return Ok(DeviceRestored {
                         seed,
                         steps,

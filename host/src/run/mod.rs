@@ -52,7 +52,10 @@ use crate::progress::Progress;
 use crate::serial::{Port, Qemu};
 use anyhow::{bail, Context as _};
 use clap::Args;
-use hsmoe_core::protocol::{FeatureVec, RejectReason, Request, Response, PROTOCOL_VERSION};
+use hsmoe_core::protocol::{
+    ConfigMsg, FeatureVec, ObserveMsg, PredictionMsg, RejectMsg, RejectReason, Request, Response,
+    RestoreNextMsg, RestoredMsg, SnapshotChunkMsg, StatusMsg, UpdateMsg, PROTOCOL_VERSION,
+};
 use hsmoe_core::window::{SendWindow, MAX_WINDOW};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -233,7 +236,7 @@ impl RunSummary {
     pub fn updates(&self) -> usize {
         self.answers
             .iter()
-            .filter(|a| matches!(a, Response::Update { .. }))
+            .filter(|a| matches!(a, Response::Update(UpdateMsg { .. })))
             .count()
     }
 
@@ -241,7 +244,7 @@ impl RunSummary {
     pub fn rejected(&self) -> BTreeMap<String, usize> {
         let mut by_reason = BTreeMap::new();
         for answer in &self.answers {
-            if let Response::Reject { reason, .. } = answer {
+            if let Response::Reject(RejectMsg { reason, .. }) = answer {
                 *by_reason.entry(format!("{reason:?}")).or_insert(0) += 1;
             }
         }
@@ -254,7 +257,7 @@ impl RunSummary {
         self.answers
             .iter()
             .map(|a| match a {
-                Response::Update { log_pred, .. } => f64::from(*log_pred),
+                Response::Update(UpdateMsg { log_pred, .. }) => f64::from(*log_pred),
                 _ => 0.0,
             })
             .sum()
@@ -266,7 +269,7 @@ impl RunSummary {
             .answers
             .iter()
             .filter_map(|a| match a {
-                Response::Update { ticks, .. } => Some(f64::from(*ticks)),
+                Response::Update(UpdateMsg { ticks, .. }) => Some(f64::from(*ticks)),
                 _ => None,
             })
             .collect();
@@ -380,7 +383,7 @@ pub fn rows_f32(data: &data::Dataset) -> anyhow::Result<Vec<(Vec<f32>, f32)>> {
 fn observe(t: usize, (x, y): &(Vec<f32>, f32)) -> anyhow::Result<HostRequest> {
     let x = FeatureVec::from_slice(x).context("row longer than the protocol allows")?;
     let seq = u32::try_from(t).context("more than 2^32 rows")?;
-    Ok(Request::Observe { seq, x, y: *y })
+    Ok(Request::Observe(ObserveMsg { seq, x, y: *y }))
 }
 
 /// Handshake (`Hello`, checked against the data, then `Reset { seed }`
@@ -559,29 +562,29 @@ fn stream(
             }
         };
         let seq = match &response {
-            Response::Update { seq, .. } => *seq as usize,
-            Response::Reject {
+            Response::Update(UpdateMsg { seq, .. }) => *seq as usize,
+            Response::Reject(RejectMsg {
                 seq: Some(seq),
                 reason: RejectReason::OutOfOrder,
-            } if *seq as usize != base => {
+            }) if *seq as usize != base => {
                 // A gap: an earlier frame was lost on the way.
                 if (*seq as usize) > base {
                     window.go_back_once();
                 }
                 continue;
             }
-            Response::Reject { seq: Some(seq), .. } => *seq as usize,
-            Response::Reject { seq: None, .. } => {
+            Response::Reject(RejectMsg { seq: Some(seq), .. }) => *seq as usize,
+            Response::Reject(RejectMsg { seq: None, .. }) => {
                 damaged_requests += 1;
                 window.go_back_once();
                 continue;
             }
-            Response::Config { .. }
-            | Response::Prediction { .. }
-            | Response::Status { .. }
-            | Response::SnapshotChunk { .. }
-            | Response::RestoreNext { .. }
-            | Response::Restored { .. }
+            Response::Config(ConfigMsg { .. })
+            | Response::Prediction(PredictionMsg { .. })
+            | Response::Status(StatusMsg { .. })
+            | Response::SnapshotChunk(SnapshotChunkMsg { .. })
+            | Response::RestoreNext(RestoreNextMsg { .. })
+            | Response::Restored(RestoredMsg { .. })
             | Response::RestoreRefused { .. } => continue,
         };
         if !window.awaits(seq) || answers[seq].is_some() {
@@ -679,7 +682,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
 mod tests {
     use super::*;
     use hsmoe_core::frame::{self, FrameAccumulator, FrameEvent, MAX_FRAME};
-    use hsmoe_core::protocol::GateVec;
+    use hsmoe_core::protocol::{
+        ConfigMsg, GateVec, ObserveMsg, PredictMsg, RejectMsg, RestoreMsg, StatusMsg, UpdateMsg,
+    };
     use std::io::{Read as _, Write as _};
     use std::net::{Ipv4Addr, TcpListener, TcpStream};
 
@@ -710,10 +715,10 @@ mod tests {
                     continue;
                 }
                 let answer = if self.damage.contains(&(received - 1)) {
-                    Response::Reject {
+                    Response::Reject(RejectMsg {
                         seq: None,
                         reason: RejectReason::Corrupt,
-                    }
+                    })
                 } else {
                     match request {
                         Request::Hello => config(0),
@@ -721,12 +726,12 @@ mod tests {
                             last = None;
                             config(seed)
                         }
-                        Request::Observe { seq, .. } => match &last {
+                        Request::Observe(ObserveMsg { seq, .. }) => match &last {
                             Some((l, cached)) if *l == seq => cached.clone(),
-                            Some((l, _)) if seq != l + 1 => Response::Reject {
+                            Some((l, _)) if seq != l + 1 => Response::Reject(RejectMsg {
                                 seq: Some(seq),
                                 reason: RejectReason::OutOfOrder,
-                            },
+                            }),
                             _ => {
                                 absorbed.push(seq);
                                 let update = update(seq);
@@ -734,17 +739,17 @@ mod tests {
                                 update
                             }
                         },
-                        Request::Predict { .. }
+                        Request::Predict(PredictMsg { .. })
                         | Request::Snapshot { .. }
-                        | Request::Restore { .. } => {
+                        | Request::Restore(RestoreMsg { .. }) => {
                             unreachable!("these sessions neither predict nor checkpoint")
                         }
-                        Request::Status => Response::Status {
+                        Request::Status => Response::Status(StatusMsg {
                             steps: absorbed.len() as u32,
                             last_seq: absorbed.last().copied(),
                             rejected: 0,
                             log_marginal: absorbed.iter().map(|&t| -f64::from(t)).sum(),
-                        },
+                        }),
                     }
                 };
                 let mut buf = [0u8; MAX_FRAME];
@@ -758,19 +763,19 @@ mod tests {
     }
 
     fn config(seed: u64) -> HostResponse {
-        Response::Config {
+        Response::Config(ConfigMsg {
             version: PROTOCOL_VERSION,
             n: 8,
             k: 2,
             d: 2,
             seed,
             max_frame: MAX_FRAME as u32,
-        }
+        })
     }
 
     /// A recognizable update for `seq`.
     fn update(seq: u32) -> HostResponse {
-        Response::Update {
+        Response::Update(UpdateMsg {
             seq,
             pred_mean: seq as f32,
             pred_var: 1.0,
@@ -779,7 +784,7 @@ mod tests {
             resampled: false,
             gate: GateVec::from_slice(&[0.5, 0.5]).unwrap(),
             ticks: 1,
-        }
+        })
     }
 
     /// Runs a session of `rows` rows against a fake device.
