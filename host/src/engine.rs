@@ -5,7 +5,7 @@
 //! The two particle engines implement [`OnlineEngine`] and are fed one
 //! row at a time; the Gibbs sampler is a batch method ([`gibbs_final`]).
 //! Outputs are the serializable summaries of the `hsmoe fit` JSON
-//! ([`Step`], [`Prediction`], [`Router`], [`Horseshoe`]), generic over the
+//! ([`Step`], [`PredictiveMoments`], [`Router`], [`Horseshoe`]), generic over the
 //! float type so the core's f32 values can be written as f32.
 //!
 //! The core's sizes `K` and `D` are const generics; [`online_engine`]
@@ -111,7 +111,7 @@ pub struct Step<F> {
 
 /// A posterior predictive mean and variance.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Prediction<F> {
+pub struct PredictiveMoments<F> {
     /// Predictive mean.
     pub mean: F,
     /// Predictive variance.
@@ -182,10 +182,10 @@ impl<F: Copy> Step<F> {
     }
 }
 
-impl<F: Copy> Prediction<F> {
+impl<F: Copy> PredictiveMoments<F> {
     /// `f` applied to every number.
-    pub fn map<G>(&self, f: &impl Fn(F) -> G) -> Prediction<G> {
-        Prediction {
+    pub fn map<G>(&self, f: &impl Fn(F) -> G) -> PredictiveMoments<G> {
+        PredictiveMoments {
             mean: f(self.mean),
             var: f(self.var),
         }
@@ -237,7 +237,7 @@ pub trait OnlineEngine {
     ///
     /// # Errors
     /// The engine's refusal of `x`.
-    fn predict(&self, x: &[f64]) -> Result<(Prediction<f64>, Vec<f64>), EngineError>;
+    fn predict(&self, x: &[f64]) -> Result<(PredictiveMoments<f64>, Vec<f64>), EngineError>;
     /// Router scores at `x`.
     ///
     /// # Errors
@@ -357,9 +357,9 @@ impl<const K: usize, const D: usize> OnlineEngine for CoreEngine<K, D> {
         self.state.allocation_freq().map(f64::from).to_vec()
     }
 
-    fn predict(&self, x: &[f64]) -> Result<(Prediction<f64>, Vec<f64>), EngineError> {
+    fn predict(&self, x: &[f64]) -> Result<(PredictiveMoments<f64>, Vec<f64>), EngineError> {
         let p = posterior::predict(&self.particles, &narrow::<D>(x)?)?;
-        let prediction = Prediction {
+        let prediction = PredictiveMoments {
             mean: p.mean.into(),
             var: p.var.into(),
         };
@@ -472,10 +472,10 @@ impl OnlineEngine for ReferenceEngine {
         self.filter.allocation_freq()
     }
 
-    fn predict(&self, x: &[f64]) -> Result<(Prediction<f64>, Vec<f64>), EngineError> {
+    fn predict(&self, x: &[f64]) -> Result<(PredictiveMoments<f64>, Vec<f64>), EngineError> {
         let p = self.filter.predict(x);
         Ok((
-            Prediction {
+            PredictiveMoments {
                 mean: p.mean,
                 var: p.var,
             },
@@ -514,7 +514,7 @@ impl OnlineEngine for ReferenceEngine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Final<F> {
     /// Posterior predictive at each row's `x`.
-    pub predictive: Vec<Prediction<F>>,
+    pub predictive: Vec<PredictiveMoments<F>>,
     /// Mean gate probabilities at each row's `x` (T × K).
     pub gate_mean: Vec<Vec<F>>,
     /// Per row, allocation probabilities (T × K): for the particle engines
@@ -607,7 +607,7 @@ pub fn gibbs_final(
     let mut alloc = Vec::with_capacity(xs.len());
     for (x, &y) in xs.iter().zip(ys) {
         let (mean, var) = result.predict(x);
-        predictive.push(Prediction { mean, var });
+        predictive.push(PredictiveMoments { mean, var });
         let mut gate = vec![0.0; k];
         let mut resp = vec![0.0; k];
         for draw in draws {
