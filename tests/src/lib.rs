@@ -1,11 +1,73 @@
-//! Helpers shared by the cross-crate tests: small seeded data sets, and
-//! telemetry compared bit for bit.
+//! Helpers shared by the cross-crate tests: small seeded data sets, a
+//! simulated stream on disk, the QEMU run of the default firmware build,
+//! telemetry compared bit for bit, and Monte Carlo summaries of
+//! replicated fits ([`fit`]).
 
 use hsmoe_core::protocol::{Response, UpdateMsg};
 use hsmoe_core::Update;
-use hsmoe_host::link::HostResponse;
+use hsmoe_host::data::{self, Dataset, LoadOptions};
+use hsmoe_host::link::{HostResponse, Received};
+use hsmoe_host::run::RunArgs;
+use hsmoe_host::simulate::{self, Design};
+use hsmoe_host::telemetry;
 use rand::{Rng, SeedableRng};
 use rand_xorshift::XorShiftRng;
+use std::path::{Path, PathBuf};
+
+pub mod fit;
+
+/// The default firmware build's N (firmware/src/config.rs).
+pub const FIRMWARE_N: usize = 128;
+/// The default firmware build's K.
+pub const FIRMWARE_K: usize = 4;
+/// The default firmware build's D, intercept included.
+pub const FIRMWARE_D: usize = 4;
+
+/// A fresh scratch directory for the test `test` of this test binary.
+pub fn scratch(test: &str) -> PathBuf {
+    let binary = std::env::current_exe().ok();
+    let suite = binary
+        .as_deref()
+        .and_then(Path::file_stem)
+        .and_then(|stem| stem.to_str())
+        .unwrap_or("hsmoe");
+    let dir = std::env::temp_dir().join(format!("hsmoe-{suite}-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `rows` rows of the simulated `design` (seeded), written as `data.csv`
+/// in `dir` and loaded back exactly as the CLI loads it.
+pub fn simulated_csv(dir: &Path, design: Design, rows: usize, seed: u64) -> (PathBuf, Dataset) {
+    let csv = dir.join("data.csv");
+    simulate::write(&simulate::simulate(design, rows, seed), &csv).unwrap();
+    let data = data::load(&csv, &LoadOptions::default()).unwrap();
+    (csv, data)
+}
+
+/// A quiet `hsmoe run --qemu` of `csv` with the device seed `seed` and
+/// `timeout_ms` to wait for an answer before resending.
+pub fn qemu_run_args(csv: &Path, seed: u64, timeout_ms: u64) -> RunArgs {
+    RunArgs {
+        seed,
+        timeout_ms,
+        quiet: true,
+        ..RunArgs::qemu(csv.to_path_buf())
+    }
+}
+
+/// The `Update`s recorded in a telemetry file, in arrival order; panics
+/// on a damaged frame.
+pub fn recorded_updates(path: &Path) -> Vec<UpdateBits> {
+    let bytes = std::fs::read(path).unwrap();
+    telemetry::frames(&bytes)
+        .iter()
+        .filter_map(|frame| match frame {
+            Received::Response(response) => UpdateBits::of_response(response),
+            Received::Damaged(error) => panic!("{}: damaged frame: {error}", path.display()),
+        })
+        .collect()
+}
 
 /// Rows `x = (1, x_1, …, x_{d−1})` with `x_l ~ N(0, 1)` and
 /// `y = xᵀβ + σ ε`, β = (0.5, −1, 0.25, …), seeded.

@@ -20,19 +20,21 @@
 
 use hsmoe_core::snapshot::{self, checkpoint_len, LinkState, Pass, SnapshotError, LINK_STATE_LEN};
 use hsmoe_host::faults::FaultConfig;
-use hsmoe_host::link::{DeviceRestored, Received, RestoreRefused};
+use hsmoe_host::link::{DeviceRestored, RestoreRefused};
 use hsmoe_host::run::{self, CheckpointOptions, Device, RunArgs, RunSummary, Start, StreamOptions};
 use hsmoe_host::serial::{self, Qemu};
-use hsmoe_host::simulate::{self, Design};
-use hsmoe_host::telemetry;
-use hsmoe_tests::UpdateBits;
+use hsmoe_host::simulate::Design;
+use hsmoe_tests::{
+    qemu_run_args, recorded_updates, scratch, simulated_csv, UpdateBits, FIRMWARE_D, FIRMWARE_K,
+    FIRMWARE_N,
+};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The default firmware build: N, K, D (firmware/src/config.rs).
-const N: usize = 128;
-const K: usize = 4;
-const D: usize = 4;
+/// The default firmware build.
+const N: usize = FIRMWARE_N;
+const K: usize = FIRMWARE_K;
+const D: usize = FIRMWARE_D;
 
 /// Seed of the device's random stream.
 const SEED: u64 = 3;
@@ -45,35 +47,16 @@ const TIMEOUT_MS: u64 = 5_000;
 const FAULT_TIMEOUT_MS: u64 = 250;
 const FAULT_DELAY: Duration = Duration::from_millis(400);
 
-/// A fresh scratch directory with a simulated data set of `rows` rows.
-fn scratch(test: &str, rows: usize) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("hsmoe-checkpoint-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let csv = dir.join("data.csv");
-    simulate::write(&simulate::simulate(Design::Linear, rows, 17), &csv).unwrap();
+/// A scratch directory with a simulated data set of `rows` rows.
+fn scratch_with_data(test: &str, rows: usize) -> (PathBuf, PathBuf) {
+    let dir = scratch(test);
+    let (csv, _) = simulated_csv(&dir, Design::Linear, rows, 17);
     (dir, csv)
 }
 
 /// Run arguments for a quiet QEMU run of `csv` with the test's seed.
 fn args(csv: &Path) -> RunArgs {
-    RunArgs {
-        seed: SEED,
-        timeout_ms: TIMEOUT_MS,
-        quiet: true,
-        ..RunArgs::qemu(csv.to_path_buf())
-    }
-}
-
-/// The `Update`s recorded in a telemetry file, in arrival order.
-fn recorded_updates(path: &Path) -> Vec<UpdateBits> {
-    let bytes = std::fs::read(path).unwrap();
-    telemetry::frames(&bytes)
-        .iter()
-        .filter_map(|frame| match frame {
-            Received::Response(response) => UpdateBits::of_response(response),
-            Received::Damaged(error) => panic!("{}: damaged frame: {error}", path.display()),
-        })
-        .collect()
+    qemu_run_args(csv, SEED, TIMEOUT_MS)
 }
 
 /// The link trailer of a checkpoint file.
@@ -98,7 +81,7 @@ fn killed_and_resumed_run_equals_uninterrupted_run(
         return;
     }
     let start = Instant::now();
-    let (dir, csv) = scratch(test, rows);
+    let (dir, csv) = scratch_with_data(test, rows);
     let path = |name: &str| dir.join(name);
     // Only the final checkpoint.
     let once = u32::MAX;
@@ -299,7 +282,7 @@ fn corrupt_and_mismatched_checkpoints_are_refused_and_change_nothing() {
         return;
     }
     let start = Instant::now();
-    let (dir, csv) = scratch(test, 90);
+    let (dir, csv) = scratch_with_data(test, 90);
     let data = hsmoe_host::data::load(&csv, &Default::default()).unwrap();
     let rows = run::rows_f32(&data).unwrap();
     let good_path = dir.join("good.ckpt");
@@ -443,7 +426,7 @@ fn long_run_answers_every_seq_once(test: &str, rows: usize, every: u32) {
         return;
     }
     let start = Instant::now();
-    let (dir, csv) = scratch(test, rows);
+    let (dir, csv) = scratch_with_data(test, rows);
     let summary: RunSummary = run::run(&RunArgs {
         checkpoint: Some(dir.join("run.ckpt")),
         checkpoint_every: every,

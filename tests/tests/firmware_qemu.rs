@@ -17,43 +17,33 @@ use hsmoe_core::protocol::{
     UpdateMsg,
 };
 use hsmoe_core::{Config, Filter, Update};
-use hsmoe_host::data::{self, Dataset, LoadOptions};
+use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{self, FitOptions};
 use hsmoe_host::link::{HostRequest, HostResponse, Received};
 use hsmoe_host::run::{self, Device, RunArgs};
 use hsmoe_host::serial::{self, Qemu};
-use hsmoe_host::simulate::{self, Design};
+use hsmoe_host::simulate::Design;
 use hsmoe_host::telemetry;
-use hsmoe_tests::UpdateBits;
+use hsmoe_tests::{scratch, simulated_csv, UpdateBits, FIRMWARE_D, FIRMWARE_K, FIRMWARE_N};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// The default firmware build: N, K, D (firmware/src/config.rs).
-const N: usize = 128;
-const K: usize = 4;
-const D: usize = 4;
+/// The default firmware build.
+const N: usize = FIRMWARE_N;
+const K: usize = FIRMWARE_K;
+const D: usize = FIRMWARE_D;
 
 /// Generous: an update takes ~1 ms of emulation, a first firmware build
 /// happens before the first answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("hsmoe-firmware-qemu-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// A simulated linear data set with D − 1 = 3 features, written as CSV
 /// and loaded back exactly as `hsmoe run` loads it.
 fn simulated(dir: &std::path::Path, rows: usize, seed: u64) -> (PathBuf, Dataset) {
-    let csv = dir.join("data.csv");
-    simulate::write(&simulate::simulate(Design::Linear, rows, seed), &csv).unwrap();
-    let data = data::load(&csv, &LoadOptions::default()).unwrap();
+    let (csv, data) = simulated_csv(dir, Design::Linear, rows, seed);
     assert_eq!(data.d(), D);
     (csv, data)
 }

@@ -3,8 +3,6 @@
 //! (SPEC §5). `core_oracles.rs` checks the core filter directly; here the
 //! whole `fit` path is checked (CSV-shaped data, engine dispatch, report).
 
-mod fit_common;
-
 use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{fit, FitOptions, GibbsSettings};

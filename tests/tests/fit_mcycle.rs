@@ -2,12 +2,11 @@
 //! a wide margin in log marginal likelihood, and the core and reference
 //! engines agree on the K = 3 evidence within Monte Carlo error.
 
-mod fit_common;
-
-use fit_common::{mean_se, run_engine, welch};
 use hsmoe_host::data::{load, Dataset, LoadOptions};
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::FitOptions;
+use hsmoe_tests::fit::{run_engine, welch};
+use hsmoe_tests::mean_se;
 
 fn mcycle() -> Dataset {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mcycle.csv");

@@ -6,14 +6,13 @@
 //! `#[ignore]`d `paper_long` repeats every check with 20 seeds and 8
 //! longer chains (`cargo test --release -- --ignored paper_long`).
 
-mod fit_common;
-
-use fit_common::{mean_se, run_engine, top_mass, welch};
 use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::FitOptions;
 use hsmoe_host::gibbs::{self, GibbsOptions};
 use hsmoe_host::simulate::{simulate, Design};
+use hsmoe_tests::fit::{run_engine, top_mass, welch};
+use hsmoe_tests::mean_se;
 use std::sync::OnceLock;
 
 const K: usize = 10;

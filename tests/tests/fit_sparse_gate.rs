@@ -8,12 +8,10 @@
 //! κ = 1/(1 + τ²λ²) is below ½, and shrunk when κ > ½. A kept active
 //! feature must also have |posterior mean φ| ≥ 4 posterior sd.
 
-mod fit_common;
-
-use fit_common::run_engine;
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::FitOptions;
 use hsmoe_host::simulate::{simulate, Design};
+use hsmoe_tests::fit::run_engine;
 
 #[test]
 fn horseshoe_keeps_active_gate_features_and_shrinks_null_ones() {

@@ -15,9 +15,8 @@
 use hsmoe_host::faults::{Fault, FaultConfig};
 use hsmoe_host::run::{self, RunArgs, RunSummary};
 use hsmoe_host::serial;
-use hsmoe_host::simulate::{self, Design};
-use hsmoe_tests::UpdateBits;
-use std::path::PathBuf;
+use hsmoe_host::simulate::Design;
+use hsmoe_tests::{qemu_run_args, scratch, simulated_csv, UpdateBits};
 use std::time::{Duration, Instant};
 
 /// Per frame and per fault kind.
@@ -37,18 +36,13 @@ fn faulty_run_equals_clean_run(test: &str, rows: usize, window: u32, fault_seed:
     if !serial::require_qemu(test) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("hsmoe-link-faults-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let csv: PathBuf = dir.join("data.csv");
-    simulate::write(&simulate::simulate(Design::Linear, rows, 17), &csv).unwrap();
+    let dir = scratch(test);
+    let (csv, _) = simulated_csv(&dir, Design::Linear, rows, 17);
     let seed = 3;
     let args = RunArgs {
-        seed,
         window,
-        timeout_ms: TIMEOUT_MS,
         retries: 40,
-        quiet: true,
-        ..RunArgs::qemu(csv)
+        ..qemu_run_args(&csv, seed, TIMEOUT_MS)
     };
 
     let clean = run::run(&args).unwrap();

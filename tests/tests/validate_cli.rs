@@ -21,12 +21,13 @@ use clap::Parser as _;
 use hsmoe_core::frame::{self, MAX_FRAME};
 use hsmoe_core::protocol::{ConfigMsg, GateVec, StatusMsg, UpdateMsg, PROTOCOL_VERSION};
 use hsmoe_host::cli::{execute, Cli};
-use hsmoe_host::data::{self, Dataset, LoadOptions};
+use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{self, FitOptions};
 use hsmoe_host::link::HostResponse;
-use hsmoe_host::simulate::{self, Design};
+use hsmoe_host::simulate::Design;
 use hsmoe_host::validate;
+use hsmoe_tests::{scratch, simulated_csv};
 use std::path::{Path, PathBuf};
 
 /// Sizes of every run here: small enough for a fast test, large enough
@@ -35,20 +36,10 @@ const K: usize = 2;
 const N: usize = 200;
 const SEED: u64 = 2;
 
-/// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hsmoe-validate-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The piecewise design (three regimes, one feature, mcycle-like), 100
 /// rows, written as CSV and loaded back as the CLI loads it.
 fn simulated(dir: &Path) -> (PathBuf, Dataset) {
-    let csv = dir.join("data.csv");
-    simulate::write(&simulate::simulate(Design::Piecewise, 100, 3), &csv).unwrap();
-    let data = data::load(&csv, &LoadOptions::default()).unwrap();
-    (csv, data)
+    simulated_csv(dir, Design::Piecewise, 100, 3)
 }
 
 /// `hsmoe ARGS…` as the binary runs it; the error as the binary prints

@@ -1,11 +1,11 @@
-//! Helpers shared by the `fit_*` statistical tests: running an engine
-//! over a data set and Monte Carlo summaries of replicated runs.
-
-#![allow(dead_code)] // each test file uses a subset
+//! Helpers of the `fit_*` statistical tests: running an engine over a
+//! data set and Monte Carlo summaries of replicated runs.
 
 use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::{online_engine, EngineKind, OnlineEngine};
 use hsmoe_host::fit::FitOptions;
+
+use crate::mean_se;
 
 /// Feeds every row of `data` to a fresh `kind` engine built from `opts`
 /// (its K, N, seed and prior) and returns the engine.
@@ -23,14 +23,6 @@ pub fn run_engine(kind: EngineKind, data: &Dataset, opts: &FitOptions) -> Box<dy
         engine.observe(x, y).unwrap();
     }
     engine
-}
-
-/// Mean and standard error (sd/√n, divisor n − 1) of independent replicates.
-pub fn mean_se(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
 }
 
 /// Welch's two-sample statistic for independent replicates:
