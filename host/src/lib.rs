@@ -1,4 +1,7 @@
-//! Host side of hsmoe.
+//! Host side of hsmoe: the `hsmoe` command line (simulate, fit, run,
+//! decode, validate, plot, bench), the f64 reference engine and the batch
+//! Gibbs gold standard, and the host end of the device link.
+#![deny(missing_docs)]
 
 pub mod args;
 pub mod bench;

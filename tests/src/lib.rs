@@ -2,6 +2,7 @@
 //! simulated stream on disk, the QEMU run of the default firmware build,
 //! telemetry compared bit for bit, and Monte Carlo summaries of
 //! replicated fits ([`fit`]).
+#![deny(missing_docs)]
 
 use hsmoe_core::protocol::{Response, UpdateMsg};
 use hsmoe_core::Update;
