@@ -1,8 +1,8 @@
 //! Imports flow one way (docs/architecture.md): within core, host and
 //! firmware no source file imports, directly or through others, a file
-//! that imports it. A `mod` declaration is not an import; a `use` or a
-//! path through `crate::` or `super::` outside comments and `#[cfg(test)]`
-//! code is.
+//! that imports it. A `mod` declaration or a `pub use` re-export is not
+//! an import; a `use` of a child module, or a path through `crate::` or
+//! `super::`, outside comments and `#[cfg(test)]` code, is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -112,14 +112,31 @@ fn graph(src: &Path) -> BTreeMap<Module, BTreeSet<Module>> {
             } else {
                 module[..module.len().saturating_sub(1)].to_vec()
             };
-            // The longest prefix that is a module of its own file.
-            let target = (1..=segments.len()).rev().find_map(|i| {
-                let mut candidate = base.clone();
-                candidate.extend_from_slice(&segments[..i]);
-                modules.contains_key(&candidate).then_some(candidate)
-            });
-            if let Some(target) = target.filter(|t| t != module && !t.is_empty()) {
+            // The longest prefix that is a module of its own file, else
+            // an item of the base module's file.
+            let target = (1..=segments.len())
+                .rev()
+                .find_map(|i| {
+                    let mut candidate = base.clone();
+                    candidate.extend_from_slice(&segments[..i]);
+                    modules.contains_key(&candidate).then_some(candidate)
+                })
+                .unwrap_or(base);
+            if &target != module && !target.is_empty() {
                 targets.insert(target);
+            }
+        }
+        // `use child::…` of a module declared in this file (a `pub use`
+        // re-export is the module's public face, like `mod`).
+        for (at, _) in code.match_indices("use ") {
+            let before = code[..at].trim_end();
+            if before.ends_with("pub") || before.ends_with(')') {
+                continue;
+            }
+            let mut child = module.clone();
+            child.push(ident(&code[at + 4..]).to_owned());
+            if modules.contains_key(&child) {
+                targets.insert(child);
             }
         }
     }

@@ -1,12 +1,14 @@
 //! Checkpoint files: the device's snapshot stream, checked against the
 //! device before a restore and written atomically.
 
-use super::{Device, DeviceConfig, StreamOptions};
+use super::device::Device;
+use crate::link::DeviceConfig;
 use anyhow::{bail, Context as _};
 use hsmoe_core::snapshot::{self, SnapshotError, SnapshotShape};
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Where and how often [`session`](super::session) saves checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,10 +66,11 @@ pub(super) fn check_checkpoint(bytes: &[u8], device: &DeviceConfig) -> anyhow::R
 pub(super) fn save_checkpoint(
     device: &mut Device,
     checkpoint: &CheckpointOptions,
-    opts: &StreamOptions,
+    timeout: Duration,
+    retries: u32,
 ) -> anyhow::Result<()> {
     let bytes = device
-        .snapshot(opts.timeout, opts.retries)
+        .snapshot(timeout, retries)
         .context("reading the device's checkpoint")?;
     write_atomically(&checkpoint.path, &bytes)
 }

@@ -461,7 +461,7 @@ pub fn session(
         return Ok(summary);
     }
     if let Some(checkpoint) = &opts.checkpoint {
-        save_checkpoint(device, checkpoint, opts)?;
+        save_checkpoint(device, checkpoint, opts.timeout, opts.retries)?;
         summary.checkpoints.push(rows.len());
     }
     let status = device.request_status(opts.timeout, opts.retries)?;
@@ -531,7 +531,7 @@ fn stream(
     while window.base() < total.min(stop) {
         let base = window.base();
         if let Some(checkpoint) = opts.checkpoint.as_ref().filter(|_| base == due) {
-            save_checkpoint(device, checkpoint, opts)?;
+            save_checkpoint(device, checkpoint, opts.timeout, opts.retries)?;
             checkpoints.push(base);
             due = due.saturating_add(checkpoint.every.max(1));
             deadline = Instant::now() + opts.timeout;
