@@ -433,7 +433,7 @@ pub struct RestoreMsg {
 }
 
 /// The payload of [`Response::Config`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConfigMsg {
     /// [`PROTOCOL_VERSION`] of the device.
@@ -500,7 +500,7 @@ pub struct RejectMsg {
 }
 
 /// The payload of [`Response::Status`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct StatusMsg {
     /// Observations absorbed (answered with `Update`, each `seq` once).
@@ -540,7 +540,7 @@ pub struct RestoreNextMsg {
 }
 
 /// The payload of [`Response::Restored`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RestoredMsg {
     /// Seed of the run the checkpoint was taken from.

@@ -68,16 +68,16 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Prior scale of expert coefficients, V0 = v0·I [default: 10].
-    #[arg(long, value_parser = positive_f32)]
+    #[arg(long, value_parser = positive_finite::<f32>)]
     pub prior_v0: Option<f32>,
     /// Inverse-gamma shape of expert noise variances [default: 2].
-    #[arg(long, value_parser = positive_f32)]
+    #[arg(long, value_parser = positive_finite::<f32>)]
     pub prior_a0: Option<f32>,
     /// Inverse-gamma scale of expert noise variances [default: 1].
-    #[arg(long, value_parser = positive_f32)]
+    #[arg(long, value_parser = positive_finite::<f32>)]
     pub prior_b0: Option<f32>,
     /// Prior sd of the unshrunk gate intercepts [default: 2].
-    #[arg(long, value_parser = positive_f32)]
+    #[arg(long, value_parser = positive_finite::<f32>)]
     pub prior_s0: Option<f32>,
     /// Refresh horseshoe scales every R observations [default: d].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -126,10 +126,18 @@ pub fn positive_usize(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Parses a finite number > 0 (clap value parser).
-pub fn positive_f32(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+/// Parses a finite number > 0 (clap value parser), as `f32` or `f64`.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::args::positive_finite;
+/// assert_eq!(positive_finite::<f32>("0.5"), Ok(0.5));
+/// assert!(positive_finite::<f64>("0").is_err());
+/// assert!(positive_finite::<f64>("inf").is_err());
+/// ```
+pub fn positive_finite<T: std::str::FromStr + Copy + Into<f64>>(s: &str) -> Result<T, String> {
+    match s.parse::<T>() {
+        Ok(v) if v.into().is_finite() && v.into() > 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a finite number > 0")),
     }
 }
@@ -139,13 +147,5 @@ pub fn at_least_two(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if v >= 2 => Ok(v),
         _ => Err(format!("{s:?} is not a whole number ≥ 2")),
-    }
-}
-
-/// Parses a finite number > 0 (clap value parser).
-pub fn positive_f64(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a finite number > 0")),
     }
 }

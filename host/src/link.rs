@@ -17,91 +17,21 @@ pub type HostRequest = Request<HOST_D>;
 /// A response as the host decodes it (any device `K ≤ 32`).
 pub type HostResponse = Response<HOST_K>;
 
-/// The device's `Config` answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct DeviceConfig {
-    /// Protocol version.
-    pub version: u16,
-    /// Particles.
-    pub n: u32,
-    /// Experts.
-    pub k: u32,
-    /// Features, intercept included.
-    pub d: u32,
-    /// Seed of the device's current run.
-    pub seed: u64,
-    /// Longest frame the device accepts.
-    pub max_frame: u32,
-}
-
-impl DeviceConfig {
-    /// The fields of a `Response::Config`, or `None` for another response.
-    pub fn from_response(response: &HostResponse) -> Option<DeviceConfig> {
-        match *response {
-            Response::Config(ConfigMsg {
-                version,
-                n,
-                k,
-                d,
-                seed,
-                max_frame,
-            }) => Some(DeviceConfig {
-                version,
-                n,
-                k,
-                d,
-                seed,
-                max_frame,
-            }),
-            _ => None,
-        }
+/// The device's `Config` answer, or `None` for another response.
+pub fn config_of(response: &HostResponse) -> Option<ConfigMsg> {
+    match response {
+        Response::Config(config) => Some(*config),
+        _ => None,
     }
 }
 
-/// The device's `Status` answer: what it absorbed since the `Reset`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct DeviceStatus {
-    /// Observations absorbed.
-    pub steps: u32,
-    /// The last observation answered with `Update` or a final `Reject`.
-    pub last_seq: Option<u32>,
-    /// Observations refused with a final `Reject`.
-    pub rejected: u32,
-    /// The device's log marginal likelihood estimate.
-    pub log_marginal: f64,
-}
-
-impl DeviceStatus {
-    /// The fields of a `Response::Status`, or `None` for another response.
-    pub fn from_response(response: &HostResponse) -> Option<DeviceStatus> {
-        match *response {
-            Response::Status(StatusMsg {
-                steps,
-                last_seq,
-                rejected,
-                log_marginal,
-            }) => Some(DeviceStatus {
-                steps,
-                last_seq,
-                rejected,
-                log_marginal,
-            }),
-            _ => None,
-        }
+/// The device's `Status` answer (what it absorbed since the `Reset`), or
+/// `None` for another response.
+pub fn status_of(response: &HostResponse) -> Option<StatusMsg> {
+    match response {
+        Response::Status(status) => Some(*status),
+        _ => None,
     }
-}
-
-/// The device's `Restored` answer: where the checkpointed run stood.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct DeviceRestored {
-    /// Seed of the checkpointed run.
-    pub seed: u64,
-    /// Observations it had absorbed.
-    pub steps: u32,
-    /// Its last answered `seq`; the run continues with the next.
-    pub last_seq: Option<u32>,
-    /// Observations it had refused.
-    pub rejected: u32,
 }
 
 /// The device refused a checkpoint stream (`RestoreRefused`).

@@ -3,10 +3,10 @@
 //! `plot` draws.
 
 use crate::fit::{FitReport, Precision};
-use crate::link::{DeviceConfig, Received};
+use crate::link::{config_of, Received};
 use crate::telemetry;
 use anyhow::{bail, ensure, Context as _};
-use hsmoe_core::protocol::{RejectMsg, RejectReason, Response, UpdateMsg};
+use hsmoe_core::protocol::{ConfigMsg, RejectMsg, RejectReason, Response, UpdateMsg};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -141,7 +141,7 @@ impl Trace {
     /// assert!(Trace::from_telemetry(&bytes[..0], "t.bin").is_err());
     /// ```
     pub fn from_telemetry(bytes: &[u8], source: &str) -> anyhow::Result<Trace> {
-        let mut config: Option<DeviceConfig> = None;
+        let mut config: Option<ConfigMsg> = None;
         let mut updates: BTreeMap<u32, TraceStep> = BTreeMap::new();
         let mut rejected: BTreeMap<u32, RejectReason> = BTreeMap::new();
         for frame in telemetry::frames(bytes) {
@@ -149,7 +149,7 @@ impl Trace {
             let Received::Response(response) = frame else {
                 continue;
             };
-            if let Some(new) = DeviceConfig::from_response(&response) {
+            if let Some(new) = config_of(&response) {
                 match config {
                     Some(run) if !updates.is_empty() => ensure!(
                         (new.n, new.k, new.d, new.seed) == (run.n, run.k, run.d, run.seed),

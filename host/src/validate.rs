@@ -34,7 +34,7 @@
 //! A single failing seed is worth rerunning with more `--replicates` or
 //! `--engine-replicates`.
 
-use crate::args::{at_least_two, positive_f64, positive_usize, DataArgs, ModelArgs};
+use crate::args::{at_least_two, positive_finite, positive_usize, DataArgs, ModelArgs};
 use crate::data::Dataset;
 use crate::engine::EngineKind;
 use crate::fit::{self, FitOptions};
@@ -96,7 +96,7 @@ pub struct ValidateArgs {
     #[arg(long, default_value_t = 16, value_parser = at_least_two)]
     pub replicates: usize,
     /// Fail when a check exceeds this many Monte Carlo standard errors.
-    #[arg(long, default_value_t = 4.0, value_parser = positive_f64)]
+    #[arg(long, default_value_t = 4.0, value_parser = positive_finite::<f64>)]
     pub max_z: f64,
     /// Write the numbers (per-row z included) as JSON here.
     #[arg(long)]

@@ -18,9 +18,10 @@
 //! `qemu-system-arm` (or `$HSMOE_QEMU`); without it they skip loudly,
 //! except under `CI=true`, where they fail.
 
+use hsmoe_core::protocol::RestoredMsg;
 use hsmoe_core::snapshot::{self, checkpoint_len, LinkState, Pass, SnapshotError, LINK_STATE_LEN};
 use hsmoe_host::faults::FaultConfig;
-use hsmoe_host::link::{DeviceRestored, RestoreRefused};
+use hsmoe_host::link::RestoreRefused;
 use hsmoe_host::run::{self, CheckpointOptions, Device, RunArgs, RunSummary, Start, StreamOptions};
 use hsmoe_host::serial::{self, Qemu};
 use hsmoe_host::simulate::Design;
@@ -146,7 +147,7 @@ fn killed_and_resumed_run_equals_uninterrupted_run(
     .unwrap();
     assert_eq!(
         resumed.resumed,
-        Some(DeviceRestored {
+        Some(RestoredMsg {
             seed: SEED,
             steps: resume_after as u32,
             last_seq: Some(resume_after as u32 - 1),

@@ -2,8 +2,8 @@
 //! device before a restore and written atomically.
 
 use super::device::Device;
-use crate::link::DeviceConfig;
 use anyhow::{bail, Context as _};
+use hsmoe_core::protocol::ConfigMsg;
 use hsmoe_core::snapshot::{self, SnapshotError, SnapshotShape};
 use std::fs::File;
 use std::io::{self, Write as _};
@@ -23,7 +23,7 @@ pub struct CheckpointOptions {
 /// Checks a checkpoint's header and length against the device, so that
 /// a wrong file gets a message naming what differs (the device would
 /// refuse it too, with a bare reason).
-pub(super) fn check_checkpoint(bytes: &[u8], device: &DeviceConfig) -> anyhow::Result<()> {
+pub(super) fn check_checkpoint(bytes: &[u8], device: &ConfigMsg) -> anyhow::Result<()> {
     let SnapshotShape {
         format_version: format,
         protocol_version: protocol,

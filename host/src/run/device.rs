@@ -2,15 +2,13 @@
 //! exchanges, one frame at a time with resends, and the checkpoint
 //! streams (`Snapshot`, the two `Restore` passes).
 
-use crate::link::{
-    DeviceConfig, DeviceRestored, DeviceStatus, HostRequest, HostResponse, Received, RestoreRefused,
-};
+use crate::link::{config_of, status_of, HostRequest, HostResponse, Received, RestoreRefused};
 use crate::serial::Port;
 use anyhow::{bail, Context as _};
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
 use hsmoe_core::protocol::{
-    RejectMsg, Request, Response, RestoreMsg, RestoreNextMsg, RestoredMsg, SnapshotBytes,
-    SnapshotChunkMsg, SNAPSHOT_CHUNK,
+    ConfigMsg, RejectMsg, Request, Response, RestoreMsg, RestoreNextMsg, RestoredMsg,
+    SnapshotBytes, SnapshotChunkMsg, StatusMsg, SNAPSHOT_CHUNK,
 };
 use hsmoe_core::snapshot::{Pass, SnapshotError};
 use std::collections::VecDeque;
@@ -138,10 +136,10 @@ impl Device {
         request: &HostRequest,
         timeout: Duration,
         retries: u32,
-        accept: impl Fn(&DeviceConfig) -> bool,
-    ) -> anyhow::Result<DeviceConfig> {
+        accept: impl Fn(&ConfigMsg) -> bool,
+    ) -> anyhow::Result<ConfigMsg> {
         self.request(request, timeout, retries, |response| {
-            DeviceConfig::from_response(response).filter(&accept)
+            config_of(response).filter(&accept)
         })
     }
 
@@ -149,17 +147,8 @@ impl Device {
     ///
     /// # Errors
     /// If no `Status` arrives or the link fails.
-    pub fn request_status(
-        &mut self,
-        timeout: Duration,
-        retries: u32,
-    ) -> anyhow::Result<DeviceStatus> {
-        self.request(
-            &Request::Status,
-            timeout,
-            retries,
-            DeviceStatus::from_response,
-        )
+    pub fn request_status(&mut self, timeout: Duration, retries: u32) -> anyhow::Result<StatusMsg> {
+        self.request(&Request::Status, timeout, retries, status_of)
     }
 
     /// Sends `request` until `pick` takes an answer, at most `1 + retries`
@@ -248,7 +237,7 @@ impl Device {
         checkpoint: &[u8],
         timeout: Duration,
         retries: u32,
-    ) -> anyhow::Result<DeviceRestored> {
+    ) -> anyhow::Result<RestoredMsg> {
         let (mut pass, mut offset) = (Pass::Verify, 0usize);
         // Two passes, plus room for a repair per chunk.
         let limit = 4 * (checkpoint.len() / SNAPSHOT_CHUNK + 2);
@@ -302,7 +291,7 @@ impl Device {
                     last_seq,
                     rejected,
                 }) => {
-                    return Ok(DeviceRestored {
+                    return Ok(RestoredMsg {
                         seed,
                         steps,
                         last_seq,

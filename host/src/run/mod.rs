@@ -45,9 +45,7 @@ pub use device::Device;
 use crate::args::DataArgs;
 use crate::data;
 use crate::faults::{FaultConfig, FaultProxy, FaultReport};
-use crate::link::{
-    DeviceConfig, DeviceRestored, DeviceStatus, HostRequest, HostResponse, Received, HOST_D,
-};
+use crate::link::{HostRequest, HostResponse, Received, HOST_D};
 use crate::progress::Progress;
 use crate::serial::{Port, Qemu};
 use anyhow::{bail, Context as _};
@@ -198,13 +196,13 @@ pub enum Start<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
     /// The device's configuration after `Reset` (or `Hello`, when resumed).
-    pub device: DeviceConfig,
+    pub device: ConfigMsg,
     /// What the device reported absorbing, after the last row.
-    pub status: Option<DeviceStatus>,
+    pub status: Option<StatusMsg>,
     /// The faults injected on the link (`--faults` only).
     pub faults: Option<FaultReport>,
     /// Where a resumed run started: the checkpoint's run as restored.
-    pub resumed: Option<DeviceRestored>,
+    pub resumed: Option<RestoredMsg>,
     /// Checkpoints saved, with the number of rows each covers.
     pub checkpoints: Vec<usize>,
     /// Whether the run stopped early (`stop_after`).
@@ -437,7 +435,7 @@ pub fn session(
             let restored = device
                 .restore(checkpoint, opts.timeout, opts.retries)
                 .with_context(|| format!("cannot resume from checkpoint {}", path.display()))?;
-            let config = DeviceConfig {
+            let config = ConfigMsg {
                 seed: restored.seed,
                 ..hello
             };
@@ -466,7 +464,7 @@ pub fn session(
     }
     let status = device.request_status(opts.timeout, opts.retries)?;
     let rejected: usize = summary.rejected().values().sum();
-    let before = resumed.unwrap_or(DeviceRestored {
+    let before = resumed.unwrap_or(RestoredMsg {
         seed: config.seed,
         steps: 0,
         last_seq: None,
@@ -510,7 +508,7 @@ fn stream(
     rows: &[(Vec<f32>, f32)],
     first: usize,
     opts: &StreamOptions,
-    config: DeviceConfig,
+    config: ConfigMsg,
 ) -> anyhow::Result<RunSummary> {
     let total = rows.len();
     let mut window = SendWindow::new(first, opts.window);
