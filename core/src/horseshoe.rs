@@ -16,7 +16,6 @@
 use crate::dist::gamma::inverse_gamma;
 use crate::gate::Stick;
 use crate::linalg::{self, Factor};
-use crate::math::at_least;
 use crate::{Config, Error};
 use rand_core::RngCore;
 
@@ -176,24 +175,27 @@ fn rebuild<R: RngCore + ?Sized, const D: usize>(
 /// Factors the matrix with strict lower triangle from `s` and diagonal
 /// `diagonal` into `chol`, written in place (no whole-matrix temporaries:
 /// their copies were a tenth of the firmware's step). If rounding in `S`
-/// made it numerically indefinite, retries once with a diagonal jitter at
-/// the size of f32 rounding in `S`. On error `chol` holds garbage.
+/// made it numerically indefinite, retries once with every diagonal entry
+/// raised by the relative size of f32 rounding in a Cholesky of order D
+/// (docs/model.md §7). Relative per entry, because Cholesky's rounding
+/// error in entry `(i, j)` scales with `√(a_ii a_jj)`: a jitter scaled by
+/// the largest entry could swamp a small one by many orders of magnitude.
+/// On error `chol` holds garbage.
 fn factor_with_jitter<const D: usize>(
     s: &Factor<D>,
     diagonal: &[f32; D],
     chol: &mut Factor<D>,
 ) -> Result<(), Error> {
-    let mut jitter = 0.0;
+    let mut scale = 1.0;
     for _attempt in 0..2 {
         for (i, (row, s_row)) in chol.iter_mut().zip(s).enumerate() {
             row[..i].copy_from_slice(&s_row[..i]);
-            row[i] = diagonal[i] + jitter;
+            row[i] = diagonal[i] * scale;
         }
         if linalg::cholesky_in_place(chol).is_ok() {
             return Ok(());
         }
-        let largest = diagonal.iter().fold(0.0, |m, &v| at_least(v, m));
-        jitter = 16.0 * f32::EPSILON * largest * D as f32;
+        scale = 1.0 + 16.0 * f32::EPSILON * D as f32;
     }
     Err(Error::NotPositiveDefinite)
 }
@@ -371,6 +373,35 @@ mod tests {
         }
         assert_eq!(prior_precision(&config, &sticks[0], &global, 0), 0.25); // 1/s0²
         assert_eq!(prior_precision(&config, &sticks[0], &global, 1), 2.0); // 1/(τ²λ²)
+    }
+
+    /// A badly scaled `Λ`: a block at 10⁶ that f32 rounding makes
+    /// singular (so the jitter is needed) next to an uncoupled entry of
+    /// 10⁻⁴. The jitter must protect that entry at its own scale: the
+    /// solve of `Λ v = e₂` must give the exact `v₂ = 10⁴` within 10⁻⁵
+    /// relative (the jitter's relative size, 16·ε·D = 5.7·10⁻⁶, plus
+    /// rounding).
+    #[test]
+    fn jitter_keeps_a_badly_scaled_entry_at_its_own_scale() {
+        let s = [[0.0; 3], [1.0e6, 0.0, 0.0], [0.0; 3]];
+        let diagonal = [1.0e6, 1.0e6 * (1.0 - 1.0e-8), 1.0e-4];
+        let mut plain = s;
+        for (i, d) in diagonal.iter().enumerate() {
+            plain[i][i] = *d;
+        }
+        assert!(linalg::cholesky_in_place(&mut plain).is_err());
+        let mut chol = [[0.0; 3]; 3];
+        factor_with_jitter(&s, &diagonal, &mut chol).unwrap();
+        let mut v = [0.0, 0.0, 1.0];
+        linalg::solve_lower(&chol, &mut v);
+        linalg::solve_lower_transposed(&chol, &mut v);
+        let exact = 1.0e4;
+        let relative = (f64::from(v[2]) - exact).abs() / exact;
+        assert!(
+            relative < 1.0e-5,
+            "v₂ = {} (relative error {relative})",
+            v[2]
+        );
     }
 
     #[test]
