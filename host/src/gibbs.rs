@@ -300,9 +300,9 @@ fn update_experts(
     for (k, (beta, sigma2)) in state.beta.iter_mut().zip(&mut state.sigma2).enumerate() {
         let mut stats = NigStats::prior(d, prior);
         for ((x, &y), _) in xs.iter().zip(ys).zip(&state.z).filter(|(_, &z)| z == k) {
-            stats.absorb(x, y);
+            stats.absorb(x, y)?;
         }
-        (*beta, *sigma2) = stats.posterior(prior)?.draw(rng)?;
+        (*beta, *sigma2) = stats.posterior(prior).draw(rng)?;
     }
     Ok(())
 }
