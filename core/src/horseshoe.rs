@@ -5,22 +5,17 @@
 //! `τ²|ξ ~ IG(½, 1/ξ)`, `ξ ~ IG(½, 1)` (Makalic & Schmidt 2016), so every
 //! full conditional is inverse-gamma.
 //!
-//! Clamps: every scale (`λ²`, `ν`, `τ²`, `ξ`) is kept in
-//! [`SCALE_MIN`, `SCALE_MAX`] after each draw, and the prior precision
-//! `1/(τ²λ²)` is floored at [`PRECISION_MIN`] (prior sd ≤ 100). With
-//! standardized features a gate coefficient beyond ±100 changes no f32
-//! probability, and the floor keeps `Λ` well conditioned.
-//!
-//! The floor makes the model a *capped* horseshoe, while the scale updates
-//! keep the uncapped inverse-gamma conditionals. The approximation is
-//! small and measured: with no data the reference engine's chain gives
-//! P(τ ≤ 1) = 0.514–0.518 instead of ½ and P(λ ≤ 1) ≈ 0.504 (K = 3,
-//! D = 3, 4 × 10⁶ sweeps, SE 0.002); without the cap both are ½ ± 0.002.
+//! Numerical guard (docs/model.md §7): every scale (`λ²`, `ν`, `τ²`, `ξ`)
+//! is kept in [`SCALE_MIN`, `SCALE_MAX`] after each draw, so the prior
+//! precision `1/(τ²λ²)` lies in [10⁻¹⁶, 10¹⁶], finite and positive in
+//! f32. Nothing else is clamped: a floor on the precision alone would
+//! change the prior without changing the scale conditionals, and the
+//! sweep would target no joint distribution. Under the prior a scale
+//! leaves the clamp range with probability ≤ 1.2·10⁻⁴ per draw.
 
 use crate::dist::gamma::inverse_gamma;
 use crate::gate::Stick;
 use crate::linalg::{self, Factor};
-use crate::math::at_least;
 use crate::{Config, Error};
 use rand_core::RngCore;
 
@@ -28,8 +23,6 @@ use rand_core::RngCore;
 pub const SCALE_MIN: f32 = 1.0e-8;
 /// Largest value any horseshoe scale is clamped to.
 pub const SCALE_MAX: f32 = 1.0e8;
-/// Floor of a gate coefficient's prior precision `1/(τ²λ²)`.
-pub const PRECISION_MIN: f32 = 1.0e-4;
 
 fn clamp_scale(v: f32) -> f32 {
     // NaN (impossible from finite IG parameters) maps to SCALE_MAX: maximal
@@ -92,7 +85,7 @@ pub fn prior_precision<const D: usize>(
     l: usize,
 ) -> f32 {
     if is_shrunk(config, l) {
-        at_least(1.0 / (global.tau2 * stick.lambda2[l]), PRECISION_MIN)
+        1.0 / (global.tau2 * stick.lambda2[l])
     } else {
         1.0 / (config.s0 * config.s0)
     }
@@ -182,24 +175,27 @@ fn rebuild<R: RngCore + ?Sized, const D: usize>(
 /// Factors the matrix with strict lower triangle from `s` and diagonal
 /// `diagonal` into `chol`, written in place (no whole-matrix temporaries:
 /// their copies were a tenth of the firmware's step). If rounding in `S`
-/// made it numerically indefinite, retries once with a diagonal jitter at
-/// the size of f32 rounding in `S`. On error `chol` holds garbage.
+/// made it numerically indefinite, retries once with every diagonal entry
+/// raised by the relative size of f32 rounding in a Cholesky of order D
+/// (docs/model.md §7). Relative per entry, because Cholesky's rounding
+/// error in entry `(i, j)` scales with `√(a_ii a_jj)`: a jitter scaled by
+/// the largest entry could swamp a small one by many orders of magnitude.
+/// On error `chol` holds garbage.
 fn factor_with_jitter<const D: usize>(
     s: &Factor<D>,
     diagonal: &[f32; D],
     chol: &mut Factor<D>,
 ) -> Result<(), Error> {
-    let mut jitter = 0.0;
+    let mut scale = 1.0;
     for _attempt in 0..2 {
         for (i, (row, s_row)) in chol.iter_mut().zip(s).enumerate() {
             row[..i].copy_from_slice(&s_row[..i]);
-            row[i] = diagonal[i] + jitter;
+            row[i] = diagonal[i] * scale;
         }
         if linalg::cholesky_in_place(chol).is_ok() {
             return Ok(());
         }
-        let largest = diagonal.iter().fold(0.0, |m, &v| at_least(v, m));
-        jitter = 16.0 * f32::EPSILON * largest * D as f32;
+        scale = 1.0 + 16.0 * f32::EPSILON * D as f32;
     }
     Err(Error::NotPositiveDefinite)
 }
@@ -291,6 +287,50 @@ mod tests {
         assert!(xi.z(1.0) < 4.0, "ξ: {}", xi.z(1.0));
     }
 
+    /// Largest gap between the empirical CDF of `draws` and `cdf`
+    /// (the Kolmogorov–Smirnov statistic).
+    fn ks_distance(draws: &mut [f64], cdf: impl Fn(f64) -> f64) -> f64 {
+        draws.sort_by(f64::total_cmp);
+        let n = draws.len() as f64;
+        draws.iter().enumerate().fold(0.0, |d, (i, &v)| {
+            let f = cdf(v);
+            d.max((f - i as f64 / n).abs())
+                .max(((i + 1) as f64 / n - f).abs())
+        })
+    }
+
+    /// With no data (`S = 0`, `r = 0`) the posterior is the prior, so
+    /// [`refresh`] (scales | φ, then φ | scales) must leave it invariant:
+    /// chains started by [`draw_prior`] keep `λ, τ ~ C⁺(0, 1)`, i.e.
+    /// `P(τ² ≤ v) = (2/π)·atan(√v)`, after any number of sweeps. 40 000
+    /// independent chains × 30 sweeps, K = 3, D = 3. The KS critical value
+    /// at α = 10⁻³ is 1.95/√n = 0.0098 (λ² of one coefficient per chain,
+    /// so both samples are i.i.d.).
+    #[test]
+    fn refresh_leaves_the_horseshoe_prior_invariant() {
+        let config = Config::default_for(3);
+        let chains = 40_000;
+        let mut rng = XorShiftRng::seed_from_u64(23);
+        let (mut tau2, mut lambda2) = (vec![], vec![]);
+        for _ in 0..chains {
+            let mut sticks = [Stick::<3>::ZERO; 2];
+            let mut global = GlobalScale::ONE;
+            draw_prior(&mut sticks, &mut global, &config, &mut rng).unwrap();
+            for _ in 0..30 {
+                refresh(&mut sticks, &mut global, &config, &mut rng).unwrap();
+            }
+            tau2.push(f64::from(global.tau2));
+            lambda2.push(f64::from(sticks[0].lambda2[1]));
+        }
+        let half_cauchy = |v: f64| core::f64::consts::FRAC_2_PI * libm::atan(libm::sqrt(v));
+        let critical = 1.95 / libm::sqrt(chains as f64);
+        let d_tau = ks_distance(&mut tau2, half_cauchy);
+        let d_lambda = ks_distance(&mut lambda2, half_cauchy);
+        println!("KS τ² {d_tau:.4}, λ² {d_lambda:.4} (critical {critical:.4})");
+        assert!(d_tau < critical, "τ²: KS {d_tau} ≥ {critical}");
+        assert!(d_lambda < critical, "λ²: KS {d_lambda} ≥ {critical}");
+    }
+
     #[test]
     fn scales_stay_within_the_clamp_for_extreme_coefficients() {
         let config = Config::default_for(3);
@@ -333,6 +373,35 @@ mod tests {
         }
         assert_eq!(prior_precision(&config, &sticks[0], &global, 0), 0.25); // 1/s0²
         assert_eq!(prior_precision(&config, &sticks[0], &global, 1), 2.0); // 1/(τ²λ²)
+    }
+
+    /// A badly scaled `Λ`: a block at 10⁶ that f32 rounding makes
+    /// singular (so the jitter is needed) next to an uncoupled entry of
+    /// 10⁻⁴. The jitter must protect that entry at its own scale: the
+    /// solve of `Λ v = e₂` must give the exact `v₂ = 10⁴` within 10⁻⁵
+    /// relative (the jitter's relative size, 16·ε·D = 5.7·10⁻⁶, plus
+    /// rounding).
+    #[test]
+    fn jitter_keeps_a_badly_scaled_entry_at_its_own_scale() {
+        let s = [[0.0; 3], [1.0e6, 0.0, 0.0], [0.0; 3]];
+        let diagonal = [1.0e6, 1.0e6 * (1.0 - 1.0e-8), 1.0e-4];
+        let mut plain = s;
+        for (i, d) in diagonal.iter().enumerate() {
+            plain[i][i] = *d;
+        }
+        assert!(linalg::cholesky_in_place(&mut plain).is_err());
+        let mut chol = [[0.0; 3]; 3];
+        factor_with_jitter(&s, &diagonal, &mut chol).unwrap();
+        let mut v = [0.0, 0.0, 1.0];
+        linalg::solve_lower(&chol, &mut v);
+        linalg::solve_lower_transposed(&chol, &mut v);
+        let exact = 1.0e4;
+        let relative = (f64::from(v[2]) - exact).abs() / exact;
+        assert!(
+            relative < 1.0e-5,
+            "v₂ = {} (relative error {relative})",
+            v[2]
+        );
     }
 
     #[test]

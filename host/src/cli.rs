@@ -125,6 +125,10 @@ pub struct FitArgs {
     /// Gibbs: keep every THIN-th sweep.
     #[arg(long, default_value_t = GibbsSettings::default().thin, value_parser = positive_usize)]
     pub gibbs_thin: usize,
+    /// Gibbs: independent chains, run in parallel; the report gives their
+    /// split R-hat.
+    #[arg(long, default_value_t = GibbsSettings::default().chains, value_parser = positive_usize)]
+    pub chains: usize,
 }
 
 /// Runs one parsed command line.
@@ -181,6 +185,7 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
         iterations: args.gibbs_iterations,
         burn_in: args.gibbs_burn_in,
         thin: args.gibbs_thin,
+        chains: args.chains,
     };
     opts.progress = true;
 

@@ -562,8 +562,9 @@ fn column_moments(rows: &[Vec<f64>], width: usize) -> (Vec<f64>, Vec<f64>) {
     (mean, sd)
 }
 
-/// Runs the batch Gibbs sampler on all rows and summarizes its kept
-/// sweeps as a [`Final`] (`router` at `x_mean`).
+/// Runs `chains` chains of the batch Gibbs sampler on all rows
+/// ([`gibbs::run_chains`]) and summarizes their pooled kept sweeps as a
+/// [`Final`] (`router` at `x_mean`), with the chains' agreement.
 ///
 /// Label switching can make per-expert summaries (`allocation_freq`,
 /// `horseshoe`) average over relabelled modes (see [`crate::gibbs`]);
@@ -580,8 +581,9 @@ fn column_moments(rows: &[Vec<f64>], width: usize) -> (Vec<f64>, Vec<f64>) {
 /// let ys: Vec<f64> = xs.iter().map(|x| 2.0 * x[1]).collect();
 /// let opts = GibbsOptions { iterations: 200, burn_in: 50, thin: 1, seed: 3 };
 /// let config = hsmoe_core::Config::default_for(2);
-/// let fin = gibbs_final(&xs, &ys, 2, &config, &opts, &[1.0, 0.5]).unwrap();
+/// let (fin, conv) = gibbs_final(&xs, &ys, 2, &config, &opts, 2, &[1.0, 0.5]).unwrap();
 /// assert_eq!((fin.predictive.len(), fin.alloc[0].len()), (40, 2));
+/// assert_eq!((conv.chains, conv.kept_per_chain), (2, 150));
 /// assert!((fin.predictive[20].mean - 1.0).abs() < 0.2);
 /// ```
 pub fn gibbs_final(
@@ -590,9 +592,10 @@ pub fn gibbs_final(
     k: usize,
     config: &Config,
     opts: &GibbsOptions,
+    chains: usize,
     x_mean: &[f64],
-) -> Result<Final<f64>, EngineError> {
-    let result = gibbs::run(xs, ys, k, config, opts)?;
+) -> Result<(Final<f64>, gibbs::Convergence), EngineError> {
+    let (result, convergence) = gibbs::run_chains(xs, ys, k, config, opts, chains)?;
     let draws = &result.draws;
     let n = draws.len() as f64;
     let gate_at = |phi: &[Vec<f64>], x: &[f64]| -> Vec<f64> {
@@ -655,12 +658,13 @@ pub fn gibbs_final(
         tau2_mean: result.tau2_mean,
         tau2_geometric_mean: Some(ln_tau2.exp()),
     };
-    Ok(Final {
+    let fin = Final {
         predictive,
         gate_mean,
         alloc,
         allocation_freq: result.allocation_freq.clone(),
         router,
         horseshoe,
-    })
+    };
+    Ok((fin, convergence))
 }

@@ -3,7 +3,7 @@
 
 use crate::data::{Dataset, INTERCEPT_NAME};
 use crate::engine::{gibbs_final, online_engine, EngineKind, Final, Step};
-use crate::gibbs::GibbsOptions;
+use crate::gibbs::{Convergence, GibbsOptions};
 use crate::progress::Progress;
 use anyhow::{bail, Context as _};
 use hsmoe_core::Config;
@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 /// Run length of the Gibbs sampler (`--gibbs-iterations`, `--gibbs-burn-in`,
-/// `--gibbs-thin`).
+/// `--gibbs-thin`, `--chains`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GibbsSettings {
     /// Total sweeps, burn-in included.
@@ -21,15 +21,18 @@ pub struct GibbsSettings {
     pub burn_in: usize,
     /// Keep every `thin`-th sweep after burn-in.
     pub thin: usize,
+    /// Independent chains, pooled; their agreement is the reported R-hat.
+    pub chains: usize,
 }
 
 impl Default for GibbsSettings {
-    /// 2000 sweeps, 500 burn-in, no thinning.
+    /// 2000 sweeps, 500 burn-in, no thinning, 4 chains.
     fn default() -> Self {
         GibbsSettings {
             iterations: 2000,
             burn_in: 500,
             thin: 1,
+            chains: 4,
         }
     }
 }
@@ -133,6 +136,8 @@ pub struct FitReport<F> {
     pub prior: Config,
     /// Gibbs run length (gibbs only).
     pub gibbs: Option<GibbsSettings>,
+    /// Agreement of the Gibbs chains: R-hat and run length (gibbs only).
+    pub gibbs_convergence: Option<Convergence>,
     /// The engine's float type.
     pub precision: Precision,
     /// Wall-clock time of the fit.
@@ -155,6 +160,7 @@ impl<F: Copy> FitReport<F> {
             feature_names: self.feature_names.clone(),
             prior: self.prior,
             gibbs: self.gibbs,
+            gibbs_convergence: self.gibbs_convergence.clone(),
             precision: self.precision,
             elapsed_seconds: self.elapsed_seconds,
         }
@@ -234,8 +240,15 @@ impl FitReport<f64> {
         if let Some(g) = self.gibbs {
             let _ = writeln!(
                 s,
-                "gibbs sweeps             {} ({} burn-in, thin {})",
-                g.iterations, g.burn_in, g.thin
+                "gibbs sweeps             {} ({} burn-in, thin {}) × {} chains",
+                g.iterations, g.burn_in, g.thin, g.chains
+            );
+        }
+        if let Some(c) = &self.gibbs_convergence {
+            let _ = writeln!(
+                s,
+                "gibbs split R-hat        max {:.3} ({})",
+                c.rhat_max, c.rhat_max_at
             );
         }
         let _ = write!(s, "time                     {:.2} s", self.elapsed_seconds);
@@ -283,6 +296,7 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
         bail!("--experts must be at least 1");
     }
     let x_mean = data.x_mean();
+    let mut gibbs_convergence = None;
     let (log_marginal, predictive, final_, single) = match opts.engine {
         EngineKind::Gibbs => {
             let g = opts.gibbs;
@@ -295,9 +309,23 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
             if gibbs_opts.kept() == 0 {
                 bail!("the Gibbs options keep no sweep: need --gibbs-iterations > --gibbs-burn-in and --gibbs-thin ≥ 1");
             }
-            let label = format!("gibbs: {} sweeps", g.iterations);
-            let run = || gibbs_final(&data.x, &data.y, k, &opts.config, &gibbs_opts, &x_mean);
-            let final_ = Progress::spin(opts.progress, &label, run)?;
+            if g.chains == 0 {
+                bail!("--chains must be at least 1");
+            }
+            let label = format!("gibbs: {} chains × {} sweeps", g.chains, g.iterations);
+            let run = || {
+                gibbs_final(
+                    &data.x,
+                    &data.y,
+                    k,
+                    &opts.config,
+                    &gibbs_opts,
+                    g.chains,
+                    &x_mean,
+                )
+            };
+            let (final_, convergence) = Progress::spin(opts.progress, &label, run)?;
+            gibbs_convergence = Some(convergence);
             (None, Vec::new(), final_, false)
         }
         kind => {
@@ -352,6 +380,7 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
         feature_names: data.feature_names.clone(),
         prior: opts.config,
         gibbs: (opts.engine == EngineKind::Gibbs).then_some(opts.gibbs),
+        gibbs_convergence,
         precision: if single {
             Precision::F32
         } else {

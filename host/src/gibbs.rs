@@ -12,6 +12,10 @@
 //! 4. allocations `z_t ∝ π_k(x_t; φ) N(y_t; x_tᵀβ_k, σ²_k)`.
 //!
 //! It starts from uniformly random allocations and prior gate draws.
+//! [`run_chains`] runs several such chains in parallel (independent seeds,
+//! so the result does not depend on the number of threads), pools their
+//! draws and reports the split R-hat of the compared quantities
+//! (docs/model.md §9).
 //!
 //! Label switching: stick-breaking orders the experts only weakly (for
 //! K = 2 the two labellings are exactly symmetric), so per-expert means
@@ -29,6 +33,7 @@ use crate::reference::ReferenceError;
 use hsmoe_core::Config;
 use rand::{Rng, SeedableRng};
 use rand_xorshift::XorShiftRng;
+use serde::{Deserialize, Serialize};
 
 /// How long to run and which sweeps to keep.
 ///
@@ -131,6 +136,8 @@ pub struct GibbsResult {
     /// Per expert, the average over kept sweeps and over `t` of the
     /// conditional allocation probabilities `P(z_t = k | rest)`.
     pub allocation_freq: Vec<f64>,
+    /// Per kept sweep, the average over `t` of those probabilities.
+    pub allocation_draws: Vec<Vec<f64>>,
     /// Posterior mean of `λ²_{j,l}` ((K−1) × D; NaN for unshrunk features
     /// `l < first_shrunk`).
     pub lambda2_mean: Vec<Vec<f64>>,
@@ -211,6 +218,201 @@ pub fn batch_means_se(values: &[f64]) -> f64 {
     let grand = means.iter().sum::<f64>() / batches as f64;
     let var = means.iter().map(|m| (m - grand).powi(2)).sum::<f64>() / (batches - 1) as f64;
     (var / batches as f64).sqrt()
+}
+
+/// Split R-hat of one scalar quantity (Gelman et al., Bayesian Data
+/// Analysis, 3rd ed., §11.4): every chain is cut into halves (a middle
+/// draw of an odd-length chain is dropped), and with `W` the mean
+/// within-half variance and `B/n` the variance of the half means,
+/// `R̂ = √(((n − 1)/n·W + B/n)/W)`. Near 1 when the halves agree; 1 for
+/// constant series that agree, `+∞` for constant ones that do not, NaN
+/// for fewer than 2 draws per half.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::gibbs::split_rhat;
+/// let mixing: Vec<Vec<f64>> = (0..4)
+///     .map(|c| (0..100).map(|i| ((i * 7 + c * 3) % 10) as f64).collect())
+///     .collect();
+/// assert!(split_rhat(&mixing) < 1.05);
+/// let apart = vec![vec![0.0, 1.0, 0.0, 1.0], vec![5.0, 6.0, 5.0, 6.0]];
+/// assert!(split_rhat(&apart) > 2.0);
+/// ```
+pub fn split_rhat(chains: &[Vec<f64>]) -> f64 {
+    let half = chains.iter().map(Vec::len).min().unwrap_or(0) / 2;
+    if half < 2 {
+        return f64::NAN;
+    }
+    let halves: Vec<&[f64]> = chains
+        .iter()
+        .flat_map(|c| [&c[..half], &c[c.len() - half..]])
+        .collect();
+    let n = half as f64;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let means: Vec<f64> = halves.iter().map(|h| mean(h)).collect();
+    let within = halves
+        .iter()
+        .zip(&means)
+        .map(|(h, m)| h.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0))
+        .sum::<f64>()
+        / halves.len() as f64;
+    let grand = mean(&means);
+    let between_over_n =
+        means.iter().map(|m| (m - grand).powi(2)).sum::<f64>() / (means.len() - 1) as f64;
+    if within == 0.0 {
+        return if between_over_n == 0.0 {
+            1.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    (((n - 1.0) / n * within + between_over_n) / within).sqrt()
+}
+
+/// How well the chains of [`run_chains`] agree, and how long they ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Convergence {
+    /// Number of chains.
+    pub chains: usize,
+    /// Sweeps per chain, burn-in included.
+    pub sweeps: usize,
+    /// Kept sweeps per chain.
+    pub kept_per_chain: usize,
+    /// Largest split R-hat ([`split_rhat`]) over the compared quantities:
+    /// the predictive mean at every row and the sorted allocation
+    /// frequencies (both label-invariant).
+    pub rhat_max: f64,
+    /// Which quantity has it, e.g. `predictive mean, row 17` (1-based).
+    pub rhat_max_at: String,
+}
+
+/// Seed of chain `c`: chain 0 keeps `seed`, so one chain is [`run`].
+fn chain_seed(seed: u64, c: usize) -> u64 {
+    // The 64-bit golden-ratio increment of SplitMix64 spreads the seeds.
+    seed.wrapping_add((c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Runs `chains` independent chains of [`run`] in parallel (one thread
+/// each; every chain its own seed, so the result does not depend on the
+/// threads), pools their kept sweeps in chain order and measures their
+/// agreement ([`Convergence`]).
+///
+/// # Errors
+/// As [`run`]; [`ReferenceError::InvalidConfig`] for `chains = 0`.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::gibbs::{run_chains, GibbsOptions};
+/// let xs: Vec<Vec<f64>> = (0..40).map(|t| vec![1.0, t as f64 / 40.0]).collect();
+/// let ys: Vec<f64> = xs.iter().map(|x| 2.0 * x[1]).collect();
+/// let config = hsmoe_core::Config::default_for(2);
+/// let opts = GibbsOptions { iterations: 300, burn_in: 50, thin: 1, seed: 3 };
+/// let (pooled, conv) = run_chains(&xs, &ys, 1, &config, &opts, 4).unwrap();
+/// assert_eq!((pooled.draws.len(), conv.chains, conv.kept_per_chain), (1000, 4, 250));
+/// assert!(conv.rhat_max < 1.05);
+/// ```
+pub fn run_chains(
+    xs: &[Vec<f64>],
+    ys: &[f64],
+    k: usize,
+    config: &Config,
+    opts: &GibbsOptions,
+    chains: usize,
+) -> Result<(GibbsResult, Convergence), ReferenceError> {
+    if chains == 0 {
+        return Err(ReferenceError::InvalidConfig);
+    }
+    let results: Vec<GibbsResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..chains)
+            .map(|c| {
+                let chain_opts = GibbsOptions {
+                    seed: chain_seed(opts.seed, c),
+                    ..*opts
+                };
+                scope.spawn(move || run(xs, ys, k, config, &chain_opts))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect::<Result<_, _>>()
+    })?;
+    let convergence = convergence(&results, xs, opts);
+    Ok((pool(results), convergence))
+}
+
+/// Split R-hat of every compared quantity; the largest.
+fn convergence(results: &[GibbsResult], xs: &[Vec<f64>], opts: &GibbsOptions) -> Convergence {
+    let mut worst = (f64::NEG_INFINITY, String::new());
+    let mut consider = |series: Vec<Vec<f64>>, name: &dyn Fn() -> String| {
+        let r = split_rhat(&series);
+        // NaN (too short to split) must win: it is no evidence of mixing.
+        if r.is_nan() || r > worst.0 && !worst.0.is_nan() {
+            worst = (r, name());
+        }
+    };
+    for (row, x) in xs.iter().enumerate() {
+        let series = results
+            .iter()
+            .map(|r| r.draws.iter().map(|d| d.predictive(x).0).collect())
+            .collect();
+        consider(series, &|| format!("predictive mean, row {}", row + 1));
+    }
+    let k = results[0].allocation_freq.len();
+    for rank in 0..k {
+        let series = results
+            .iter()
+            .map(|r| {
+                r.allocation_draws
+                    .iter()
+                    .map(|a| {
+                        let mut sorted = a.clone();
+                        sorted.sort_by(|u, v| v.total_cmp(u));
+                        sorted[rank]
+                    })
+                    .collect()
+            })
+            .collect();
+        consider(series, &|| {
+            format!("allocation frequency, rank {}", rank + 1)
+        });
+    }
+    Convergence {
+        chains: results.len(),
+        sweeps: opts.iterations,
+        kept_per_chain: opts.kept(),
+        rhat_max: worst.0,
+        rhat_max_at: worst.1,
+    }
+}
+
+/// One result from equally long chains: draws in chain order, means
+/// averaged.
+fn pool(results: Vec<GibbsResult>) -> GibbsResult {
+    let w = 1.0 / results.len() as f64;
+    let first = &results[0];
+    let mut pooled = GibbsResult {
+        draws: Vec::new(),
+        beta_mean: vec![vec![0.0; first.beta_mean[0].len()]; first.beta_mean.len()],
+        sigma2_mean: vec![0.0; first.sigma2_mean.len()],
+        phi_mean: vec![vec![0.0; first.beta_mean[0].len()]; first.phi_mean.len()],
+        allocation_freq: vec![0.0; first.allocation_freq.len()],
+        allocation_draws: Vec::new(),
+        lambda2_mean: vec![vec![0.0; first.beta_mean[0].len()]; first.lambda2_mean.len()],
+        tau2_mean: 0.0,
+        first_shrunk: first.first_shrunk,
+    };
+    for r in results {
+        add_scaled_rows(&mut pooled.beta_mean, &r.beta_mean, w);
+        add_scaled(&mut pooled.sigma2_mean, &r.sigma2_mean, w);
+        add_scaled_rows(&mut pooled.phi_mean, &r.phi_mean, w);
+        add_scaled(&mut pooled.allocation_freq, &r.allocation_freq, w);
+        add_scaled_rows(&mut pooled.lambda2_mean, &r.lambda2_mean, w);
+        pooled.tau2_mean += w * r.tau2_mean;
+        pooled.draws.extend(r.draws);
+        pooled.allocation_draws.extend(r.allocation_draws);
+    }
+    pooled
 }
 
 /// The sampler's current state.
@@ -300,9 +502,9 @@ fn update_experts(
     for (k, (beta, sigma2)) in state.beta.iter_mut().zip(&mut state.sigma2).enumerate() {
         let mut stats = NigStats::prior(d, prior);
         for ((x, &y), _) in xs.iter().zip(ys).zip(&state.z).filter(|(_, &z)| z == k) {
-            stats.absorb(x, y);
+            stats.absorb(x, y)?;
         }
-        (*beta, *sigma2) = stats.posterior(prior)?.draw(rng)?;
+        (*beta, *sigma2) = stats.posterior(prior).draw(rng)?;
     }
     Ok(())
 }
@@ -360,7 +562,7 @@ struct Accumulator {
     d: usize,
     first_shrunk: usize,
     draws: Vec<GibbsDraw>,
-    alloc_sum: Vec<f64>,
+    alloc_draws: Vec<Vec<f64>>,
     lambda2_sum: Vec<Vec<f64>>,
 }
 
@@ -371,7 +573,7 @@ impl Accumulator {
             d,
             first_shrunk,
             draws: Vec::new(),
-            alloc_sum: vec![0.0; k],
+            alloc_draws: Vec::new(),
             lambda2_sum: vec![vec![0.0; d]; k - 1],
         }
     }
@@ -383,7 +585,7 @@ impl Accumulator {
             phi: state.phi.clone(),
             tau2: state.horseshoe.tau2,
         });
-        add_scaled(&mut self.alloc_sum, alloc, 1.0);
+        self.alloc_draws.push(alloc.to_vec());
         for (sum_j, lambda2_j) in self.lambda2_sum.iter_mut().zip(&state.horseshoe.lambda2) {
             for (l, s) in sum_j.iter_mut().enumerate() {
                 // The unshrunk intercept has no local scale.
@@ -409,11 +611,16 @@ impl Accumulator {
         }
         let mut lambda2_mean = vec![vec![0.0; self.d]; self.k - 1];
         add_scaled_rows(&mut lambda2_mean, &self.lambda2_sum, w);
+        let mut allocation_freq = vec![0.0; self.k];
+        for alloc in &self.alloc_draws {
+            add_scaled(&mut allocation_freq, alloc, w);
+        }
         GibbsResult {
             beta_mean,
             sigma2_mean,
             phi_mean,
-            allocation_freq: self.alloc_sum.iter().map(|s| s * w).collect(),
+            allocation_freq,
+            allocation_draws: self.alloc_draws,
             lambda2_mean,
             tau2_mean,
             first_shrunk: self.first_shrunk,
@@ -437,6 +644,69 @@ mod tests {
 
     fn sigmoid(x: f64) -> f64 {
         1.0 / (1.0 + (-x).exp())
+    }
+
+    /// mcycle, standardized, with an intercept (T = 133, d = 2).
+    fn mcycle() -> crate::data::Dataset {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mcycle.csv");
+        let opts = crate::data::LoadOptions {
+            intercept: true,
+            standardize: true,
+        };
+        crate::data::load(&path, &opts).unwrap()
+    }
+
+    fn mcycle_k2_rhat(iterations: usize, burn_in: usize) -> Convergence {
+        let data = mcycle();
+        let config = Config::default_for(2);
+        let opts = GibbsOptions {
+            iterations,
+            burn_in,
+            thin: 1,
+            seed: 4,
+        };
+        let (_, conv) = run_chains(&data.x, &data.y, 2, &config, &opts, 4).unwrap();
+        println!("{iterations} sweeps: {conv:?}");
+        conv
+    }
+
+    /// mcycle with K = 2 mixes within a few hundred sweeps: 4 chains of
+    /// 1000 sweeps (250 burn-in) agree on all 133 predictive means and
+    /// both allocation frequencies to split R-hat ≤ 1.05.
+    #[test]
+    fn chains_agree_on_a_well_mixing_case() {
+        assert!(mcycle_k2_rhat(1000, 250).rhat_max <= 1.05);
+    }
+
+    /// 6 sweeps from 4 random starts have not forgotten their starts: the
+    /// diagnostic must see it (R-hat > 1.05).
+    #[test]
+    fn rhat_flags_chains_that_have_not_mixed() {
+        assert!(mcycle_k2_rhat(6, 0).rhat_max > 1.05);
+    }
+
+    #[test]
+    fn chain_results_do_not_depend_on_threads() {
+        let data = mcycle();
+        let config = Config::default_for(2);
+        let opts = GibbsOptions {
+            iterations: 30,
+            burn_in: 10,
+            thin: 1,
+            seed: 7,
+        };
+        let (pooled, _) = run_chains(&data.x, &data.y, 2, &config, &opts, 3).unwrap();
+        let serial: Vec<GibbsDraw> = (0..3)
+            .flat_map(|c| {
+                let o = GibbsOptions {
+                    seed: chain_seed(opts.seed, c),
+                    ..opts
+                };
+                run(&data.x, &data.y, 2, &config, &o).unwrap().draws
+            })
+            .collect();
+        assert_eq!(pooled.draws, serial);
+        assert_eq!(chain_seed(opts.seed, 0), opts.seed);
     }
 
     /// `T` rows `(1, x1, x2)` with standard normal features.

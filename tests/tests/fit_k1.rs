@@ -106,6 +106,7 @@ fn k1_gibbs_posterior_mean_of_beta_matches_the_exact_posterior() {
         iterations: 4000,
         burn_in: 100,
         thin: 1,
+        chains: 1,
     };
     let post = exact(&data, &opts);
     let gibbs_opts = GibbsOptions {

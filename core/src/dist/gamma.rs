@@ -227,6 +227,21 @@ mod tests {
         (center + m, s2 / n as f64 - m * m)
     }
 
+    /// Words whose 24 position bits are all zero (probability 2⁻²⁴ per
+    /// word) put the ziggurat at the bottom of a layer. `Exp(1)` has
+    /// support `(0, ∞)`: the draw must stay positive, so that the
+    /// inverse-gamma of shape 1 (every horseshoe scale update) stays finite.
+    #[test]
+    fn ziggurat_bottom_cell_is_never_zero() {
+        use crate::dist::normal::standard_normal;
+        use crate::dist::uniform::tests::Fixed;
+        for layer in [0, 5, 100, 255] {
+            assert!(exponential(&mut Fixed(layer)) > 0.0, "layer {layer}");
+            assert!(inverse_gamma(&mut Fixed(layer), 1.0, 1.0).is_finite());
+            assert!(standard_normal(&mut Fixed(layer)) != 0.0, "layer {layer}");
+        }
+    }
+
     /// Gamma moments within 4 Monte Carlo SEs: SE(mean) = √(σ²/n),
     /// SE(var) = √((μ₄ − σ⁴)/n) with the exact fourth central moment
     /// μ₄ = 3k(k + 2)θ⁴. Covers the boost (k < 1) and a huge shape, where

@@ -28,11 +28,11 @@ pub fn open01<R: RngCore + ?Sized>(rng: &mut R) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A generator that replays fixed words, to hit the grid's ends.
-    struct Fixed(u32);
+    pub(crate) struct Fixed(pub(crate) u32);
 
     impl RngCore for Fixed {
         fn next_u32(&mut self) -> u32 {

@@ -11,6 +11,7 @@
 //! `x < X[i+1]`; only the rest needs a test.
 
 use super::uniform::open01;
+use crate::math::at_least;
 use rand_core::RngCore;
 
 /// What one ziggurat proposal gave.
@@ -24,13 +25,16 @@ pub(crate) enum Proposal {
     Reject,
 }
 
-/// `u ∈ [0, 1)` from the top 24 bits of `bits` (exact in f32); the low 8
-/// bits are left for the layer (and a sign).
+/// `u ∈ (0, 1)` from the top 24 bits of `bits` (exact in f32); the low 8
+/// bits are left for the layer (and a sign). The bottom cell (all 24 bits
+/// zero, probability 2⁻²⁴) gives its midpoint `2⁻²⁵`, not 0: an `Exp(1)`
+/// draw of exactly 0 would make an inverse-gamma draw infinite
+/// (docs/model.md §7). Every other word keeps its value.
 pub(crate) fn position(bits: u32) -> f32 {
-    (bits >> 8) as f32 * (1.0 / 16_777_216.0)
+    at_least((bits >> 8) as f32, 0.5) * (1.0 / 16_777_216.0)
 }
 
-/// One proposal in layer `layer` at relative position `u ∈ [0, 1)`, for
+/// One proposal in layer `layer` at relative position `u ∈ (0, 1)`, for
 /// the edges `edges` of `density` (see the module docs). An out-of-range
 /// layer is a [`Proposal::Reject`]. Inlined: the common case is a multiply
 /// and a compare; everything else is out of line.

@@ -53,9 +53,9 @@ pub fn conjugate_posterior(
     let prior = Prior::new(config, d)?;
     let mut stats = NigStats::prior(d, &prior);
     for (x, &y) in xs.iter().zip(ys) {
-        stats.absorb(x, y);
+        stats.absorb(x, y)?;
     }
-    let post = stats.posterior(&prior)?;
+    let post = stats.posterior(&prior);
     let t = ys.len() as f64;
     // ½ log(|V_T|/|V0|) = −½ log|P_T| − (D/2) log v0.
     let half_log_det_ratio = -0.5 * post.chol.log_det() - 0.5 * d as f64 * prior.v0.ln();
@@ -114,8 +114,8 @@ mod tests {
         let mut stats = NigStats::prior(3, &prior);
         let mut chain = 0.0;
         for (x, &y) in xs.iter().zip(&ys) {
-            chain += stats.posterior(&prior).unwrap().predictive(x).log_pdf(y);
-            stats.absorb(x, y);
+            chain += stats.posterior(&prior).predictive(x).log_pdf(y);
+            stats.absorb(x, y).unwrap();
         }
         let closed = conjugate_log_marginal(&xs, &ys, &config).unwrap();
         println!("closed form {closed:.12}, chain rule {chain:.12}");

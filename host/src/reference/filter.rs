@@ -196,14 +196,14 @@ struct Component {
 impl Expert {
     fn at_prior(d: usize, prior: &Prior) -> Result<Self, ReferenceError> {
         let stats = NigStats::prior(d, prior);
-        let posterior = stats.posterior(prior)?;
+        let posterior = stats.posterior(prior);
         Ok(Expert { stats, posterior })
     }
 
     /// SPEC §3 step 5, refactoring `P` from scratch.
     fn absorb(&mut self, x: &[f64], y: f64, prior: &Prior) -> Result<(), ReferenceError> {
-        self.stats.absorb(x, y);
-        self.posterior = self.stats.posterior(prior)?;
+        self.stats.absorb(x, y)?;
+        self.posterior = self.stats.posterior(prior);
         Ok(())
     }
 }

@@ -10,15 +10,13 @@ use super::ReferenceError;
 use rand::Rng;
 
 /// Horseshoe scales (λ², ν, τ², ξ) are clamped into this range after each
-/// draw, as the core documents.
+/// draw, as the core does: the only numerical guard of the horseshoe
+/// (docs/model.md §7). It keeps `1/(τ²λ²)` finite and positive; the prior
+/// precision itself is not floored, so the scale conditionals and the
+/// coefficient prior describe one joint distribution.
 pub(crate) const SCALE_MIN: f64 = 1e-8;
 /// Upper end of the scale clamp.
 pub(crate) const SCALE_MAX: f64 = 1e8;
-/// Floor on a shrunk coefficient's prior precision `1/(τ²λ²)` (prior
-/// variance at most 1e4), as the core documents. The scale conditionals
-/// ignore it, so it slightly changes the effective prior: with no data,
-/// P(τ ≤ 1) is ≈ 0.516 instead of ½ (K = 3, D = 3, measured here).
-pub(crate) const MIN_PRIOR_PRECISION: f64 = 1e-4;
 
 /// `log(1 + eˣ)` without overflow.
 fn softplus(x: f64) -> f64 {
@@ -133,18 +131,10 @@ impl Horseshoe {
     }
 
     /// Diagonal prior precision of stick `j`'s coefficients: `1/s0²` for
-    /// the intercept, `max(1/(τ²λ²_{j,l}), 1e-4)` for shrunk features.
+    /// the intercept, `1/(τ²λ²_{j,l})` for shrunk features.
     pub(crate) fn prior_precision(&self, j: usize) -> Vec<f64> {
-        self.prior_precision_floored(j, MIN_PRIOR_PRECISION)
-    }
-
-    /// As [`Self::prior_precision`] with the floor as a parameter, so a
-    /// test can remove it and check the exact conditionals.
-    fn prior_precision_floored(&self, j: usize, floor: f64) -> Vec<f64> {
         let intercept = std::iter::repeat_n(self.intercept_precision, self.first_shrunk);
-        let shrunk = self.lambda2[j]
-            .iter()
-            .map(|l2| (1.0 / (self.tau2 * l2)).max(floor));
+        let shrunk = self.lambda2[j].iter().map(|l2| 1.0 / (self.tau2 * l2));
         intercept.chain(shrunk).collect()
     }
 
@@ -252,7 +242,7 @@ mod tests {
     /// Runs the no-data Gibbs chain `φ | scales`, `scales | φ` (K = 3,
     /// D = 3 with an intercept: M = 4 shrunk coefficients) and returns the
     /// indicator series of λ_{0,1} ≤ 1, λ_{0,1} ≤ ½ and τ ≤ 1.
-    fn no_data_chain(floor: f64, iterations: usize, seed: u64) -> [Vec<f64>; 3] {
+    fn no_data_chain(iterations: usize, seed: u64) -> [Vec<f64>; 3] {
         let prior = Prior::new(&Config::default_for(3), 3).unwrap();
         let mut rng = XorShiftRng::seed_from_u64(seed);
         let mut hs = Horseshoe::from_prior(&mut rng, 2, 3, &prior).unwrap();
@@ -261,10 +251,7 @@ mod tests {
         let indicator = |b: bool| f64::from(u8::from(b));
         for _ in 0..iterations {
             let phi: Vec<Vec<f64>> = (0..2)
-                .map(|j| {
-                    let precision = hs.prior_precision_floored(j, floor);
-                    empty.draw_phi(&mut rng, &precision).unwrap()
-                })
+                .map(|j| empty.draw_phi(&mut rng, &hs.prior_precision(j)).unwrap())
                 .collect();
             hs.refresh(&mut rng, &phi).unwrap();
             series[0].push(indicator(hs.lambda2[0][0] <= 1.0));
@@ -277,11 +264,11 @@ mod tests {
     /// With no data the chain's stationary law is the prior, so λ and τ
     /// must be half-Cauchy: P(λ ≤ 1) = ½, P(λ ≤ ½) = (2/π)·atan(½) ≈ 0.2952,
     /// P(τ ≤ 1) = ½. This checks the four inverse-gamma conditionals
-    /// exactly, so the prior-variance cap (which changes the prior) is off.
+    /// together with the prior precision the engines use.
     #[test]
     fn horseshoe_scan_leaves_half_cauchy_prior_invariant() {
         let iterations = 400_000;
-        let series = no_data_chain(0.0, iterations, 8);
+        let series = no_data_chain(iterations, 8);
         let truths = [0.5, 2.0 / std::f64::consts::PI * 0.5f64.atan(), 0.5];
         let names = ["P(λ ≤ 1)", "P(λ ≤ ½)", "P(τ ≤ 1)"];
         for ((indicators, truth), name) in series.iter().zip(truths).zip(names) {
@@ -297,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn prior_precision_respects_intercept_and_floor() {
+    fn prior_precision_is_intercept_or_horseshoe_variance() {
         let mut config = Config::default_for(3);
         config.s0 = 0.5;
         let prior = Prior::new(&config, 3).unwrap();
@@ -305,6 +292,6 @@ mod tests {
         let mut hs = Horseshoe::from_prior(&mut rng, 1, 3, &prior).unwrap();
         hs.tau2 = 1e4;
         hs.lambda2[0] = vec![1e4, 0.5];
-        assert_eq!(hs.prior_precision(0), [4.0, MIN_PRIOR_PRECISION, 2e-4]);
+        assert_eq!(hs.prior_precision(0), [4.0, 1e-8, 2e-4]);
     }
 }

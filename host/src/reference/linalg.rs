@@ -58,6 +58,16 @@ impl Cholesky {
         Ok(Cholesky { n, l })
     }
 
+    /// The factor of the diagonal matrix `diag(d)`, `d > 0`.
+    pub(crate) fn diagonal(d: &[f64]) -> Self {
+        let n = d.len();
+        let mut l = vec![0.0; n * n];
+        for (i, v) in d.iter().enumerate() {
+            l[i * n + i] = v.sqrt();
+        }
+        Cholesky { n, l }
+    }
+
     /// Solves `L u = b` by forward substitution.
     pub(crate) fn solve_lower(&self, b: &[f64]) -> Vec<f64> {
         let n = self.n;
