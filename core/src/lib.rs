@@ -18,7 +18,9 @@ pub mod math;
 pub mod particle;
 pub mod posterior;
 pub mod protocol;
+pub mod rejuvenate;
 pub mod resample;
+pub mod schedule;
 pub mod snapshot;
 
 pub use config::Config;

@@ -12,6 +12,7 @@ use crate::bench::{self, BenchArgs};
 use crate::data::{self, Dataset, LoadOptions};
 use crate::engine::EngineKind;
 use crate::fit::{self, FitOptions, GibbsSettings};
+use crate::moves::MoveArgs;
 use crate::plot::{self, PlotArgs};
 use crate::run::{self, RunArgs};
 use crate::simulate::{self, Design};
@@ -235,6 +236,9 @@ pub struct FitArgs {
     /// Gibbs: keep every THIN-th sweep.
     #[arg(long, default_value_t = GibbsSettings::default().thin, value_parser = positive_usize)]
     pub gibbs_thin: usize,
+    /// Rejuvenation of the particle engines.
+    #[command(flatten)]
+    pub moves: MoveArgs,
 }
 
 /// Parses a whole number ≥ 1 (clap value parser).
@@ -308,6 +312,7 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
         thin: args.gibbs_thin,
     };
     opts.progress = true;
+    opts.moves = args.moves.options();
 
     let report = fit::fit(&data, &opts).with_context(|| args.data.path.display().to_string())?;
     // Files first: a closed stdout must not lose them.

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod faults;
 pub mod fit;
 pub mod gibbs;
+pub mod moves;
 pub mod plot;
 pub mod progress;
 pub mod reference;
