@@ -313,7 +313,8 @@ pub fn online_engine(
 ///     core.observe(&[1.0, t as f64 / 10.0], 0.5).unwrap();
 /// }
 /// core.finish().unwrap();
-/// assert_eq!(core.moves().unwrap().sweeps, core.moves().unwrap().moves + 4);
+/// let report = core.moves().unwrap();
+/// assert_eq!(report.sweeps, report.moves + 8); // the final sweeps
 /// ```
 pub fn online_engine_with_moves(
     kind: EngineKind,

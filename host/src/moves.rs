@@ -34,7 +34,8 @@ pub struct MoveArgs {
     /// or `none` (exactly the device's particle learning).
     #[arg(long, value_enum, default_value_t = MoveMode::Auto)]
     pub moves: MoveMode,
-    /// Move when a step's ESS falls below this fraction of N (0: never).
+    /// Move when a step's ESS falls below this fraction of N (0: never;
+    /// 1: whenever the budget allows).
     #[arg(long, default_value_t = Schedule::DEFAULT.ess_fraction)]
     pub move_ess: f32,
     /// First geometric move time t₀ (then 2t₀, 4t₀, …; 0: none).
@@ -90,7 +91,7 @@ pub struct MoveOptions {
 
 impl MoveOptions {
     /// Default number of final sweeps (measured; see BENCHMARKS.md).
-    pub const DEFAULT_FINAL_SWEEPS: u32 = 4;
+    pub const DEFAULT_FINAL_SWEEPS: u32 = 8;
 
     /// The default schedule and final sweeps.
     pub const DEFAULT: Self = MoveOptions {
