@@ -241,6 +241,15 @@ impl FitReport<f64> {
             let min = ess.iter().copied().fold(f64::INFINITY, f64::min);
             let _ = writeln!(s, "ESS                      mean {mean:.1}, min {min:.1}");
         }
+        if let Some(m) = &self.moves {
+            let _ = writeln!(
+                s,
+                "moves                    {} during the stream + {} final sweeps, {:.0} % of the time",
+                m.moves,
+                m.sweeps - m.moves,
+                100.0 * m.time_share
+            );
+        }
         if let Some(g) = self.gibbs {
             let _ = writeln!(
                 s,
