@@ -1,10 +1,13 @@
 //! One linear-Gaussian expert's Normal–inverse-gamma sufficient statistics
 //! (SPEC §1, §3 step 5), with β and σ² integrated out.
 
+use crate::dist::gamma::inverse_gamma;
+use crate::dist::normal::standard_normal;
 use crate::dist::student_t;
 use crate::linalg::{self, Factor};
 use crate::math::{dot, sqrt};
 use crate::{Config, Error};
+use rand_core::RngCore;
 
 /// Posterior of one expert given the observations allocated to it:
 /// `β | σ² ~ N(m, σ² P⁻¹)`, `σ² ~ IG(a, b)`, with `P` kept as its
@@ -102,6 +105,39 @@ impl<const D: usize> ExpertStats<D> {
     /// Inverse-gamma scale `b` of the noise variance.
     pub fn scale(&self) -> f32 {
         self.b
+    }
+
+    /// One draw of `(β, σ²)` from this posterior: `σ² ~ IG(a, b)`, then
+    /// `β = m + σ L⁻ᵀε` with `ε ~ N(0, I)`, so `β | σ² ~ N(m, σ² P⁻¹)`.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] if `σ²` is not a positive finite number or `β`
+    /// is not finite (nothing is changed: the expert is read-only here).
+    pub fn draw<R: RngCore + ?Sized>(&self, rng: &mut R) -> Result<([f32; D], f32), Error> {
+        let sigma2 = inverse_gamma(rng, self.a, self.b);
+        let mut beta = [0.0; D];
+        for e in beta.iter_mut() {
+            *e = standard_normal(rng);
+        }
+        linalg::solve_lower_transposed(&self.chol, &mut beta);
+        let sigma = sqrt(sigma2);
+        for (b, m) in beta.iter_mut().zip(&self.mean) {
+            *b = m + sigma * *b;
+        }
+        if sigma2 > 0.0 && sigma2.is_finite() && beta.iter().all(|b| b.is_finite()) {
+            Ok((beta, sigma2))
+        } else {
+            Err(Error::NonFinite)
+        }
+    }
+
+    /// Whether every statistic is finite (`a`, `b` positive): a posterior.
+    pub(crate) fn is_finite(&self) -> bool {
+        self.a > 0.0
+            && self.b > 0.0
+            && self.b.is_finite()
+            && self.mean.iter().all(|m| m.is_finite())
+            && self.chol.iter().flatten().all(|v| v.is_finite())
     }
 
     /// `L⁻¹x`, whose squared norm is `xᵀP⁻¹x`.

@@ -116,6 +116,23 @@ impl<const D: usize> Stick<D> {
         success: bool,
         rng: &mut R,
     ) -> Result<(), Error> {
+        let omega = self.add_trial(x, success, rng);
+        let root = sqrt(omega);
+        let mut scaled = x.map(|v| root * v);
+        linalg::cholesky_rank1_update(&mut self.chol, &mut scaled)?;
+        self.redraw_phi(rng);
+        Ok(())
+    }
+
+    /// The statistics half of [`Stick::observe_trial`]: `ω ~ PG(1, xᵀφ)`,
+    /// `S += ω x xᵀ`, `r += κ x`; returns `ω`. `Λ` and `φ` are left alone
+    /// (a rejuvenation sweep refactors `Λ` once after all its trials).
+    pub(crate) fn add_trial<R: RngCore + ?Sized>(
+        &mut self,
+        x: &[f32; D],
+        success: bool,
+        rng: &mut R,
+    ) -> f32 {
         let omega = polya_gamma::sample(rng, self.logit(x));
         let kappa = if success { 0.5 } else { -0.5 };
         for i in 0..D {
@@ -124,11 +141,14 @@ impl<const D: usize> Stick<D> {
             }
             self.r[i] += kappa * x[i];
         }
-        let root = sqrt(omega);
-        let mut scaled = x.map(|v| root * v);
-        linalg::cholesky_rank1_update(&mut self.chol, &mut scaled)?;
-        self.redraw_phi(rng);
-        Ok(())
+        omega
+    }
+
+    /// Forgets every trial: `S = 0`, `r = 0` (`Λ`, `φ` and the scales are
+    /// kept until the caller rebuilds them).
+    pub(crate) fn clear_trials(&mut self) {
+        self.s = [[0.0; D]; D];
+        self.r = [0.0; D];
     }
 
     /// `φ = Λ⁻¹r + L⁻ᵀε` with `ε ~ N(0, I)`: two triangular solves.

@@ -157,7 +157,7 @@ pub fn draw_scales<R: RngCore + ?Sized, const D: usize>(
 
 /// Refactors `Λ_j = diag(prior precision) + S_j` for every stick and draws
 /// a fresh `φ_j`.
-fn rebuild<R: RngCore + ?Sized, const D: usize>(
+pub(crate) fn rebuild<R: RngCore + ?Sized, const D: usize>(
     sticks: &mut [Stick<D>],
     global: &GlobalScale,
     config: &Config,

@@ -12,6 +12,7 @@ use crate::args::{positive_usize, DataArgs, ModelArgs};
 use crate::bench::{self, BenchArgs};
 use crate::engine::EngineKind;
 use crate::fit::{self, GibbsSettings};
+use crate::moves::MoveArgs;
 use crate::plot::{self, PlotArgs};
 use crate::run::{self, RunArgs};
 use crate::simulate::{self, Design};
@@ -129,6 +130,9 @@ pub struct FitArgs {
     /// split R-hat.
     #[arg(long, default_value_t = GibbsSettings::default().chains, value_parser = positive_usize)]
     pub chains: usize,
+    /// Rejuvenation of the particle engines.
+    #[command(flatten)]
+    pub moves: MoveArgs,
 }
 
 /// Runs one parsed command line.
@@ -188,6 +192,7 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
         chains: args.chains,
     };
     opts.progress = true;
+    opts.moves = args.moves.options();
 
     let report = fit::fit(&data, &opts).with_context(|| args.data.path.display().to_string())?;
     // Files first: a closed stdout must not lose them.

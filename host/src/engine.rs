@@ -13,6 +13,7 @@
 //! [`CORE_D`]. `N` is a runtime size.
 
 use crate::gibbs::{self, GibbsOptions};
+use crate::moves::{sweep_all, sweep_seed, MoveOptions, MoveReport, Mover};
 use crate::reference::dist::{log_sum_exp, normal_log_pdf};
 use crate::reference::gate::{log_stick_breaking, logits};
 use crate::reference::linalg::dot;
@@ -247,6 +248,14 @@ pub trait OnlineEngine {
     fn horseshoe(&self) -> Horseshoe<f64>;
     /// Whether the engine computes in f32 (its outputs are exact f32 values).
     fn single_precision(&self) -> bool;
+    /// After the last observation: the final sweeps of the engine's moves
+    /// (nothing without moves).
+    ///
+    /// # Errors
+    /// The engine's refusal; a particle whose sweep fails is kept as it was.
+    fn finish(&mut self) -> Result<(), EngineError>;
+    /// What the engine's moves did (`None` without moves).
+    fn moves(&self) -> Option<MoveReport>;
 }
 
 /// Builds the `core` or `reference` particle engine: `n` particles, `k`
@@ -281,17 +290,59 @@ pub fn online_engine(
     config: &Config,
     seed: u64,
 ) -> Result<Box<dyn OnlineEngine>, EngineError> {
+    online_engine_with_moves(kind, k, d, n, config, seed, None)
+}
+
+/// [`online_engine`] with resample-move rejuvenation (docs/model.md §4)
+/// when `moves` is `Some`: moves after the steps the schedule picks, and
+/// final sweeps in [`OnlineEngine::finish`]. The moves draw from their own
+/// streams (see [`crate::moves`]), so with `None` the run is exactly
+/// [`online_engine`]'s.
+///
+/// # Errors
+/// As [`online_engine`].
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::engine::{online_engine_with_moves, EngineKind};
+/// use hsmoe_host::moves::MoveOptions;
+/// let config = hsmoe_core::Config::default_for(2);
+/// let moves = Some(MoveOptions::DEFAULT);
+/// let mut core = online_engine_with_moves(EngineKind::Core, 2, 2, 50, &config, 1, moves).unwrap();
+/// for t in 0..20 {
+///     core.observe(&[1.0, t as f64 / 10.0], 0.5).unwrap();
+/// }
+/// core.finish().unwrap();
+/// let report = core.moves().unwrap();
+/// assert_eq!(report.sweeps, report.moves + 8); // the final sweeps
+/// ```
+pub fn online_engine_with_moves(
+    kind: EngineKind,
+    k: usize,
+    d: usize,
+    n: usize,
+    config: &Config,
+    seed: u64,
+    moves: Option<MoveOptions>,
+) -> Result<Box<dyn OnlineEngine>, EngineError> {
     match kind {
-        EngineKind::Core => {
-            core_engine(k, d, n, config, seed).unwrap_or(Err(EngineError::Unsupported { k, d }))
-        }
+        EngineKind::Core => core_engine(k, d, n, config, seed, moves)
+            .unwrap_or(Err(EngineError::Unsupported { k, d })),
         EngineKind::Reference => {
             let filter = ReferenceFilter::new(n, k, d, config, seed)?;
-            Ok(Box::new(ReferenceEngine { filter }))
+            Ok(Box::new(ReferenceEngine {
+                filter,
+                mover: moves.map(|m| (Mover::new(m), Vec::new(), Vec::new())),
+                seed,
+                last_ess: 0.0,
+            }))
         }
         EngineKind::Gibbs => Err(EngineError::Unsupported { k, d }),
     }
 }
+
+/// One stored row as the core sees it.
+type Observation<const D: usize> = ([f32; D], f32);
 
 /// The core filter on heap storage for a runtime number of particles.
 struct CoreEngine<const K: usize, const D: usize> {
@@ -300,6 +351,11 @@ struct CoreEngine<const K: usize, const D: usize> {
     counts: Vec<u32>,
     state: FilterState<K>,
     rng: XorShiftRng,
+    /// The moves, and the stream they sweep over.
+    mover: Option<(Mover, Vec<Observation<D>>)>,
+    seed: u64,
+    /// The last step's ESS, for the record of the final sweeps.
+    last_ess: f32,
 }
 
 /// `x` narrowed to f32 (`as f32`, round to nearest, as the device's host
@@ -310,13 +366,21 @@ fn narrow<const D: usize>(x: &[f64]) -> Result<[f32; D], EngineError> {
 }
 
 impl<const K: usize, const D: usize> CoreEngine<K, D> {
-    fn boxed(n: usize, config: &Config, seed: u64) -> Result<Box<dyn OnlineEngine>, EngineError> {
+    fn boxed(
+        n: usize,
+        config: &Config,
+        seed: u64,
+        moves: Option<MoveOptions>,
+    ) -> Result<Box<dyn OnlineEngine>, EngineError> {
         let mut engine = CoreEngine::<K, D> {
             particles: vec![Particle::ZERO; n],
             weights: vec![0.0; n],
             counts: vec![0; n],
             state: FilterState::new(*config),
             rng: XorShiftRng::seed_from_u64(seed),
+            mover: moves.map(|m| (Mover::new(m), Vec::new())),
+            seed,
+            last_ess: 0.0,
         };
         let mut set = ParticleSet::new(
             &mut engine.particles,
@@ -339,6 +403,14 @@ impl<const K: usize, const D: usize> OnlineEngine for CoreEngine<K, D> {
             &mut self.state,
         )?;
         let update = set.observe(&x, y as f32, &mut self.rng)?;
+        self.last_ess = update.ess;
+        if let Some((mover, stream)) = &mut self.mover {
+            stream.push((x, y as f32));
+            let (particles, config, seed) = (&mut self.particles, self.state.config(), self.seed);
+            mover.after_step(particles.len(), update.ess.into(), |index| {
+                sweep_all(particles, stream, config, seed, index)
+            });
+        }
         Ok(Step {
             mean: update.pred_mean.into(),
             var: update.pred_var.into(),
@@ -404,13 +476,27 @@ impl<const K: usize, const D: usize> OnlineEngine for CoreEngine<K, D> {
     fn single_precision(&self) -> bool {
         true
     }
+
+    fn finish(&mut self) -> Result<(), EngineError> {
+        if let Some((mover, stream)) = &mut self.mover {
+            let (particles, config, seed) = (&mut self.particles, self.state.config(), self.seed);
+            mover.finish(self.last_ess.into(), |index| {
+                sweep_all(particles, stream, config, seed, index)
+            });
+        }
+        Ok(())
+    }
+
+    fn moves(&self) -> Option<MoveReport> {
+        self.mover.as_ref().map(|(mover, _)| mover.report())
+    }
 }
 
 /// `CoreEngine::<k, d>` for a `d` in the list, inside the arm for `k`.
 macro_rules! core_for_d {
-    ($k:literal, $d:expr, ($n:expr, $config:expr, $seed:expr), [$($dd:literal),*]) => {
+    ($k:literal, $d:expr, ($n:expr, $config:expr, $seed:expr, $moves:expr), [$($dd:literal),*]) => {
         match $d {
-            $($dd => Some(CoreEngine::<$k, $dd>::boxed($n, $config, $seed)),)*
+            $($dd => Some(CoreEngine::<$k, $dd>::boxed($n, $config, $seed, $moves)),)*
             _ => None,
         }
     };
@@ -435,9 +521,10 @@ macro_rules! core_sizes {
             n: usize,
             config: &Config,
             seed: u64,
+            moves: Option<MoveOptions>,
         ) -> Option<Result<Box<dyn OnlineEngine>, EngineError>> {
             match k {
-                $($k => core_for_d!($k, d, (n, config, seed), $ds),)*
+                $($k => core_for_d!($k, d, (n, config, seed, moves), $ds),)*
                 _ => None,
             }
         }
@@ -449,11 +536,41 @@ core_sizes!(K: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], D: [1, 2, 3, 4, 5, 6, 7, 8, 9, 1
 /// The reference filter behind [`OnlineEngine`].
 struct ReferenceEngine {
     filter: ReferenceFilter,
+    /// The moves, and the rows they sweep over.
+    mover: Option<(Mover, Vec<Vec<f64>>, Vec<f64>)>,
+    seed: u64,
+    /// The last step's ESS, for the record of the final sweeps.
+    last_ess: f64,
+}
+
+impl ReferenceEngine {
+    /// One sweep of every particle; particle `i` of move `index` draws
+    /// from the same seed as in the core engine.
+    fn sweep(
+        filter: &mut ReferenceFilter,
+        (xs, ys): (&[Vec<f64>], &[f64]),
+        seed: u64,
+        index: u64,
+    ) -> Result<usize, ReferenceError> {
+        filter.rejuvenate(xs, ys, |i| sweep_seed(seed, index, i as u64))
+    }
 }
 
 impl OnlineEngine for ReferenceEngine {
     fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError> {
         let s = self.filter.observe(x, y)?;
+        self.last_ess = s.ess;
+        if let Some((mover, xs, ys)) = &mut self.mover {
+            xs.push(x.to_vec());
+            ys.push(y);
+            let (filter, seed) = (&mut self.filter, self.seed);
+            let mut result = Ok(0);
+            mover.after_step(filter.n_particles(), s.ess, |index| {
+                result = Self::sweep(filter, (xs, ys), seed, index);
+                *result.as_ref().unwrap_or(&0)
+            });
+            result?;
+        }
         Ok(Step {
             mean: s.pred_mean,
             var: s.pred_var,
@@ -507,6 +624,25 @@ impl OnlineEngine for ReferenceEngine {
 
     fn single_precision(&self) -> bool {
         false
+    }
+
+    fn finish(&mut self) -> Result<(), EngineError> {
+        if let Some((mover, xs, ys)) = &mut self.mover {
+            let (filter, seed) = (&mut self.filter, self.seed);
+            let mut result = Ok(0);
+            mover.finish(self.last_ess, |index| {
+                let swept = Self::sweep(filter, (xs, ys), seed, index);
+                let failed = *swept.as_ref().unwrap_or(&0);
+                result = result.and(swept);
+                failed
+            });
+            result?;
+        }
+        Ok(())
+    }
+
+    fn moves(&self) -> Option<MoveReport> {
+        self.mover.as_ref().map(|(mover, ..)| mover.report())
     }
 }
 

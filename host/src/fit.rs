@@ -2,8 +2,9 @@
 //! whose JSON form is the contract of SPEC-interfaces ("CLI").
 
 use crate::data::{Dataset, INTERCEPT_NAME};
-use crate::engine::{gibbs_final, online_engine, EngineKind, Final, Step};
+use crate::engine::{gibbs_final, online_engine_with_moves, EngineKind, Final, Step};
 use crate::gibbs::{Convergence, GibbsOptions};
+use crate::moves::{MoveOptions, MoveReport};
 use crate::progress::Progress;
 use anyhow::{bail, Context as _};
 use hsmoe_core::Config;
@@ -54,12 +55,16 @@ pub struct FitOptions {
     pub gibbs: GibbsSettings,
     /// Show a progress bar on a terminal for runs over a second.
     pub progress: bool,
+    /// Rejuvenation moves of the particle engines (docs/model.md §4);
+    /// `None` runs plain particle learning, bit for bit the device's.
+    pub moves: Option<MoveOptions>,
 }
 
 impl FitOptions {
     /// SPEC defaults for `data`: `Config::default_for(d)` with the gate
     /// intercept on exactly when the data's first feature is the added
-    /// intercept, default Gibbs settings, no progress bar.
+    /// intercept, default Gibbs settings, no progress bar, no moves (the
+    /// `hsmoe fit` command line turns them on).
     ///
     /// # Examples
     /// ```
@@ -87,6 +92,7 @@ impl FitOptions {
             config,
             gibbs: GibbsSettings::default(),
             progress: false,
+            moves: None,
         }
     }
 }
@@ -142,6 +148,9 @@ pub struct FitReport<F> {
     pub precision: Precision,
     /// Wall-clock time of the fit.
     pub elapsed_seconds: f64,
+    /// What the rejuvenation moves did (particle engines with moves only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moves: Option<MoveReport>,
 }
 
 impl<F: Copy> FitReport<F> {
@@ -163,6 +172,7 @@ impl<F: Copy> FitReport<F> {
             gibbs_convergence: self.gibbs_convergence.clone(),
             precision: self.precision,
             elapsed_seconds: self.elapsed_seconds,
+            moves: self.moves.clone(),
         }
     }
 }
@@ -237,6 +247,15 @@ impl FitReport<f64> {
             let min = ess.iter().copied().fold(f64::INFINITY, f64::min);
             let _ = writeln!(s, "ESS                      mean {mean:.1}, min {min:.1}");
         }
+        if let Some(m) = &self.moves {
+            let _ = writeln!(
+                s,
+                "moves                    {} during the stream + {} final sweeps, {:.0} % of the time",
+                m.moves,
+                m.sweeps - m.moves,
+                100.0 * m.time_share
+            );
+        }
         if let Some(g) = self.gibbs {
             let _ = writeln!(
                 s,
@@ -297,7 +316,7 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
     }
     let x_mean = data.x_mean();
     let mut gibbs_convergence = None;
-    let (log_marginal, predictive, final_, single) = match opts.engine {
+    let (log_marginal, predictive, final_, single, mut moves) = match opts.engine {
         EngineKind::Gibbs => {
             let g = opts.gibbs;
             let gibbs_opts = GibbsOptions {
@@ -326,13 +345,15 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
             };
             let (final_, convergence) = Progress::spin(opts.progress, &label, run)?;
             gibbs_convergence = Some(convergence);
-            (None, Vec::new(), final_, false)
+            (None, Vec::new(), final_, false, None)
         }
         kind => {
             if opts.n_particles == 0 {
                 bail!("--particles must be at least 1");
             }
-            let mut engine = online_engine(kind, k, d, opts.n_particles, &opts.config, opts.seed)?;
+            let n = opts.n_particles;
+            let mut engine =
+                online_engine_with_moves(kind, k, d, n, &opts.config, opts.seed, opts.moves)?;
             let mut bar = Progress::new(opts.progress, 2 * t as u64, &format!("{kind}"));
             let mut steps = Vec::with_capacity(t);
             for (row, (x, &y)) in data.x.iter().zip(&data.y).enumerate() {
@@ -342,6 +363,7 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
                 steps.push(step);
                 bar.inc();
             }
+            engine.finish()?;
             let mut predictive = Vec::with_capacity(t);
             let mut gate_mean = Vec::with_capacity(t);
             for x in &data.x {
@@ -364,9 +386,14 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
                 steps,
                 final_,
                 engine.single_precision(),
+                engine.moves(),
             )
         }
     };
+    let elapsed_seconds = start.elapsed().as_secs_f64();
+    if let Some(m) = &mut moves {
+        m.time_share = m.seconds / elapsed_seconds;
+    }
     Ok(FitReport {
         n_obs: t,
         d,
@@ -386,6 +413,7 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
         } else {
             Precision::F64
         },
-        elapsed_seconds: start.elapsed().as_secs_f64(),
+        elapsed_seconds,
+        moves,
     })
 }

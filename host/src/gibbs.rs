@@ -23,11 +23,10 @@
 //! over relabelled modes. Label-invariant summaries — the posterior
 //! predictive [`GibbsResult::predict`] — are the quantities to compare.
 
-use crate::reference::dist::{categorical_from_logs, log_sum_exp, normal_log_pdf};
+use crate::reference::conditionals::{allocation_logs, expert_stats, stick_data};
+use crate::reference::dist::{categorical_from_logs, log_sum_exp};
 use crate::reference::gate::{log_stick_breaking, logits, Horseshoe, StickData};
 use crate::reference::linalg::{add_scaled, dot};
-use crate::reference::nig::NigStats;
-use crate::reference::polya_gamma;
 use crate::reference::prior::{check_data, Prior};
 use crate::reference::ReferenceError;
 use hsmoe_core::Config;
@@ -498,13 +497,10 @@ fn update_experts(
     ys: &[f64],
     prior: &Prior,
 ) -> Result<(), ReferenceError> {
-    let d = xs[0].len();
     for (k, (beta, sigma2)) in state.beta.iter_mut().zip(&mut state.sigma2).enumerate() {
-        let mut stats = NigStats::prior(d, prior);
-        for ((x, &y), _) in xs.iter().zip(ys).zip(&state.z).filter(|(_, &z)| z == k) {
-            stats.absorb(x, y)?;
-        }
-        (*beta, *sigma2) = stats.posterior(prior).draw(rng)?;
+        (*beta, *sigma2) = expert_stats(xs, ys, &state.z, k, prior)?
+            .posterior(prior)
+            .draw(rng)?;
     }
     Ok(())
 }
@@ -515,14 +511,8 @@ fn update_sticks(
     state: &mut State,
     xs: &[Vec<f64>],
 ) -> Result<(), ReferenceError> {
-    let d = xs[0].len();
     for (j, phi) in state.phi.iter_mut().enumerate() {
-        let mut data = StickData::empty(d);
-        for (x, &z) in xs.iter().zip(&state.z).filter(|(_, &z)| z >= j) {
-            let omega = polya_gamma::sample(rng, dot(x, phi));
-            let kappa = if z == j { 0.5 } else { -0.5 };
-            data.absorb(x, omega, kappa);
-        }
+        let data = stick_data(rng, xs, &state.z, j, phi);
         *phi = data.draw_phi(rng, &state.horseshoe.prior_precision(j))?;
     }
     Ok(())
@@ -540,13 +530,7 @@ fn update_allocations(
     let t_count = xs.len() as f64;
     let mut freq = vec![0.0; k];
     for ((x, &y), z) in xs.iter().zip(ys).zip(&mut state.z) {
-        let log_pi = log_stick_breaking(&logits(&state.phi, x));
-        let log_p: Vec<f64> = log_pi
-            .iter()
-            .zip(&state.beta)
-            .zip(&state.sigma2)
-            .map(|((lp, beta), &s2)| lp + normal_log_pdf(y, dot(beta, x), s2))
-            .collect();
+        let log_p = allocation_logs(&state.phi, &state.beta, &state.sigma2, x, y);
         let total = log_sum_exp(&log_p);
         for (f, lp) in freq.iter_mut().zip(&log_p) {
             *f += (lp - total).exp() / t_count;

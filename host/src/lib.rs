@@ -13,6 +13,7 @@ pub mod faults;
 pub mod fit;
 pub mod gibbs;
 pub mod link;
+pub mod moves;
 pub mod plot;
 pub mod progress;
 pub mod reference;

@@ -5,6 +5,7 @@
 use hsmoe_host::data::{load, LoadOptions};
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{fit, FitOptions, FitReport};
+use hsmoe_host::moves::MoveOptions;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -264,7 +265,11 @@ fn core_fit_json_has_the_contract_fields_and_exact_f32_values() {
     }
 
     let data = load(&csv, &LoadOptions::default()).unwrap();
-    let expected = fit(&data, &FitOptions::new(EngineKind::Core, 3, 64, 9, &data)).unwrap();
+    // `hsmoe fit` rejuvenates by default (the library's FitOptions do not).
+    assert!(v["moves"]["sweeps"].as_u64().unwrap() > 0);
+    let mut opts = FitOptions::new(EngineKind::Core, 3, 64, 9, &data);
+    opts.moves = Some(MoveOptions::DEFAULT);
+    let expected = fit(&data, &opts).unwrap();
     let parsed: FitReport<f32> = serde_json::from_str(&text).unwrap();
     assert_eq!(parsed.log_marginal, expected.log_marginal);
     for (got, want) in parsed.predictive.iter().zip(&expected.predictive) {

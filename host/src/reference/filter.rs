@@ -15,6 +15,8 @@ use hsmoe_core::Config;
 use rand::{Rng, SeedableRng};
 use rand_xorshift::XorShiftRng;
 
+mod rejuvenate;
+
 /// The f64 reference particle-learning filter of SPEC §3.
 ///
 /// # Examples

@@ -12,6 +12,7 @@
 //! - [`crate::gibbs`]: the batch Gibbs sampler, built on the same
 //!   conditionals (`nig`, `gate`).
 
+pub(crate) mod conditionals;
 mod conjugate;
 pub(crate) mod dist;
 mod filter;

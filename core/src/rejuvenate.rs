@@ -1,0 +1,199 @@
+//! Rejuvenation: one Gibbs sweep of a particle over the observations seen
+//! so far, which leaves the particle's posterior invariant
+//! (docs/model.md §4 Rejuvenation).
+//!
+//! A particle carries sufficient statistics, not its allocation path, and
+//! the statistics are all a sweep needs: it draws each expert's `(β, σ²)`
+//! from the NIG posterior the statistics define, redraws every allocation
+//! `z_s` from its full conditional given `β, σ², φ` (with `ω`
+//! marginalized), draws the Pólya-Gamma `ω` of every stick trial the new
+//! allocations imply given the current `φ`, rebuilds every expert and
+//! stick from the prior up, and then draws `φ | ω, z`, the horseshoe
+//! scales `| φ`, and `φ` again (as the refresh does). Each block is a
+//! draw from a full conditional of the joint posterior of
+//! `(z, ω, φ, scales, β, σ²)`, so the sweep is a Gibbs scan for it; `β,
+//! σ²` are then integrated out again by keeping only the statistics.
+//!
+//! Cost: O(t·K·D²) per sweep, no allocation; the sweep works on a copy of
+//! the particle and writes it back only on success.
+
+use crate::dist::categorical;
+use crate::expert::ExpertStats;
+use crate::horseshoe;
+use crate::math::dot;
+use crate::particle::Particle;
+use crate::posterior::check_values;
+use crate::{Config, Error};
+use core::fmt;
+use rand_core::RngCore;
+
+/// `ln √(2π)`.
+const LN_SQRT_2PI: f32 = 0.918_938_5;
+
+/// Why a sweep stopped; the particle is unchanged in every case.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::rejuvenate::MoveError;
+/// use hsmoe_core::Error;
+/// let e = MoveError::Observation { index: 3, error: Error::NonFinite };
+/// assert_eq!(e.error(), Error::NonFinite);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum MoveError {
+    /// Observation `index` (0-based) of the stream is not finite or beyond
+    /// [`MAX_ABS_INPUT`](crate::MAX_ABS_INPUT).
+    Observation {
+        /// Position in the stream.
+        index: usize,
+        /// [`Error::NonFinite`] or [`Error::OutOfRange`].
+        error: Error,
+    },
+    /// Expert `k`'s `(β, σ²)` draw or rebuilt statistics are not finite,
+    /// or its factor update failed.
+    Expert {
+        /// The expert.
+        k: usize,
+        /// [`Error::NonFinite`] or [`Error::NotPositiveDefinite`].
+        error: Error,
+    },
+    /// No allocation of observation `index` has a finite probability.
+    Allocation {
+        /// Position in the stream.
+        index: usize,
+    },
+    /// A rebuilt stick precision could not be factored, or `φ` is not finite.
+    Gate {
+        /// [`Error::NonFinite`] or [`Error::NotPositiveDefinite`].
+        error: Error,
+    },
+}
+
+impl MoveError {
+    /// The core error behind this failure.
+    pub fn error(&self) -> Error {
+        match *self {
+            MoveError::Observation { error, .. }
+            | MoveError::Expert { error, .. }
+            | MoveError::Gate { error } => error,
+            MoveError::Allocation { .. } => Error::Degenerate,
+        }
+    }
+}
+
+impl fmt::Display for MoveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MoveError::Observation { index, error } => {
+                write!(f, "rejuvenation: observation {index}: {error}")
+            }
+            MoveError::Expert { k, error } => write!(f, "rejuvenation: expert {k}: {error}"),
+            MoveError::Allocation { index } => write!(
+                f,
+                "rejuvenation: observation {index} has no finite allocation probability"
+            ),
+            MoveError::Gate { error } => write!(f, "rejuvenation: gate: {error}"),
+        }
+    }
+}
+
+impl core::error::Error for MoveError {}
+
+/// One Gibbs sweep of `particle` over `stream`, the observations `(x, y)`
+/// its statistics were built from, in any order (docs/model.md §4).
+///
+/// `config` must be the prior the particle was drawn under.
+///
+/// # Errors
+/// A [`MoveError`] naming the observation, expert or gate that failed;
+/// `particle` is then bit-for-bit unchanged.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{rejuvenate, Config, Filter};
+/// use rand_core::SeedableRng;
+/// let config = Config::default_for(2);
+/// let mut filter: Filter<8, 2, 2> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(1);
+/// filter.reset(&config, &mut rng).unwrap();
+/// let stream: Vec<([f32; 2], f32)> = (0..20).map(|t| ([1.0, t as f32 / 10.0], 0.5)).collect();
+/// for (x, y) in &stream {
+///     filter.observe(x, *y, &mut rng).unwrap();
+/// }
+/// let mut particle = filter.particles()[0];
+/// rejuvenate::sweep(&mut particle, &stream, &config, &mut rng).unwrap();
+/// let used: f32 = particle.experts().iter().map(|e| e.shape() - config.a0).sum();
+/// assert_eq!(used, 10.0); // every observation allocated once: a = a0 + n/2
+/// ```
+pub fn sweep<'a, R, I, const K: usize, const D: usize>(
+    particle: &mut Particle<K, D>,
+    stream: I,
+    config: &Config,
+    rng: &mut R,
+) -> Result<(), MoveError>
+where
+    R: RngCore + ?Sized,
+    I: IntoIterator<Item = &'a ([f32; D], f32)>,
+{
+    // (β_k, σ²_k) from each expert's posterior; the Gaussian log density
+    // then costs no transcendental per observation.
+    let mut beta = [[0.0f32; D]; K];
+    let mut ln_norm = [0.0f32; K];
+    let mut half_precision = [0.0f32; K];
+    for (k, expert) in particle.experts.iter().enumerate() {
+        let (b, sigma2) = expert
+            .draw(rng)
+            .map_err(|error| MoveError::Expert { k, error })?;
+        beta[k] = b;
+        ln_norm[k] = -LN_SQRT_2PI - 0.5 * libm::logf(sigma2);
+        half_precision[k] = 0.5 / sigma2;
+    }
+
+    let mut next = *particle;
+    next.experts = [ExpertStats::prior(config); K];
+    let live = K - 1;
+    for stick in &mut next.sticks[..live] {
+        stick.clear_trials();
+    }
+    let (mut psi, mut ln_w) = ([0.0f32; K], [0.0f32; K]);
+    for (index, (x, y)) in stream.into_iter().enumerate() {
+        check_values(x)
+            .and_then(|()| check_values(&[*y]))
+            .map_err(|error| MoveError::Observation { index, error })?;
+        // z_s ∝ π_k(x_s; φ) N(y_s; x_sᵀβ_k, σ²_k): `next` still has the old φ.
+        next.gate(x, &mut psi, &mut ln_w);
+        for (k, w) in ln_w.iter_mut().enumerate() {
+            let residual = y - dot(x, &beta[k]);
+            *w += ln_norm[k] - residual * residual * half_precision[k];
+        }
+        let z = categorical::sample_ln(rng, &ln_w).ok_or(MoveError::Allocation { index })?;
+        next.experts[z]
+            .absorb(x, *y)
+            .map_err(|error| MoveError::Expert { k: z, error })?;
+        // ω ~ PG(1, xᵀφ_j) for each stick the allocation passed (as in the
+        // particle-learning step, docs/model.md §3, step 6).
+        let trials = (z + 1).min(live);
+        for (j, stick) in next.sticks[..trials].iter_mut().enumerate() {
+            stick.add_trial(x, j == z, rng);
+        }
+    }
+    if let Some(k) = next.experts.iter().position(|e| !e.is_finite()) {
+        return Err(MoveError::Expert {
+            k,
+            error: Error::NonFinite,
+        });
+    }
+    if live > 0 {
+        // φ | ω, z; the scales | φ; φ again (docs/model.md §6).
+        let gate = |error| MoveError::Gate { error };
+        let sticks = &mut next.sticks[..live];
+        horseshoe::rebuild(sticks, &next.global, config, rng).map_err(gate)?;
+        horseshoe::refresh(sticks, &mut next.global, config, rng).map_err(gate)?;
+        if sticks.iter().flat_map(|s| &s.phi).any(|v| !v.is_finite()) {
+            return Err(gate(Error::NonFinite));
+        }
+    }
+    *particle = next;
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Resample-move on the host (docs/model.md §4 Rejuvenation): the
+//! `--moves` flags, the record of the moves a fit ran, and the parallel
+//! sweep of the core's particles over the stored stream.
+//!
+//! Each particle's sweep in a move draws from its own random stream,
+//! seeded from `(fit seed, move number, particle index)`, so the result
+//! does not depend on how rayon spreads the particles over threads, and
+//! the filter's own stream is never touched: `--moves none` is the device.
+
+use clap::{Args, ValueEnum};
+use hsmoe_core::rejuvenate;
+use hsmoe_core::schedule::{Schedule, Scheduler, Trigger};
+use hsmoe_core::{Config, Particle};
+use rand_core::SeedableRng;
+use rand_xorshift::XorShiftRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Whether `hsmoe fit` rejuvenates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MoveMode {
+    /// The resample-move schedule and final sweeps.
+    Auto,
+    /// Plain particle learning, bit for bit the device's run.
+    None,
+}
+
+/// The `--moves` flags of `hsmoe fit`.
+#[derive(Debug, Clone, Args)]
+pub struct MoveArgs {
+    /// Rejuvenation moves: `auto` (the schedule below, then final sweeps)
+    /// or `none` (exactly the device's particle learning).
+    #[arg(long, value_enum, default_value_t = MoveMode::Auto)]
+    pub moves: MoveMode,
+    /// Move when a step's ESS falls below this fraction of N (0: never;
+    /// 1: whenever the budget allows).
+    #[arg(long, default_value_t = Schedule::DEFAULT.ess_fraction)]
+    pub move_ess: f32,
+    /// First geometric move time t₀ (then 2t₀, 4t₀, …; 0: none).
+    #[arg(long, default_value_t = Schedule::DEFAULT.first)]
+    pub move_first: u32,
+    /// Total move work at most this many times the filter's work.
+    #[arg(long, default_value_t = Schedule::DEFAULT.budget)]
+    pub move_budget: f32,
+    /// Sweeps over the whole stream after the last observation.
+    #[arg(long, default_value_t = MoveOptions::DEFAULT_FINAL_SWEEPS)]
+    pub final_sweeps: u32,
+}
+
+impl MoveArgs {
+    /// The options these flags ask for (`None` for `--moves none`).
+    ///
+    /// # Examples
+    /// ```
+    /// use clap::Parser;
+    /// use hsmoe_host::moves::MoveArgs;
+    /// #[derive(Parser)]
+    /// struct Cmd {
+    ///     #[command(flatten)]
+    ///     moves: MoveArgs,
+    /// }
+    /// assert!(Cmd::parse_from(["x", "--moves", "none"]).moves.options().is_none());
+    /// let opts = Cmd::parse_from(["x", "--final-sweeps", "2"]).moves.options().unwrap();
+    /// assert_eq!(opts.final_sweeps, 2);
+    /// ```
+    pub fn options(&self) -> Option<MoveOptions> {
+        (self.moves == MoveMode::Auto).then_some(MoveOptions {
+            ess_fraction: self.move_ess,
+            first: self.move_first,
+            budget: self.move_budget,
+            final_sweeps: self.final_sweeps,
+        })
+    }
+}
+
+/// A resample-move schedule and the final sweeps (see
+/// [`hsmoe_core::schedule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MoveOptions {
+    /// Move when a step's ESS is below this fraction of N.
+    pub ess_fraction: f32,
+    /// First geometric move time (0: none).
+    pub first: u32,
+    /// Move work at most this multiple of the filter's work.
+    pub budget: f32,
+    /// Sweeps over the whole stream after the last observation.
+    pub final_sweeps: u32,
+}
+
+impl MoveOptions {
+    /// Default number of final sweeps (measured; see BENCHMARKS.md).
+    pub const DEFAULT_FINAL_SWEEPS: u32 = 8;
+
+    /// The default schedule and final sweeps.
+    pub const DEFAULT: Self = MoveOptions {
+        ess_fraction: Schedule::DEFAULT.ess_fraction,
+        first: Schedule::DEFAULT.first,
+        budget: Schedule::DEFAULT.budget,
+        final_sweeps: Self::DEFAULT_FINAL_SWEEPS,
+    };
+
+    /// The core schedule of these options.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            ess_fraction: self.ess_fraction,
+            first: self.first,
+            budget: self.budget,
+        }
+    }
+}
+
+/// One move of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MoveEvent {
+    /// After step `t` (1-based); `T` for the final sweeps.
+    pub t: usize,
+    /// `ess`, `geometric` or `final`.
+    pub trigger: String,
+    /// The step's ESS before resampling (the last step's for final sweeps).
+    pub ess: f64,
+    /// Particles whose sweep failed and were left as they were.
+    pub failed: usize,
+}
+
+/// What the moves of a fit did; `hsmoe fit --json` reports it as `moves`.
+/// The per-step ESS history is `predictive[t].ess` of the same report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MoveReport {
+    /// The options in force.
+    pub options: MoveOptions,
+    /// Moves during the stream (each one sweep of every particle).
+    pub moves: usize,
+    /// Sweeps of every particle in total, final sweeps included.
+    pub sweeps: usize,
+    /// Move work over filter work, both in particle-observations.
+    pub work_ratio: f64,
+    /// Wall-clock seconds spent in moves and final sweeps.
+    pub seconds: f64,
+    /// `seconds` over the fit's elapsed time (filled in by the fit).
+    pub time_share: f64,
+    /// Every move, in order.
+    pub events: Vec<MoveEvent>,
+}
+
+/// Seed of particle `particle`'s stream in move `move_index` of a fit
+/// with seed `seed` (splitmix64 finalizer over the three).
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::moves::sweep_seed;
+/// assert_ne!(sweep_seed(1, 0, 0), sweep_seed(1, 0, 1));
+/// assert_ne!(sweep_seed(1, 0, 0), sweep_seed(1, 1, 0));
+/// assert_eq!(sweep_seed(7, 3, 9), sweep_seed(7, 3, 9));
+/// ```
+pub fn sweep_seed(seed: u64, move_index: u64, particle: u64) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    mix(mix(mix(seed) ^ move_index) ^ particle)
+}
+
+/// One sweep of every particle over `stream`, in parallel; returns how
+/// many particles failed (and were left unchanged).
+pub fn sweep_all<const K: usize, const D: usize>(
+    particles: &mut [Particle<K, D>],
+    stream: &[([f32; D], f32)],
+    config: &Config,
+    seed: u64,
+    move_index: u64,
+) -> usize {
+    particles
+        .par_iter_mut()
+        .enumerate()
+        .map(|(i, particle)| {
+            let mut rng = XorShiftRng::seed_from_u64(sweep_seed(seed, move_index, i as u64));
+            usize::from(rejuvenate::sweep(particle, stream, config, &mut rng).is_err())
+        })
+        .sum()
+}
+
+/// The moves of one fit, for any engine: the schedule's state and the
+/// record. The engine keeps the stream and performs each sweep (its
+/// `sweep` closure gets the move number, which seeds the particles'
+/// streams through [`sweep_seed`], and returns how many particles failed).
+#[derive(Debug, Clone)]
+pub(crate) struct Mover {
+    scheduler: Scheduler,
+    /// Steps seen.
+    t: usize,
+    /// Move work so far in particle-observations per particle.
+    work: f64,
+    report: MoveReport,
+}
+
+impl Mover {
+    pub(crate) fn new(options: MoveOptions) -> Self {
+        Mover {
+            scheduler: Scheduler::new(options.schedule()),
+            t: 0,
+            work: 0.0,
+            report: MoveReport {
+                options,
+                moves: 0,
+                sweeps: 0,
+                work_ratio: 0.0,
+                seconds: 0.0,
+                time_share: 0.0,
+                events: Vec::new(),
+            },
+        }
+    }
+
+    /// After a step of `n` particles whose ESS was `ess` (the engine has
+    /// stored the step's observation): moves if the schedule says so.
+    pub(crate) fn after_step(&mut self, n: usize, ess: f64, sweep: impl FnOnce(u64) -> usize) {
+        self.t += 1;
+        let t = u32::try_from(self.t).unwrap_or(u32::MAX);
+        if let Some(trigger) = self.scheduler.after_step(t, ess as f32, n) {
+            let trigger = match trigger {
+                Trigger::Ess => "ess",
+                Trigger::Geometric => "geometric",
+            };
+            self.sweep(trigger, ess, sweep);
+            self.report.moves += 1;
+        }
+    }
+
+    /// The final sweeps over the whole stream; `ess` is the last step's.
+    pub(crate) fn finish(&mut self, ess: f64, mut sweep: impl FnMut(u64) -> usize) {
+        for _ in 0..self.report.options.final_sweeps {
+            self.sweep("final", ess, &mut sweep);
+        }
+    }
+
+    fn sweep(&mut self, trigger: &str, ess: f64, sweep: impl FnOnce(u64) -> usize) {
+        let start = Instant::now();
+        let failed = sweep(self.report.sweeps as u64);
+        self.report.seconds += start.elapsed().as_secs_f64();
+        self.report.sweeps += 1;
+        self.work += self.t as f64;
+        self.report.events.push(MoveEvent {
+            t: self.t,
+            trigger: trigger.to_string(),
+            ess,
+            failed,
+        });
+    }
+
+    /// The record so far, with the work ratio over the steps so far.
+    pub(crate) fn report(&self) -> MoveReport {
+        MoveReport {
+            work_ratio: self.work / self.t.max(1) as f64,
+            ..self.report.clone()
+        }
+    }
+}
