@@ -7,13 +7,25 @@ use crate::fit::FitOptions;
 use clap::Args;
 use std::path::PathBuf;
 
-/// The data file and how it is prepared (`--data`, `--no-intercept`,
-/// `--standardize`); shared by `fit`, `validate` and `plot`.
+/// The data file and how it is prepared (`--data`, `--y`, `--features`,
+/// `--drop-missing`, `--no-intercept`, `--standardize`); shared by `fit`,
+/// `run`, `validate` and `plot`.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// CSV data file: a header row, a column `y`, every other column a feature.
+    /// CSV data file with a header row (`-`: standard input). A first
+    /// column without a name (pandas' row index) is ignored.
     #[arg(long = "data", value_name = "CSV")]
     pub path: PathBuf,
+    /// The response column.
+    #[arg(long = "y", value_name = "NAME", default_value = "y")]
+    pub y: String,
+    /// The feature columns, in this order [default: every other column].
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// Skip rows with a missing value (empty, NA, NaN, null) in a used
+    /// column, and say which; without it such a row is an error.
+    #[arg(long)]
+    pub drop_missing: bool,
     /// Do not add an intercept column of ones as the first feature.
     #[arg(long)]
     pub no_intercept: bool,
@@ -23,6 +35,25 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// `path` read with every default (response `y`, every other column a
+    /// feature, intercept on, no standardization).
+    ///
+    /// # Examples
+    /// ```
+    /// let args = hsmoe_host::args::DataArgs::file("d.csv".into());
+    /// assert_eq!(args.load_options(), hsmoe_host::data::LoadOptions::default());
+    /// ```
+    pub fn file(path: PathBuf) -> DataArgs {
+        DataArgs {
+            path,
+            y: "y".to_owned(),
+            features: None,
+            drop_missing: false,
+            no_intercept: false,
+            standardize: false,
+        }
+    }
+
     /// How the flags ask for the file to be read.
     ///
     /// # Examples
@@ -34,23 +65,32 @@ impl DataArgs {
     ///     #[command(flatten)]
     ///     data: DataArgs,
     /// }
-    /// let cmd = Cmd::parse_from(["x", "--data", "d.csv", "--no-intercept"]);
+    /// let cmd = Cmd::parse_from(["x", "--data", "d.csv", "--no-intercept", "--features", "a,b"]);
     /// let opts = cmd.data.load_options();
     /// assert!(!opts.intercept && !opts.standardize);
+    /// assert_eq!(opts.features.unwrap(), ["a", "b"]);
     /// ```
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             intercept: !self.no_intercept,
             standardize: self.standardize,
+            y: self.y.clone(),
+            features: self.features.clone(),
+            drop_missing: self.drop_missing,
         }
     }
 
-    /// Loads the file as the flags ask.
+    /// Loads the file as the flags ask; rows skipped for a missing value
+    /// are listed on stderr.
     ///
     /// # Errors
     /// The file's [`data::DataError`], naming the file, line and column.
     pub fn load(&self) -> anyhow::Result<Dataset> {
-        Ok(data::load(&self.path, &self.load_options())?)
+        let loaded = data::read(&self.path, &self.load_options())?;
+        if let Some(note) = loaded.skipped_note(&self.path) {
+            eprintln!("hsmoe: {note}");
+        }
+        Ok(loaded.data)
     }
 }
 

@@ -379,6 +379,22 @@ pub fn truth_path(csv: &Path) -> PathBuf {
     csv.with_extension("truth.json")
 }
 
+/// The CSV text of [`write`].
+///
+/// # Errors
+/// None in practice (formatting into a `String`).
+pub fn csv(sim: &Simulation) -> Result<String, std::fmt::Error> {
+    let mut text = sim.truth.feature_names.join(",");
+    text.push_str(",y\n");
+    for (row, y) in sim.x.iter().zip(&sim.y) {
+        for v in row {
+            write!(text, "{v},")?;
+        }
+        writeln!(text, "{y}")?;
+    }
+    Ok(text)
+}
+
 /// Writes the CSV (header `x1..xp,y`; numbers in shortest round-trip
 /// form, so loading gives back the same f64) and the truth sidecar.
 ///
@@ -396,17 +412,10 @@ pub fn truth_path(csv: &Path) -> PathBuf {
 /// ```
 pub fn write(sim: &Simulation, csv: &Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let mut text = sim.truth.feature_names.join(",");
-    text.push_str(",y\n");
-    for (row, y) in sim.x.iter().zip(&sim.y) {
-        for v in row {
-            write!(text, "{v},")?;
-        }
-        writeln!(text, "{y}")?;
-    }
-    std::fs::write(csv, text).with_context(|| format!("{}: cannot write", csv.display()))?;
+    std::fs::write(csv, self::csv(sim)?)
+        .with_context(|| format!("{}: cannot write", csv.display()))?;
     let sidecar = truth_path(csv);
-    let json = serde_json::to_string_pretty(&sim.truth)?;
+    let json = crate::output::json(&sim.truth)?;
     std::fs::write(&sidecar, json + "\n")
         .with_context(|| format!("{}: cannot write", sidecar.display()))?;
     Ok(())

@@ -440,7 +440,7 @@ impl Validation {
 
     /// The numbers as pretty JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        crate::output::json(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
     /// A short table for the terminal, ending in PASS or FAIL.

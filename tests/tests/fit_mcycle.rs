@@ -11,8 +11,8 @@ use hsmoe_tests::{assert_same_law, par_map, quartiles};
 fn mcycle() -> Dataset {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mcycle.csv");
     let opts = LoadOptions {
-        intercept: true,
         standardize: true,
+        ..LoadOptions::default()
     };
     load(path.as_ref(), &opts).unwrap()
 }

@@ -101,7 +101,7 @@ fn write_telemetry(path: &Path, data: &Dataset, opts: &FitOptions) {
         log_marginal: report.log_marginal.unwrap(),
     }));
     responses.push(config(opts.seed));
-    let mut bytes = Vec::new();
+    let mut bytes = hsmoe_host::telemetry::header().to_vec();
     let mut buf = [0u8; MAX_FRAME];
     for (i, response) in responses.iter().enumerate() {
         bytes.extend_from_slice(frame::encode(response, &mut buf).unwrap());

@@ -133,11 +133,7 @@ impl RunArgs {
     /// ```
     pub fn qemu(data: PathBuf) -> RunArgs {
         RunArgs {
-            data: DataArgs {
-                path: data,
-                no_intercept: false,
-                standardize: false,
-            },
+            data: DataArgs::file(data),
             qemu: true,
             port: None,
             baud: 115_200,
