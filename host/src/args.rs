@@ -94,16 +94,21 @@ impl DataArgs {
     }
 }
 
+/// Particles N when `--particles` is not given.
+pub const DEFAULT_PARTICLES: usize = 1000;
+
 /// Model sizes, seed and prior (`--experts`, `--particles`, `--seed`,
-/// `--prior-*`, `--refresh`); shared by `fit` and `validate`.
+/// `--prior-*`, `--refresh`); shared by `fit` and `validate`. A command
+/// that needs `--experts` makes it required (`fit`), or takes it from a
+/// recording (`validate --telemetry`).
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Number of experts K.
     #[arg(long, value_parser = positive_usize)]
-    pub experts: usize,
-    /// Number of particles N (core, reference).
-    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
-    pub particles: usize,
+    pub experts: Option<usize>,
+    /// Number of particles N (core, reference) [default: 1000].
+    #[arg(long, value_parser = positive_usize)]
+    pub particles: Option<usize>,
     /// Seed of the random stream.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -140,13 +145,27 @@ impl ModelArgs {
     /// }
     /// let cmd = Cmd::parse_from(["x", "--experts", "3", "--prior-b0", "0.5"]);
     /// let data = simulate::simulate(simulate::Design::Linear, 10, 1).dataset(true);
-    /// let opts = cmd.model.fit_options(EngineKind::Core, &data, true);
+    /// let opts = cmd.model.fit_options(EngineKind::Core, &data, true).unwrap();
     /// assert_eq!((opts.k, opts.n_particles, opts.seed), (3, 1000, 1));
     /// assert_eq!((opts.config.b0, opts.config.a0), (0.5, 2.0));
     /// assert!(opts.config.gate_intercept);
+    /// let none = Cmd::parse_from(["x"]).model.fit_options(EngineKind::Core, &data, true);
+    /// assert!(none.unwrap_err().to_string().contains("--experts K"));
     /// ```
-    pub fn fit_options(&self, engine: EngineKind, data: &Dataset, intercept: bool) -> FitOptions {
-        let mut opts = FitOptions::new(engine, self.experts, self.particles, self.seed, data);
+    ///
+    /// # Errors
+    /// No `--experts`.
+    pub fn fit_options(
+        &self,
+        engine: EngineKind,
+        data: &Dataset,
+        intercept: bool,
+    ) -> anyhow::Result<FitOptions> {
+        let k = self
+            .experts
+            .ok_or_else(|| anyhow::anyhow!("give the number of experts with --experts K"))?;
+        let n = self.particles.unwrap_or(DEFAULT_PARTICLES);
+        let mut opts = FitOptions::new(engine, k, n, self.seed, data);
         let config = &mut opts.config;
         config.gate_intercept = intercept;
         config.v0 = self.prior_v0.unwrap_or(config.v0);
@@ -154,7 +173,7 @@ impl ModelArgs {
         config.b0 = self.prior_b0.unwrap_or(config.b0);
         config.s0 = self.prior_s0.unwrap_or(config.s0);
         config.refresh_every = self.refresh.unwrap_or(config.refresh_every);
-        opts
+        Ok(opts)
     }
 }
 

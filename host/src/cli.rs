@@ -102,6 +102,7 @@ pub struct SimulateArgs {
 
 /// `hsmoe fit`.
 #[derive(Debug, Args)]
+#[command(mut_arg("experts", |a| a.required(true)))]
 pub struct FitArgs {
     /// The data.
     #[command(flatten)]
@@ -190,7 +191,7 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
     let data = args.data.load()?;
     let mut opts = args
         .model
-        .fit_options(args.engine, &data, !args.data.no_intercept);
+        .fit_options(args.engine, &data, !args.data.no_intercept)?;
     opts.gibbs = GibbsSettings {
         iterations: args.gibbs_iterations,
         burn_in: args.gibbs_burn_in,
