@@ -1,27 +1,13 @@
 //! The sizes of this firmware build, in one place.
 //!
-//! `N` (particles) defaults to 128; the benchmark features `n32` and
-//! `n256` change it. `K` and `D` are fixed here: a data set must have
-//! `D` features, the intercept included (`hsmoe run` checks it against
-//! the device's `Config`).
+//! `N` (particles), `K` (experts) and `D` (features, the intercept
+//! included) are chosen at build time by the environment variables
+//! `HSMOE_N`, `HSMOE_K` and `HSMOE_D` (defaults per board in `build.rs`;
+//! README, "Boards"). A data set must have `D` features; `hsmoe run`
+//! checks it against the device's `Config`. The build fails when the
+//! filter, the buffers and the stack do not fit the board's RAM.
 
-/// Number of particles.
-#[cfg(not(any(feature = "n32", feature = "n256")))]
-pub const N: usize = 128;
-/// Number of particles (benchmark build `n32`).
-#[cfg(all(feature = "n32", not(feature = "n256")))]
-pub const N: usize = 32;
-/// Number of particles (benchmark build `n256`).
-#[cfg(all(feature = "n256", not(feature = "n32")))]
-pub const N: usize = 256;
-#[cfg(all(feature = "n32", feature = "n256"))]
-compile_error!("choose at most one of the features `n32` and `n256`");
-
-/// Number of experts.
-pub const K: usize = 4;
-
-/// Number of features, intercept included.
-pub const D: usize = 4;
+include!(concat!(env!("OUT_DIR"), "/sizes.rs"));
 
 /// Seed of the random number generator at boot, until the host sends
 /// `Reset`.
@@ -34,3 +20,13 @@ pub const RX_BUFFER: usize = 1024;
 
 /// The filter of this build.
 pub type Filter = hsmoe_core::Filter<N, K, D>;
+
+/// RAM the firmware's statics take at least: the filter, the answer
+/// cache and the receive ring buffer (the logger's few words aside).
+pub const STATIC_BYTES: usize = core::mem::size_of::<Filter>()
+    + core::mem::size_of::<crate::link::AnswerCache<K>>()
+    + RX_BUFFER;
+
+// The compiler's own sizes against the board's RAM: `build.rs` checks the
+// same with the README's formula first, naming the bytes.
+const _: () = assert!(STATIC_BYTES + STACK_RESERVE <= RAM_BYTES, "{}", RAM_MESSAGE);

@@ -3,8 +3,9 @@
 #![no_main]
 
 use cortex_m_rt::entry;
+use hsmoe_firmware::board::{Board, Selected};
 use hsmoe_firmware::link::{AnswerCache, Link};
-use hsmoe_firmware::{board, config, stack};
+use hsmoe_firmware::{config, stack};
 use static_cell::ConstStaticCell;
 
 /// The particle filter, in a static: built at compile time, so it never
@@ -18,9 +19,10 @@ static ANSWERS: ConstStaticCell<AnswerCache<{ config::K }>> =
 
 #[entry]
 fn main() -> ! {
-    let mut uart = board::init();
+    let mut uart = Selected::init();
     defmt::info!(
-        "hsmoe-firmware: N = {}, K = {}, D = {}; filter {} B, stack region {} B",
+        "hsmoe-firmware on {=str}: N = {}, K = {}, D = {}; filter {} B, stack region {} B",
+        config::BOARD,
         config::N,
         config::K,
         config::D,
@@ -31,7 +33,7 @@ fn main() -> ! {
         FILTER.take(),
         ANSWERS.take(),
         config::BOOT_SEED,
-        board::ticks,
+        Selected::ticks,
     );
     link.serve(&mut uart)
 }
