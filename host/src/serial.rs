@@ -195,21 +195,16 @@ fn firmware_target_dir(board: Board) -> PathBuf {
     }
 }
 
-/// Builds the QEMU firmware for `board` in release mode, at the board's
-/// default sizes, and returns the path of its ELF. A no-op when it is up
-/// to date.
-///
-/// `test` selects the on-target self-test (`tests/selftest.rs`) instead of
-/// the firmware.
-///
-/// # Errors
-/// If cargo cannot be run or the build fails (with cargo's output).
-pub fn build_firmware(board: Board, test: bool) -> anyhow::Result<PathBuf> {
-    let dir = firmware_dir();
-    let target_dir = firmware_target_dir(board);
+/// The `cargo build --release` command for the QEMU firmware of `board`
+/// (or, with `test`, its on-target self-test `tests/selftest.rs`), at
+/// the board's default sizes: set `HSMOE_N`, `HSMOE_K`, `HSMOE_D` on it
+/// for others.
+pub fn firmware_build_command(board: Board, test: bool) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.current_dir(&dir).args(["build", "--release"]);
+    command
+        .current_dir(firmware_dir())
+        .args(["build", "--release"]);
     if test {
         command.args([
             "--test",
@@ -235,8 +230,20 @@ pub fn build_firmware(board: Board, test: bool) -> anyhow::Result<PathBuf> {
     ] {
         command.env_remove(var);
     }
-    command.env("CARGO_TARGET_DIR", &target_dir);
-    let output = command.stdin(Stdio::null()).output().with_context(|| {
+    command.env("CARGO_TARGET_DIR", firmware_target_dir(board));
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Builds the QEMU firmware for `board` ([`firmware_build_command`]) and
+/// returns the path of its ELF. A no-op when it is up to date.
+///
+/// # Errors
+/// If cargo cannot be run or the build fails (with cargo's output).
+pub fn build_firmware(board: Board, test: bool) -> anyhow::Result<PathBuf> {
+    let dir = firmware_dir();
+    let mut command = firmware_build_command(board, test);
+    let output = command.output().with_context(|| {
         format!(
             "cannot run cargo to build the firmware in {}",
             dir.display()
@@ -252,7 +259,7 @@ pub fn build_firmware(board: Board, test: bool) -> anyhow::Result<PathBuf> {
     if test {
         return test_executable(&output.stdout);
     }
-    Ok(target_dir.join("thumbv7em-none-eabihf/release/hsmoe-firmware"))
+    Ok(firmware_target_dir(board).join("thumbv7em-none-eabihf/release/hsmoe-firmware"))
 }
 
 /// The executable of the `selftest` target in cargo's JSON messages.
