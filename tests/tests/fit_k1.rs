@@ -1,7 +1,7 @@
-//! K = 1 through `hsmoe fit`'s engines (issue 4): the model is conjugate
-//! Bayesian linear regression, so every engine has an exact answer
-//! (SPEC §5). `core_oracles.rs` checks the core filter directly; here the
-//! whole `fit` path is checked (CSV-shaped data, engine dispatch, report).
+//! K = 1 through `hsmoe fit`'s engines: the model is conjugate Bayesian linear
+//! regression, so every engine has an exact answer (docs/model.md §9).
+//! `core_oracles.rs` checks the core filter directly; here the whole `fit`
+//! path is checked (CSV-shaped data, engine dispatch, report).
 
 use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
