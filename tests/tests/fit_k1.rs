@@ -69,7 +69,7 @@ fn k1_core_fit_reproduces_the_closed_form_to_1e_4() {
             post.log_marginal
         );
         // f32 recursions over 300 rows (and f32-rounded inputs): ~1e-7
-        // relative in practice; the contract is 1e-4.
+        // relative in practice; the required bound is 1e-4 (docs/model.md §9).
         assert!(rel < 1e-4);
         // The predictive is a function of the f32 posterior statistics
         // (a Cholesky factor after 300 rank-1 updates) and is formed as
