@@ -114,7 +114,7 @@ fn main() {
              /// RAM of the board (its `memory.x`), bytes.\n\
              pub const RAM_BYTES: usize = {ram};\n\
              /// RAM kept free for the stack, bytes.\n\
-             const STACK_RESERVE: usize = {STACK_RESERVE};\n\
+             pub const STACK_RESERVE: usize = {STACK_RESERVE};\n\
              /// What the RAM check says when the statics and the stack do not fit.\n\
              pub const RAM_MESSAGE: &str = \"board {board}: the filter (N = {n}, K = {k}, \
              D = {d}), the buffers and {STACK_RESERVE} B of stack need more than the \

@@ -5,7 +5,8 @@
 //! `HSMOE_N`, `HSMOE_K` and `HSMOE_D` (defaults per board in `build.rs`;
 //! README, "Boards"). A data set must have `D` features; `hsmoe run`
 //! checks it against the device's `Config`. The build fails when the
-//! filter, the buffers and the stack do not fit the board's RAM.
+//! filter, the buffers and the stack do not fit the board's RAM
+//! (`build.rs`, and a `const` assertion in `main.rs`).
 
 include!(concat!(env!("OUT_DIR"), "/sizes.rs"));
 
@@ -20,13 +21,3 @@ pub const RX_BUFFER: usize = 1024;
 
 /// The filter of this build.
 pub type Filter = hsmoe_core::Filter<N, K, D>;
-
-/// RAM the firmware's statics take at least: the filter, the answer
-/// cache and the receive ring buffer (the logger's few words aside).
-pub const STATIC_BYTES: usize = core::mem::size_of::<Filter>()
-    + core::mem::size_of::<crate::link::AnswerCache<K>>()
-    + RX_BUFFER;
-
-// The compiler's own sizes against the board's RAM: `build.rs` checks the
-// same with the README's formula first, naming the bytes.
-const _: () = assert!(STATIC_BYTES + STACK_RESERVE <= RAM_BYTES, "{}", RAM_MESSAGE);

@@ -17,6 +17,19 @@ static FILTER: ConstStaticCell<config::Filter> = ConstStaticCell::new(config::Fi
 static ANSWERS: ConstStaticCell<AnswerCache<{ config::K }>> =
     ConstStaticCell::new(AnswerCache::new());
 
+// The compiler's own sizes against the board's RAM: the filter, the
+// answer cache, the receive ring buffer and the stack reserve. `build.rs`
+// checks the same with the README's formula first, naming the bytes.
+const _: () = assert!(
+    core::mem::size_of::<config::Filter>()
+        + core::mem::size_of::<AnswerCache<{ config::K }>>()
+        + config::RX_BUFFER
+        + config::STACK_RESERVE
+        <= config::RAM_BYTES,
+    "{}",
+    config::RAM_MESSAGE
+);
+
 #[entry]
 fn main() -> ! {
     let mut uart = Selected::init();

@@ -9,7 +9,8 @@
 use cortex_m::peripheral::NVIC;
 use cortex_m_rt::exception;
 
-use super::{rx, systick, Board};
+use super::traits::Board;
+use super::{rx, systick};
 
 /// The board: the default, and the one the tests run on.
 pub struct Mps2An386;

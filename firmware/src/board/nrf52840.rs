@@ -11,7 +11,8 @@ use cortex_m::interrupt::{free, CriticalSection, Mutex};
 use cortex_m::peripheral::NVIC;
 use nrf52840_pac::{interrupt, Interrupt, Peripherals, UART0};
 
-use super::{rx, systick, Board};
+use super::traits::Board;
+use super::{rx, systick};
 
 /// The board.
 pub struct Nrf52840;

@@ -16,7 +16,8 @@ use cortex_m::interrupt::{free, CriticalSection, Mutex};
 use cortex_m::peripheral::NVIC;
 use stm32f4::stm32f405::{interrupt, Interrupt, Peripherals, USART1};
 
-use super::{rx, systick, Board};
+use super::traits::Board;
+use super::{rx, systick};
 
 /// The board.
 pub struct Stm32f405;
