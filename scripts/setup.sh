@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks: the Cortex-M4F target and QEMU.
+# Installs what a fresh machine lacks: the Cortex-M4F target, QEMU and
+# flip-link (the linker of the real-board firmware builds).
 # Idempotent; safe to run every time. Quiet unless it installs something
 # or fails.
 set -euo pipefail
@@ -19,4 +20,9 @@ fi
 if ! qemu-system-arm --version >/dev/null 2>&1; then
   echo "setup: qemu-system-arm is installed but does not run" >&2
   exit 1
+fi
+
+if ! command -v flip-link >/dev/null 2>&1; then
+  echo "setup: installing flip-link (about 20 s)"
+  cargo install flip-link --locked --quiet
 fi

@@ -1,10 +1,9 @@
-//! Loading data files (SPEC-interfaces "Data files"): CSV with a header
-//! row; the response is the column named `y` (or `--y NAME`), the
-//! features every other column in file order (or `--features a,b,c`). A
-//! first column without a name is a row index (pandas' `to_csv()`) and
-//! is not a feature. Missing cells (`NA`, empty, `nan`, see
-//! [`is_missing`]) are an error naming the row, or with `--drop-missing`
-//! the row is skipped and counted.
+//! Loading data files: CSV with a header row; the response is the column
+//! named `y` (or `--y NAME`), the features every other column in file
+//! order (or `--features a,b,c`). A first column without a name is a row
+//! index (pandas' `to_csv()`) and is not a feature. Missing cells (`NA`,
+//! empty, `nan`, see [`is_missing`]) are an error naming the row, or with
+//! `--drop-missing` the row is skipped and counted.
 //!
 //! Errors name the file, the line and the column at fault. Lines are
 //! counted 1-based as in a text editor, so the header is line 1 and the
