@@ -402,7 +402,7 @@ pub fn truth_path(csv: &Path) -> PathBuf {
     csv.with_extension("truth.json")
 }
 
-/// The CSV text of [`write`].
+/// The CSV text of [`write()`].
 ///
 /// # Errors
 /// None in practice (formatting into a `String`).
