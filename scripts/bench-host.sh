@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Host section of BENCHMARKS.md, one command: runs the criterion benches
-# (tests/benches: one PL update, core and f64 reference, over the issue's
+# (tests/benches: one PL update, core and f64 reference, over the benchmark
 # grid; PG(1, c) draws, approximation and exact; rank-1 Cholesky update
 # against refactorization), then `hsmoe bench --criterion` tabulates their
 # results between the `hsmoe bench` markers of BENCHMARKS.md and draws

@@ -1,4 +1,5 @@
-//! Prior hyperparameters and run-time settings (SPEC §1 defaults, §3 step 7).
+//! Prior hyperparameters and run-time settings (docs/model.md §1 defaults, §6
+//! refresh).
 
 use crate::Error;
 
@@ -15,7 +16,7 @@ pub const PRIOR_MAX: f32 = 1.0e6;
 
 /// Prior hyperparameters and the horseshoe refresh period.
 ///
-/// Defaults are the SPEC's choice for standardized data: `m0 = 0`,
+/// Defaults are chosen for standardized data (docs/model.md §1): `m0 = 0`,
 /// `V0 = v0·I` with `v0 = 10`, `σ² ~ IG(a0 = 2, b0 = 1)`, unshrunk gate
 /// intercepts `φ_{j,0} ~ N(0, s0²)` with `s0 = 2`, and a horseshoe refresh
 /// every `R = D` observations.
@@ -43,7 +44,7 @@ pub struct Config {
     /// Prior standard deviation of the (unshrunk) gate intercepts.
     pub s0: f32,
     /// Refresh each particle's horseshoe scales every `refresh_every`
-    /// observations, staggered across particles (SPEC §3 step 7).
+    /// observations, staggered across particles (docs/model.md §6).
     pub refresh_every: u32,
     /// Whether feature 0 is an intercept (a column of ones). Its gate
     /// coefficients get the `N(0, s0²)` prior instead of the horseshoe.
@@ -51,7 +52,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// The SPEC defaults for `d` features (intercept included), `R = d`.
+    /// The default prior (docs/model.md §1) for `d` features (intercept
+    /// included), `R = d`.
     ///
     /// # Examples
     /// ```

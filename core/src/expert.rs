@@ -1,5 +1,5 @@
 //! One linear-Gaussian expert's Normal–inverse-gamma sufficient statistics
-//! (SPEC §1, §3 step 5), with β and σ² integrated out.
+//! (docs/model.md §1, §3 step 5), with β and σ² integrated out.
 
 use crate::dist::gamma::inverse_gamma;
 use crate::dist::normal::standard_normal;
@@ -147,7 +147,7 @@ impl<const D: usize> ExpertStats<D> {
         v
     }
 
-    /// The Student-t predictive of `y` at `x` (SPEC §3), in O(D²).
+    /// The Student-t predictive of `y` at `x` (docs/model.md §3), in O(D²).
     pub fn predictive(&self, x: &[f32; D]) -> StudentT {
         let v = self.whiten(x);
         StudentT {

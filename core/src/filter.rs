@@ -1,5 +1,6 @@
-//! The particle-learning step of SPEC §3, in its order: weights, evidence,
-//! resampling, allocation, expert update, stick update, horseshoe refresh.
+//! The particle-learning step of docs/model.md §3, in its order: weights,
+//! evidence, resampling, allocation, expert update, stick update, horseshoe
+//! refresh.
 //!
 //! [`ParticleSet`] runs the algorithm on borrowed slices of any length, so
 //! code that does not know `N` at compile time (the host, tests) shares the
@@ -84,7 +85,7 @@ impl<const K: usize> FilterState<K> {
         self.repairs
     }
 
-    /// SPEC §4 allocation frequencies: the time average of the
+    /// Allocation frequencies (docs/model.md §8): the time average of the
     /// particle-averaged allocation probabilities (zeros before any step).
     pub fn allocation_freq(&self) -> [f32; K] {
         let steps = f64::from(self.steps.max(1));
@@ -102,7 +103,8 @@ crate::words::impl_words!([const K: usize] FilterState<K> {
     repairs
 });
 
-/// What one observation step reports (SPEC-interfaces `Update`).
+/// What one observation step reports (the fields of the wire `Update`,
+/// docs/protocol.md §2).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Update<const K: usize> {
     /// Mean of the one-step-ahead predictive of `y_t`, before `y_t` is used.
@@ -214,7 +216,7 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
         }
     }
 
-    /// One PL step (SPEC §3) for the observation `(x, y)`.
+    /// One PL step (docs/model.md §3) for the observation `(x, y)`.
     ///
     /// # Errors
     /// - [`Error::WrongLength`], [`Error::NonFinite`], [`Error::OutOfRange`]

@@ -1,5 +1,5 @@
 //! The logistic stick-breaking gate and its Pólya-Gamma stick update
-//! (SPEC §1 gate, §2, §3 step 6).
+//! (docs/model.md §1 gate, §2, §3 step 6).
 
 use crate::dist::{normal, polya_gamma};
 use crate::linalg::{self, Factor};
@@ -103,7 +103,7 @@ impl<const D: usize> Stick<D> {
         dot(x, &self.phi)
     }
 
-    /// One Bernoulli trial of this stick at `x` (SPEC §3 step 6):
+    /// One Bernoulli trial of this stick at `x` (docs/model.md §3 step 6):
     /// `ω ~ PG(1, xᵀφ)`, `S += ω x xᵀ`, `r += κ x` with `κ = ±½`, then a
     /// fresh `φ ~ N(Λ⁻¹r, Λ⁻¹)`.
     ///

@@ -1,5 +1,5 @@
 //! Horseshoe shrinkage of the gate coefficients in the Makalic–Schmidt
-//! auxiliary form, and the periodic refresh of SPEC §3 step 7.
+//! auxiliary form, and the periodic refresh of docs/model.md §3 step 7 and §6.
 //!
 //! `φ_{j,l} ~ N(0, τ²λ²_{j,l})`, `λ²|ν ~ IG(½, 1/ν)`, `ν ~ IG(½, 1)`,
 //! `τ²|ξ ~ IG(½, 1/ξ)`, `ξ ~ IG(½, 1)` (Makalic & Schmidt 2016), so every
@@ -113,7 +113,7 @@ pub fn draw_prior<R: RngCore + ?Sized, const D: usize>(
 
 /// One Gibbs sweep over the scales given the current `φ` (Makalic &
 /// Schmidt 2016, eqs. 6–9), then `Λ_j` rebuilt and `φ_j` redrawn for every
-/// stick (SPEC §3 step 7):
+/// stick (docs/model.md §6):
 /// `λ² ~ IG(1, 1/ν + φ²/(2τ²))`, `ν ~ IG(1, 1 + 1/λ²)`,
 /// `τ² ~ IG((M+1)/2, 1/ξ + Σ φ²/(2λ²))`, `ξ ~ IG(1, 1 + 1/τ²)`.
 ///

@@ -1,6 +1,6 @@
 //! One particle: sufficient statistics of every expert, every stick's
 //! Pólya-Gamma statistics and current `φ`, and the horseshoe scales
-//! (SPEC §3, "Particle i carries only sufficient statistics").
+//! (docs/model.md §3).
 
 use crate::expert::ExpertStats;
 use crate::gate::{stick_breaking_ln, Stick};
@@ -66,7 +66,7 @@ impl<const K: usize, const D: usize> Particle<K, D> {
     }
 
     /// Experts at the prior; scales, intercepts and `φ` drawn from their
-    /// priors (SPEC §3, initialization).
+    /// priors (docs/model.md §3, "Initialization").
     pub(crate) fn draw_prior<R: RngCore + ?Sized>(
         &mut self,
         config: &Config,
@@ -91,8 +91,8 @@ impl<const K: usize, const D: usize> Particle<K, D> {
         stick_breaking_ln(psi, ln_pi);
     }
 
-    /// SPEC §3 steps 5–7 for this particle once `z` is drawn: expert `z`
-    /// absorbs `(x, y)`, sticks `j ≤ min(z, K−2)` see one trial each, and
+    /// docs/model.md §3 steps 5–7 for this particle once `z` is drawn: expert
+    /// `z` absorbs `(x, y)`, sticks `j ≤ min(z, K−2)` see one trial each, and
     /// the horseshoe scales are refreshed if `refresh` is set.
     pub(crate) fn absorb<R: RngCore + ?Sized>(
         &mut self,

@@ -1,4 +1,4 @@
-//! What the posterior says (SPEC §4): predictive at any `x`, router
+//! What the posterior says (docs/model.md §8): predictive at any `x`, router
 //! scores for top-k routing, and gate/horseshoe summaries. All read-only
 //! functions of the particle cloud, equally weighted after resampling.
 
@@ -18,8 +18,8 @@ pub struct Prediction<const K: usize> {
     pub gate: [f32; K],
 }
 
-/// Router scores for top-k routing (SPEC §4): particle mean and standard
-/// deviation of the gate probabilities and of the stick logits.
+/// Router scores for top-k routing (docs/model.md §8): particle mean and
+/// standard deviation of the gate probabilities and of the stick logits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RouterScores<const K: usize> {
     /// Mean of `π_k(x)`.

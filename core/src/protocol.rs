@@ -1,5 +1,4 @@
-//! Wire messages between the host and the device (SPEC-interfaces, "Wire
-//! protocol").
+//! Wire messages between the host and the device (docs/protocol.md §2).
 //!
 //! Messages are serde types encoded with `postcard` and framed by
 //! [`crate::frame`] (COBS + CRC-32C). Postcard encodes an enum variant by

@@ -1,4 +1,4 @@
-//! Systematic resampling, in place (SPEC §3 step 3).
+//! Systematic resampling, in place (docs/model.md §3, step 3).
 //!
 //! Offspring counts come from one uniform (Kitagawa 1996; Douc, Cappé &
 //! Moulines 2005), and survivors are copied over the dead slots in the same

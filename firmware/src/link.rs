@@ -1,6 +1,6 @@
 //! The frame I/O loop: received bytes become frames, frames become
 //! requests, requests drive the filter, and every answer goes back as one
-//! frame (SPEC-interfaces, "Wire protocol").
+//! frame (docs/protocol.md §1, §2, §4).
 //!
 //! Everything here is independent of the board: bytes come from a
 //! [`Serial`] and time from a tick function, so the on-target self-test
@@ -176,10 +176,10 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
         "K too large for the protocol's MAX_FRAME"
     );
 
-    /// Takes the filter and an answer cache and resets them with `seed`
-    /// (at the SPEC's default prior for `D` features). `now` reads a
-    /// free-running tick counter; its differences are reported as the cost
-    /// of each update.
+    /// Takes the filter and an answer cache and resets them with `seed` (at
+    /// the default prior for `D` features, docs/model.md §1). `now` reads a
+    /// free-running tick counter; its differences are reported as the cost of
+    /// each update.
     pub fn new(
         filter: &'f mut Filter<N, K, D>,
         answers: &'f mut AnswerCache<K>,

@@ -405,7 +405,7 @@ fn polya_gamma_moments(_: &mut Ctx) -> Check {
     for c in [0.0f32, 1.5, 5.0, 20.0] {
         let mut rng = XorShiftRng::seed_from_u64(13);
         let (mean, _) = moments(|| polya_gamma::sample(&mut rng, c));
-        // 5 standard errors of the exact variance (SPEC §2).
+        // 5 standard errors of the exact variance (docs/model.md §5).
         let tolerance = 5.0 * se(polya_gamma::variance(c));
         ensure!(
             (mean - polya_gamma::mean(c)).abs() < tolerance,

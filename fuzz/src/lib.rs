@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 const MAX_OPS: usize = 32;
 
 /// Values that sit on the edges of the input checks.
-pub const SPECIAL: [f32; 16] = [
+pub const EDGE_VALUES: [f32; 16] = [
     f32::NAN,
     f32::INFINITY,
     f32::NEG_INFINITY,
@@ -119,13 +119,13 @@ impl<'a> Input<'a> {
 
     /// An `f32` chosen by a mode byte: raw bits (any NaN, infinity,
     /// subnormal or huge value), a small multiple of 1/16, an edge value
-    /// from [`SPECIAL`], or a moderate multiple of 1/256.
+    /// from [`EDGE_VALUES`], or a moderate multiple of 1/256.
     pub fn value(&mut self) -> Option<f32> {
         let mode = self.byte()?;
         Some(match mode % 4 {
             0 => f32::from_bits(u32::from_le_bytes(self.array()?)),
             1 => f32::from(self.byte()? as i8) / 16.0,
-            2 => SPECIAL[usize::from(mode / 4) % SPECIAL.len()],
+            2 => EDGE_VALUES[usize::from(mode / 4) % EDGE_VALUES.len()],
             _ => f32::from(i16::from_le_bytes(self.array()?)) / 256.0,
         })
     }

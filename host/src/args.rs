@@ -86,8 +86,9 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     /// The fit options of `engine` on `data`: these sizes and seed, the
-    /// SPEC prior with the flags' overrides, and the gate intercept on
-    /// exactly when `data` was loaded with the intercept column.
+    /// default prior (docs/model.md §1) with the flags' overrides, and the
+    /// gate intercept on exactly when `data` was loaded with the intercept
+    /// column.
     ///
     /// # Examples
     /// ```

@@ -1,5 +1,5 @@
-//! The `hsmoe` command line (SPEC-interfaces "CLI"): argument structs and
-//! their execution. `main` only parses and reports errors.
+//! The `hsmoe` command line (README.md; each command's `--help`): argument
+//! structs and their execution. `main` only parses and reports errors.
 //!
 //! `run`, `decode`, `validate`, `plot` and `bench` keep their argument
 //! structs in [`crate::run`], [`crate::telemetry`], [`crate::validate`],

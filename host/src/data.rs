@@ -1,4 +1,4 @@
-//! Loading data files (SPEC-interfaces "Data files"): CSV with a header
+//! Loading data files: CSV with a header
 //! row, the column named `y` is the response, every other column is a
 //! feature in file order.
 //!

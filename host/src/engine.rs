@@ -106,7 +106,8 @@ pub struct Step<F> {
     pub ess: F,
     /// Particle-mean gate probabilities `π_k(x_t)` (length K).
     pub gate: Vec<F>,
-    /// Particle-mean allocation probabilities of SPEC §3 step 4 (length K).
+    /// Particle-mean allocation probabilities of docs/model.md §3 step 4
+    /// (length K).
     pub alloc: Vec<F>,
 }
 
@@ -119,8 +120,8 @@ pub struct PredictiveMoments<F> {
     pub var: F,
 }
 
-/// Router scores at one `x` (SPEC §4): mean and standard deviation of the
-/// gate probabilities (K) and of the stick logits (K − 1), over particles
+/// Router scores at one `x` (docs/model.md §8): mean and standard deviation of
+/// the gate probabilities (K) and of the stick logits (K − 1), over particles
 /// or Gibbs draws.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Router<F> {
@@ -225,17 +226,17 @@ impl<F: Copy> Horseshoe<F> {
 /// Rows passed to every method have the engine's `d` entries (intercept
 /// included); the caller checks this.
 pub trait OnlineEngine {
-    /// Absorbs `(x, y)` (SPEC §3) and reports the step.
+    /// Absorbs `(x, y)` (docs/model.md §3) and reports the step.
     ///
     /// # Errors
     /// The engine's refusal; the engine's state is unchanged.
     fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError>;
     /// `Σ_t ln p̂(y_t | past)` so far.
     fn log_marginal(&self) -> f64;
-    /// Allocation frequencies (length K): once moves have run, the
-    /// particles' mean share of the observations after the final sweeps (the posterior's,
-    /// as the Gibbs sampler reports them); without, the device's time
-    /// average of the step-4 probabilities (docs/model.md §8).
+    /// Allocation frequencies (length K, docs/model.md §8): once moves
+    /// have run, the particles' mean share of the observations after the
+    /// final sweeps (the posterior's, as the Gibbs sampler reports them);
+    /// without, the device's time average of the step-4 probabilities.
     fn allocation_freq(&self) -> Vec<f64>;
     /// The particles' mean share of the observations per expert, each
     /// particle's shares sorted in decreasing order first: label-free, so
@@ -680,10 +681,10 @@ pub struct Final<F> {
     /// Mean gate probabilities at each row's `x` (T × K).
     pub gate_mean: Vec<Vec<F>>,
     /// Per row, allocation probabilities (T × K): for the particle engines
-    /// those of SPEC §3 step 4 at step t (data up to t); for gibbs the
-    /// posterior mean of `P(z_t = k | rest)` (all the data).
+    /// those of docs/model.md §3 step 4 at step t (data up to t); for gibbs
+    /// the posterior mean of `P(z_t = k | rest)` (all the data).
     pub alloc: Vec<Vec<F>>,
-    /// Allocation frequencies (length K), see
+    /// Allocation frequencies (length K, docs/model.md §8), see
     /// [`OnlineEngine::allocation_freq`]; for gibbs the posterior mean.
     pub allocation_freq: Vec<F>,
     /// The same with each particle's (or each Gibbs sweep's) frequencies

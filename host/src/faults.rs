@@ -1,14 +1,14 @@
 //! A fault-injecting proxy for the link to the device, to test the
-//! protocol's recovery (issue 7, "Link faults").
+//! protocol's recovery (docs/protocol.md §4; RELIABILITY.md, "Link faults").
 //!
-//! [`FaultProxy::insert`] sits between the host's [`Port`] and the
-//! device's TCP socket (QEMU's UART) and forwards whole frames (bytes up to
-//! and including each `0x00`) in both directions. Each frame, with the
+//! [`FaultProxy::insert`] sits between the host's [`Port`] and the device's
+//! TCP socket (QEMU's UART) and forwards whole frames (bytes up to and
+//! including each `0x00`) in both directions. Each frame, with the
 //! probabilities of a [`FaultConfig`] and at most one fault per frame, is
-//! dropped, sent twice, sent with one bit flipped, cut short (a prefix and
-//! its `0x00`), or held back for a while (which also holds back every frame
-//! behind it, as a stalled line would). The random choices are seeded, one
-//! stream per direction. `hsmoe run --qemu --faults SPEC` uses it (a hidden
+//! dropped, sent twice, sent with one bit flipped, cut short (a prefix and its
+//! `0x00`), or held back for a while (which also holds back every frame behind
+//! it, as a stalled line would). The random choices are seeded, one stream per
+//! direction. `hsmoe run --qemu --faults drop=…,seed=…` uses it (a hidden
 //! option, for tests).
 //!
 //! # Examples

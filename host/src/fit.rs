@@ -1,5 +1,5 @@
 //! `hsmoe fit`: run an engine over a data set and collect the report
-//! whose JSON form is the contract of SPEC-interfaces ("CLI").
+//! whose JSON form (`--json`) is what scripts read.
 
 use crate::data::{Dataset, INTERCEPT_NAME};
 use crate::engine::{gibbs_final, online_engine_with_moves, EngineKind, Final, Step};
@@ -61,10 +61,10 @@ pub struct FitOptions {
 }
 
 impl FitOptions {
-    /// SPEC defaults for `data`: `Config::default_for(d)` with the gate
-    /// intercept on exactly when the data's first feature is the added
-    /// intercept, default Gibbs settings, no progress bar, no moves (the
-    /// `hsmoe fit` command line turns them on).
+    /// Default settings for `data` (docs/model.md §1):
+    /// `Config::default_for(d)` with the gate intercept on exactly when the
+    /// data's first feature is the added intercept, default Gibbs settings, no
+    /// progress bar, no moves (the `hsmoe fit` command line turns them on).
     ///
     /// # Examples
     /// ```
@@ -278,7 +278,7 @@ impl FitReport<f64> {
 /// Fits `opts.engine` to `data` (rows in file order).
 ///
 /// The core engine narrows every value with `as f32` and runs the same
-/// RNG stream as the firmware (see [`online_engine`]).
+/// RNG stream as the firmware (see [`crate::engine::online_engine`]).
 ///
 /// # Errors
 /// Inconsistent data, unsupported sizes or options, and an engine's

@@ -1,4 +1,4 @@
-//! Batch Gibbs sampler (SPEC §5): the gold standard for the posterior
+//! Batch Gibbs sampler (docs/model.md §9): the gold standard for the posterior
 //! predictive after all the data.
 //!
 //! One sweep, given all of `(x_t, y_t)`:

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Design {
-    /// SPEC §6 (paper Sec. 4.1): K = 10 experts of which 3 are active,
-    /// x ~ N(0, I_5), softmax gate on x1, x2 with inactive bias −3 and
-    /// temperature 0.7.
+    /// The paper's reference example (paper Sec. 4.1): K = 10 experts of which
+    /// 3 are active, x ~ N(0, I_5), softmax gate on x1, x2 with inactive bias
+    /// −3 and temperature 0.7.
     Paper,
     /// Two experts; a logistic gate driven by x1 and x2 only among 8
     /// features (6 null gate features, for the horseshoe).
@@ -47,7 +47,7 @@ pub enum GateTruth {
         /// Softmax temperature.
         temperature: f64,
     },
-    /// The model's own logistic stick-breaking gate (SPEC §1) with
+    /// The model's own logistic stick-breaking gate (docs/model.md §1) with
     /// `ψ_j = phi_jᵀ(1, x)` (intercept first).
     StickBreaking {
         /// Per-stick coefficients, intercept first.
@@ -327,7 +327,7 @@ pub fn simulate(design: Design, n: usize, seed: u64) -> Simulation {
     }
 }
 
-/// SPEC §6 truth: 10 experts, 3 active (see [`simulate`]).
+/// The paper design's truth: 10 experts, 3 active (see [`simulate`]).
 fn paper_truth(rng: &mut XorShiftRng) -> (usize, GateTruth, Vec<ExpertTruth>) {
     const K: usize = 10;
     const P: usize = 5;

@@ -1,5 +1,5 @@
 //! One PL update: the core against the f64 reference engine at every point
-//! of [`update_points`] (the grid N ∈ {64, 256, 1024},
+//! of [`update_points`] (the benchmark grid N ∈ {64, 256, 1024},
 //! K ∈ {2, 4, 10}, D ∈ {2, 4, 8, 16}, the target point N = 1000, K = 10,
 //! D = 6 and the exponent series in D), and the horseshoe refresh every
 //! observation (R = 1) against every D observations (R = D).

@@ -1,4 +1,4 @@
-//! Checkpoint and restore through the firmware in QEMU (issue 7).
+//! Checkpoint and restore through the firmware in QEMU (docs/protocol.md §5).
 //!
 //! - Kill and resume: a run with `--checkpoint-every` is stopped partway
 //!   (its QEMU killed), a fresh QEMU is restored from the last checkpoint

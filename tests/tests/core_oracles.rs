@@ -29,7 +29,7 @@ fn k1_evidence_equals_the_closed_form_log_marginal() {
         let pl = filter.state().log_marginal();
         let rel = ((pl - exact) / exact).abs();
         // f32 recursions over 300 rows: relative error of order 1e-6; the
-        // issue's contract is 1e-4.
+        // required bound is 1e-4 (docs/model.md §9).
         assert!(
             rel < 1e-4,
             "seed {seed}: PL {pl} vs exact {exact} (rel {rel:e})"

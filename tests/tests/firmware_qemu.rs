@@ -1,4 +1,4 @@
-//! End to end (issue 5): the firmware on QEMU's `mps2-an386`, fed by the
+//! End to end: the firmware on QEMU's `mps2-an386`, fed by the
 //! host over the emulated UART.
 //!
 //! - `hsmoe run --qemu` answers every `seq` exactly once, and the decoded

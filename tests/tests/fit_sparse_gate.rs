@@ -1,4 +1,4 @@
-//! The horseshoe on the `sparse-gate` design (issue 4): one stick driven
+//! The horseshoe on the `sparse-gate` design: one stick driven
 //! by x1 and x2 among 8 features. The core engine (K = 2, N = 1000,
 //! T = 500) must keep both active gate features and shrink ≥ 90% of the
 //! null ones, pooled over 3 data sets (18 null coefficients).

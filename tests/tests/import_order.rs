@@ -2,7 +2,7 @@
 //! firmware no source file imports, directly or through others, a file
 //! that imports it. A `mod` declaration or a `pub use` re-export is not
 //! an import; a `use` of a child module, or a path through `crate::` or
-//! `super::`, outside comments and `#[cfg(test)]` code, is.
+//! `super::`, outside comments and `#[cfg(test)]`/`#[cfg(doc)]` code, is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -37,13 +37,24 @@ fn module_of(root: &Path, file: &Path) -> Module {
     parts
 }
 
-/// The code of a file without comments and without its test module.
+/// The code of a file without comments and without `#[cfg(test)]` or
+/// `#[cfg(doc)]` code: the item after either attribute is skipped (a
+/// test- or doc-only `use` line), and a test `mod … {` ends the file (test
+/// modules come last in this code base).
 fn code(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or("");
-    text.lines()
-        .map(|line| line.split("//").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut kept = Vec::new();
+    let mut lines = text.lines().map(|line| line.split("//").next().unwrap_or(""));
+    while let Some(line) = lines.next() {
+        if !matches!(line.trim(), "#[cfg(test)]" | "#[cfg(doc)]") {
+            kept.push(line);
+            continue;
+        }
+        match lines.next().map(str::trim) {
+            Some(item) if item.starts_with("mod ") && item.ends_with('{') => break,
+            _ => {}
+        }
+    }
+    kept.join("\n")
 }
 
 /// The identifier at the start of `s`, if any.

@@ -1,4 +1,4 @@
-//! Link faults (issue 7): `hsmoe run` against the firmware in QEMU
+//! Link faults (docs/protocol.md §4): `hsmoe run` against the firmware in QEMU
 //! through a [`FaultProxy`](hsmoe_host::faults::FaultProxy) that drops,
 //! duplicates, corrupts (one bit), truncates and delays frames in both
 //! directions, each at 1% per frame.

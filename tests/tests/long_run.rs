@@ -1,4 +1,4 @@
-//! Long runs (issue 7): the f32 core over many observations keeps every
+//! Long runs: the f32 core over many observations keeps every
 //! factor positive definite and its log marginal finite, and its
 //! predictive agrees with the f64 reference engine within Monte Carlo
 //! error at checkpoints. CI runs 20 000 observations; the million-step

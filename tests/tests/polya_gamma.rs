@@ -1,6 +1,6 @@
 //! The core's f32 `PG(1, c)` approximation against the exact f64 Devroye
-//! sampler of the host (SPEC §2): moments, Kolmogorov–Smirnov distance,
-//! extreme inputs.
+//! sampler of the host (docs/model.md §5): moments, Kolmogorov–Smirnov
+//! distance, extreme inputs.
 //!
 //! Run with `cargo test --release -p hsmoe-tests --test polya_gamma
 //! -- --nocapture` to see the per-c table and the draws/s.
@@ -18,12 +18,13 @@ use std::time::Instant;
 /// ≤ 0.001 stays below 0.004.
 const N: usize = 1_000_000;
 
-/// SPEC §2 bound on the KS distance to an exact sampler, for c in [0, 50].
+/// Required bound (docs/model.md §5) on the KS distance to an exact sampler,
+/// for c in [0, 50].
 const KS_BOUND: f64 = 0.005;
 
-/// Exact mean and variance of PG(1, c) in f64 (SPEC §2); for |c| < 0.1 the
-/// variance's closed form cancels and for |c| > 100 it overflows, so its
-/// series are used there.
+/// Exact mean and variance of PG(1, c) in f64 (docs/model.md §5); for
+/// |c| < 0.1 the variance's closed form cancels and for |c| > 100 it
+/// overflows, so its series are used there.
 fn exact_moments(c: f64) -> (f64, f64) {
     let c = c.abs();
     if c == 0.0 {

@@ -97,8 +97,8 @@ fn pl_matches_gibbs_posterior_predictive() {
         assert!((g_mean - pl_mean).abs() < tolerance);
     }
 
-    // Model choice by the PL evidence (SPEC §3): two experts beat one by
-    // far more than the PL's own spread across seeds.
+    // Model choice by the PL evidence (docs/model.md §8): two experts beat one
+    // by far more than the PL's own spread across seeds.
     let k1 = conjugate_log_marginal(&xs, &ys, &config).unwrap();
     let (k2, k2_se) = mean_se(&runs.iter().map(|(_, l)| *l).collect::<Vec<_>>());
     println!("log marginal: K = 1 closed form {k1:.2}, K = 2 PL {k2:.2} (SE {k2_se:.2})");

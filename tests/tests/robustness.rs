@@ -1,6 +1,6 @@
 //! Bad values, degenerate data and bounded random inputs through the core
-//! (issue 7). Each refused input must leave the filter bit for bit as it
-//! was; accepted ones must give NaN-free outputs and positive-definite
+//! (docs/model.md §7). Each refused input must leave the filter bit for bit as
+//! it was; accepted ones must give NaN-free outputs and positive-definite
 //! factors. The random-input loops run the fuzz targets' own checks
 //! (`fuzz/src/lib.rs`) on seeded inputs and on the kept fuzz corpus, so CI
 //! exercises them in a few seconds.
@@ -77,8 +77,8 @@ fn assert_sane<const K: usize>(u: &Update<K>, n: usize) {
     }
 }
 
-/// SPEC-interfaces "Bad values": NaN, ±inf, 1e30 and wrong lengths get
-/// their documented error and change nothing; subnormals are finite and
+/// Bad values (docs/model.md §7, "Inputs"): NaN, ±inf, 1e30 and wrong lengths
+/// get their documented error and change nothing; subnormals are finite and
 /// accepted. Every value is tried in every feature slot and as `y`.
 #[test]
 fn bad_values_are_refused_bit_for_bit_and_subnormals_accepted() {

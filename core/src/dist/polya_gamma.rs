@@ -1,5 +1,5 @@
 //! Pólya–Gamma `PG(1, c)` variates: a fast f32 approximation with exact
-//! mean (SPEC §2), plus the exact mean and variance.
+//! mean (docs/model.md §5), plus the exact mean and variance.
 //!
 //! # Method
 //! `ω ~ PG(1, c)` is the infinite weighted sum of exponentials
@@ -14,7 +14,7 @@
 //! matched to T's first three cumulants `κ_p = (p−1)!·Σ_{k>3} λ_k^{−p}`:
 //! `θ = κ₃/(2κ₂)`, `α = κ₂/θ²`, `shift = κ₁ − αθ` (≥ 0 by Cauchy–Schwarz).
 //! A moment-matched gamma without the shift gets the skewness wrong
-//! (KS ≈ 0.007 at c = 50, see LESSONS.md).
+//! (KS ≈ 0.007 at c = 50).
 //!
 //! - `κ₁` comes from the closed form: `E ω = tanh(c/2)/(2c)` ([`mean`])
 //!   minus the three head means, so the mean of every draw is exact up to
@@ -43,12 +43,13 @@
 //! |----|---------|--------|--------|--------|--------|---------|---------|---------|
 //! | KS | ≤0.0003 | 0.0006 | 0.0009 | 0.0009 | 0.0009 | 0.0008* | 0.0005* | 0.0003* |
 //!
-//! SPEC §2 asks ≤ 0.005 on [0, 50]. The error grows with the tail's share
-//! of the variance and fades beyond c ≈ 100 as the sum turns Gaussian. Mean and
-//! variance agreed with the exact formulas to within the Monte Carlo error
-//! (≤ 7·10⁻⁴ relative); by construction the mean is exact and the variance
-//! is off only by the fits' < 3·10⁻⁵. `tests/tests/polya_gamma.rs`
-//! re-checks moments and KS on a grid of c at 10⁶ draws.
+//! The requirement is ≤ 0.005 on [0, 50] (docs/model.md §5). The error grows
+//! with the tail's share of the variance and fades beyond c ≈ 100 as the sum
+//! turns Gaussian. Mean and variance agreed with the exact formulas to within
+//! the Monte Carlo error (≤ 7·10⁻⁴ relative); by construction the mean is
+//! exact and the variance is off only by the fits' < 3·10⁻⁵.
+//! `tests/tests/polya_gamma.rs` re-checks moments and KS on a grid of c at 10⁶
+//! draws.
 //!
 //! # Extreme inputs
 //! `PG(1, c) = PG(1, −c)`. A NaN `c` is treated as `c = 0`. Every draw is

@@ -1,4 +1,4 @@
-//! Student-t log-density, the expert predictive of SPEC §3.
+//! Student-t log-density, the expert predictive of docs/model.md §3.
 
 /// `½ ln(2π)`.
 const HALF_LN_2PI: f32 = 0.918_938_5;

@@ -1,5 +1,5 @@
 //! `hsmoe bench`: how fast the core is, measured against its limits
-//! (issue "Performance"), in one process so every ratio compares figures
+//! (BENCHMARKS.md), in one process so every ratio compares figures
 //! taken in the same run on the same machine.
 //!
 //! - one PL update of the core (`hsmoe_core::ParticleSet`) against the same

@@ -8,7 +8,7 @@ use rand_xorshift::XorShiftRng;
 use serde::Serialize;
 
 /// The (K, D) shapes the benchmarks are compiled for (`N` is a runtime
-/// length): the issue's grid K ∈ {2, 4, 10} × D ∈ {2, 4, 8, 16}, the
+/// length): the benchmark grid K ∈ {2, 4, 10} × D ∈ {2, 4, 8, 16}, the
 /// target point K = 10, D = 6 and the exponent series K = 4,
 /// D ∈ {4, 6, 8, 12, 16}.
 pub const SHAPES: [(usize, usize); 15] = [
@@ -122,16 +122,16 @@ impl Point {
     }
 }
 
-/// Particles of the issue's grid.
+/// Particles of the benchmark grid.
 pub const GRID_N: [usize; 3] = [64, 256, 1024];
 
-/// Experts of the issue's grid.
+/// Experts of the benchmark grid.
 pub const GRID_K: [usize; 3] = [2, 4, 10];
 
-/// Features of the issue's grid.
+/// Features of the benchmark grid.
 pub const GRID_D: [usize; 4] = [2, 4, 8, 16];
 
-/// The issue's grid `N × K × D` at `R = D`.
+/// The benchmark grid `N × K × D` at `R = D`.
 ///
 /// # Examples
 /// ```
@@ -148,13 +148,13 @@ pub fn grid_points() -> Vec<Point> {
         .collect()
 }
 
-/// The target point of the issue.
+/// The target point of the benchmarks (the paper design's size).
 pub const TARGET: (usize, usize, usize) = (1000, 10, 6);
 
 /// Particles and experts of the exponent series.
 pub const EXPONENT_NK: (usize, usize) = (256, 4);
 
-/// D series of the exponent fit (the issue's D from 4 to 16).
+/// D series of the exponent fit (D from 4 to 16).
 pub const EXPONENT_DS: [usize; 5] = [4, 6, 8, 12, 16];
 
 /// The exponent series: D ∈ [`EXPONENT_DS`] at [`EXPONENT_NK`], `R = D`.

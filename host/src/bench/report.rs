@@ -13,8 +13,8 @@ use super::args::BenchArgs;
 use super::points::*;
 use super::timing::*;
 
-/// A measured value and where it was measured (the JSON shape of the
-/// issue's keys).
+/// A measured value and where it was measured (the JSON shape of each
+/// headline figure).
 #[derive(Debug, Clone, Serialize)]
 pub struct Measurement {
     /// The value.
@@ -170,7 +170,7 @@ pub struct BenchReport {
     pub update_vs_d: Vec<UpdateTiming>,
     /// Core update time against N.
     pub update_vs_n: Vec<UpdateTiming>,
-    /// The issue's grid, core and reference (full runs only).
+    /// The benchmark grid, core and reference (full runs only).
     pub grid: Vec<UpdateTiming>,
     /// PG draws per second by c: (c, core, exact).
     pub pg_by_c: Vec<(f64, f64, f64)>,
@@ -570,7 +570,7 @@ mod tests {
         );
     }
 
-    /// The JSON carries the issue's keys, each with where it was measured.
+    /// The JSON carries every headline key, each with where it was measured.
     #[test]
     fn json_has_the_issue_keys() {
         let p = Point::new(8, 2, 2);

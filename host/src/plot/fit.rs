@@ -339,7 +339,8 @@ impl Figure for FitFigure<'_> {
         }))?;
         legend(&mut chart)?;
 
-        // Allocation frequencies (SPEC §4), one bar per expert in its point colour.
+        // Allocation frequencies (docs/model.md §8), one bar per expert in its
+        // point colour.
         let k = report.k;
         let top_freq = report
             .final_

@@ -1,5 +1,5 @@
 //! Closed-form K = 1 model: conjugate Bayesian linear regression with a
-//! normal–inverse-gamma prior (SPEC §5; Murphy, "Conjugate Bayesian
+//! normal–inverse-gamma prior (docs/model.md §9; Murphy, "Conjugate Bayesian
 //! analysis of the Gaussian distribution", 2007, §9).
 
 use super::nig::NigStats;
@@ -21,7 +21,7 @@ pub struct ConjugatePosterior {
     pub a: f64,
     /// Inverse-gamma scale `b_T = b0 + ½(yᵀy − m_Tᵀ V_T⁻¹ m_T)`.
     pub b: f64,
-    /// `log p(y_{1:T} | x_{1:T})`, the closed form of SPEC §5.
+    /// `log p(y_{1:T} | x_{1:T})`, the closed form of docs/model.md §9.
     pub log_marginal: f64,
 }
 
@@ -72,7 +72,8 @@ pub fn conjugate_posterior(
     })
 }
 
-/// `log p(y_{1:T} | x_{1:T})` of the K = 1 model in closed form (SPEC §5):
+/// `log p(y_{1:T} | x_{1:T})` of the K = 1 model in closed form
+/// (docs/model.md §9):
 /// `−(T/2) log 2π + ½ log(|V_T|/|V0|) + a0 log b0 − a_T log b_T + log Γ(a_T) − log Γ(a0)`.
 ///
 /// # Errors

@@ -1,8 +1,9 @@
-//! Reference particle learning (SPEC §3; Carvalho, Johannes, Lopes &
-//! Polson, "Particle learning and smoothing", Statistical Science 2010).
+//! Reference particle learning (docs/model.md §3, §9; Carvalho, Johannes,
+//! Lopes & Polson, "Particle learning and smoothing", Statistical Science
+//! 2010).
 //!
-//! Each step follows SPEC §3 in order, with every factorization recomputed
-//! from scratch and exact PG(1, c) draws.
+//! Each step follows docs/model.md §3 in order, with every factorization
+//! recomputed from scratch and exact PG(1, c) draws.
 
 use super::dist::{categorical_from_logs, log_sum_exp, StudentT};
 use super::gate::{log_stick_breaking, logits, Horseshoe, StickData};
@@ -17,7 +18,7 @@ use rand_xorshift::XorShiftRng;
 
 mod rejuvenate;
 
-/// The f64 reference particle-learning filter of SPEC §3.
+/// The f64 reference particle-learning filter of docs/model.md §3.
 ///
 /// # Examples
 /// ```
@@ -48,7 +49,8 @@ pub struct ReferenceFilter {
     alloc_sum: Vec<f64>,
 }
 
-/// What one [`ReferenceFilter::observe`] step reports (SPEC §3 step 2).
+/// What one [`ReferenceFilter::observe`] step reports
+/// (docs/model.md §3 step 2).
 ///
 /// # Examples
 /// ```
@@ -101,8 +103,8 @@ pub struct ReferencePrediction {
     pub gate: Vec<f64>,
 }
 
-/// Router scores for top-k routing (SPEC §4): particle mean and standard
-/// deviation of `π_k(x)` and of the logits `ψ_j(x)`.
+/// Router scores for top-k routing (docs/model.md §8): particle mean and
+/// standard deviation of `π_k(x)` and of the logits `ψ_j(x)`.
 ///
 /// # Examples
 /// ```
@@ -202,7 +204,7 @@ impl Expert {
         Ok(Expert { stats, posterior })
     }
 
-    /// SPEC §3 step 5, refactoring `P` from scratch.
+    /// docs/model.md §3 step 5, refactoring `P` from scratch.
     fn absorb(&mut self, x: &[f64], y: f64, prior: &Prior) -> Result<(), ReferenceError> {
         self.stats.absorb(x, y)?;
         self.posterior = self.stats.posterior(prior);
@@ -252,8 +254,9 @@ impl Particle {
             .collect()
     }
 
-    /// SPEC §3 step 6: sticks `j ≤ min(z, K−1)` (1-based) see one trial,
-    /// success at `j = z`; PG draw at the current φ_j, then φ_j is redrawn.
+    /// docs/model.md §3 step 6: sticks `j ≤ min(z, K−1)` (1-based) see one
+    /// trial, success at `j = z`; PG draw at the current φ_j, then φ_j is
+    /// redrawn.
     fn update_sticks(
         &mut self,
         rng: &mut XorShiftRng,
@@ -273,7 +276,8 @@ impl Particle {
         Ok(())
     }
 
-    /// SPEC §3 step 7: redraw the horseshoe scales, then every φ_j.
+    /// docs/model.md §3 step 7 and §6: redraw the horseshoe scales, then every
+    /// φ_j.
     fn refresh(&mut self, rng: &mut XorShiftRng) -> Result<(), ReferenceError> {
         let phi: Vec<Vec<f64>> = self.sticks.iter().map(|s| s.phi.clone()).collect();
         self.horseshoe.refresh(rng, &phi)?;
@@ -381,7 +385,8 @@ impl ReferenceFilter {
         })
     }
 
-    /// Absorbs one observation by SPEC §3 steps 1–7 and reports step 2.
+    /// Absorbs one observation by docs/model.md §3 steps 1–7 and reports
+    /// step 2.
     ///
     /// # Errors
     /// [`ReferenceError::WrongLength`] if `x.len() != d`,
@@ -506,7 +511,7 @@ impl ReferenceFilter {
     }
 
     /// Particle mean and standard deviation of `π_k(x)` and of `ψ_j(x)`
-    /// (SPEC §4).
+    /// (docs/model.md §8).
     ///
     /// # Panics
     /// If `x.len() != d`.
@@ -538,7 +543,8 @@ impl ReferenceFilter {
     }
 
     /// Per expert, the time average of the particle-averaged allocation
-    /// probabilities of step 4 (SPEC §4); zeros before any observation.
+    /// probabilities of step 4 (docs/model.md §8); zeros before any
+    /// observation.
     ///
     /// # Examples
     /// ```

@@ -1,7 +1,7 @@
 //! The gate: logistic stick-breaking probabilities, Pólya-Gamma stick
-//! statistics (SPEC §2) and the horseshoe prior in the Makalic–Schmidt
-//! auxiliary form ("A simple sampler for the horseshoe estimator", IEEE
-//! SPL 2016).
+//! statistics (docs/model.md §2) and the horseshoe prior in the
+//! Makalic–Schmidt auxiliary form ("A simple sampler for the horseshoe
+//! estimator", IEEE SPL 2016).
 
 use super::dist::{inverse_gamma, standard_normal};
 use super::linalg::{add_outer, add_scaled, dot, Cholesky};

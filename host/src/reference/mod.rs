@@ -1,4 +1,4 @@
-//! Independent f64 reference PL (SPEC §5).
+//! Independent f64 reference PL (docs/model.md §9).
 //!
 //! Gold standards written to be obviously right, not fast: plain `std`
 //! Rust, `f64`, runtime sizes, every factorization recomputed from scratch
@@ -6,9 +6,9 @@
 //! `hsmoe-core` except its [`Config`](hsmoe_core::Config), so that all
 //! engines use one prior definition.
 //!
-//! - [`ReferenceFilter`]: the particle-learning algorithm of SPEC §3.
+//! - [`ReferenceFilter`]: the particle-learning algorithm of docs/model.md §3.
 //! - [`conjugate_log_marginal`], [`conjugate_posterior`]: the closed form
-//!   for K = 1 (SPEC §5).
+//!   for K = 1 (docs/model.md §9).
 //! - [`crate::gibbs`]: the batch Gibbs sampler, built on the same
 //!   conditionals (`nig`, `gate`).
 

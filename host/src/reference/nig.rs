@@ -1,4 +1,4 @@
-//! Normal–inverse-gamma linear-regression expert (SPEC §1), conjugate
+//! Normal–inverse-gamma linear-regression expert (docs/model.md §1), conjugate
 //! updates as in Bishop, PRML §3.3 / Murphy, "Conjugate Bayesian analysis
 //! of the Gaussian distribution" §9, with `m0 = 0`, `V0 = v0·I`.
 

@@ -10,8 +10,8 @@
 //! proposal is at least 0.9992 for every `z`, and the alternating series
 //! decides after a few terms, so the result is exact, not truncated.
 //!
-//! This is the exact sampler of the host reference engine (SPEC §5) and the
-//! yardstick for the core's fast f32 approximation.
+//! This is the exact sampler of the host reference engine (docs/model.md §5,
+//! §9) and the yardstick for the core's fast f32 approximation.
 
 use rand::Rng;
 use rand_distr::{Exp1, Open01, StandardNormal};
@@ -213,7 +213,7 @@ mod tests {
     }
 
     /// Sample mean and variance within 4 Monte Carlo standard errors of the
-    /// exact moments (SPEC §2). SE(mean) = sd/√n; SE(variance) =
+    /// exact moments (docs/model.md §5). SE(mean) = sd/√n; SE(variance) =
     /// √((m4 − s⁴)/n) from the sample fourth central moment. With ten
     /// checks at 4 SE the false-alarm rate is < 1e-3.
     #[test]

@@ -1,10 +1,11 @@
-//! The prior of SPEC §1 in f64, read from the shared `hsmoe_core::Config`,
-//! and the input checks every reference engine applies.
+//! The prior of docs/model.md §1 in f64, read from the shared
+//! `hsmoe_core::Config`, and the input checks every reference engine applies.
 
 use super::ReferenceError;
 use hsmoe_core::Config;
 
-/// Prior hyperparameters in f64 (SPEC §1) and the refresh period (§3 step 7).
+/// Prior hyperparameters in f64 (docs/model.md §1) and the refresh period
+/// (§6).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Prior {
     /// `V0 = v0·I`.

@@ -1,5 +1,5 @@
 //! `hsmoe run`: streams a data file to the device, one `Observe` per row,
-//! and collects its answers (SPEC-interfaces, "Wire protocol").
+//! and collects its answers (docs/protocol.md §4).
 //!
 //! Rows are sent with `seq` = row index. Up to `--window` observations are
 //! in flight; the device absorbs them strictly in `seq` order, so a lost
