@@ -43,7 +43,9 @@ fn module_of(root: &Path, file: &Path) -> Module {
 /// modules come last in this code base).
 fn code(text: &str) -> String {
     let mut kept = Vec::new();
-    let mut lines = text.lines().map(|line| line.split("//").next().unwrap_or(""));
+    let mut lines = text
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or(""));
     while let Some(line) = lines.next() {
         if !matches!(line.trim(), "#[cfg(test)]" | "#[cfg(doc)]") {
             kept.push(line);
