@@ -30,15 +30,14 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$hsmoe" simulate --design linear --n "$rows" --seed 1 -o "$work/data.csv" >/dev/null
 
-# Builds the firmware with N particles; prints the ELF's path.
+# Builds the firmware with N particles (HSMOE_N); prints the ELF's path.
 build() {
-  local n=$1 features=() target=firmware/target
+  local n=$1 target=firmware/target
   if [ "$n" != 128 ]; then
-    features=(--features "n$n")
-    target="firmware/target/features-n$n"
+    target="firmware/target/n$n"
   fi
-  (cd firmware && env -u RUSTFLAGS CARGO_TARGET_DIR="${target#firmware/}" \
-    cargo build --release --quiet "${features[@]}")
+  (cd firmware && env -u RUSTFLAGS HSMOE_N="$n" CARGO_TARGET_DIR="${target#firmware/}" \
+    cargo build --release --quiet)
   echo "$target/thumbv7em-none-eabihf/release/hsmoe-firmware"
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cargo runner (`cargo run` / `cargo test` in firmware/): boots an ELF on
 # QEMU's mps2-an386 (Cortex-M4F) and exits with the program's semihosting
-# exit code.
+# exit code. For the stm32f405 build set HSMOE_MACHINE=netduinoplus2.
 #
 # - UART0 goes to a pseudo-terminal whose path QEMU prints
 #   ("char device redirected to /dev/pts/N"), so that
@@ -11,11 +11,11 @@
 #   `defmt-print` when it is installed (`cargo install defmt-print`), else
 #   saved raw next to the ELF. (`hsmoe run --qemu` decodes it itself.)
 # - `-icount shift=0`: one instruction per virtual ns, so SysTick counts
-#   deterministically (1 tick = 40 instructions at 25 MHz).
+#   deterministically (on mps2-an386, 1 tick = 40 instructions at 25 MHz).
 set -uo pipefail
 elf=$1
 serial=${HSMOE_SERIAL:-pty}
-qemu=("${HSMOE_QEMU:-qemu-system-arm}" -cpu cortex-m4 -machine mps2-an386
+qemu=("${HSMOE_QEMU:-qemu-system-arm}" -cpu cortex-m4 -machine "${HSMOE_MACHINE:-mps2-an386}"
   -display none -monitor none -icount shift=0
   -semihosting-config enable=on,target=native
   -serial "$serial" -kernel "$elf")

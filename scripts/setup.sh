@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks: the Cortex-M4F target and QEMU.
+# Installs what a fresh machine lacks: the Cortex-M4F target, QEMU and
+# flip-link (the linker of the real-board firmware builds).
 # Idempotent; safe to run every time.
 set -euo pipefail
 
@@ -16,3 +17,8 @@ if ! command -v qemu-system-arm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq qemu-system-arm >/dev/null
 fi
 qemu-system-arm --version | head -n 1
+
+if ! command -v flip-link >/dev/null 2>&1; then
+  echo "setup: installing flip-link (about 20 s)"
+  cargo install flip-link --locked --quiet
+fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole test suite: formatting, lints, the workspace tests
 # (release: the statistical tests are Monte Carlo heavy), the no_std core
-# built for the Cortex-M4F, and the firmware's own build.
+# built for the Cortex-M4F, and the firmware's own build for every board.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -16,5 +16,16 @@ cargo bench --workspace --bench "*" --no-run
 cargo build -p hsmoe-core --release --target thumbv7em-none-eabihf
 if [ -f firmware/Cargo.toml ]; then
   (cd firmware && cargo fmt -- --check && cargo clippy --release -- -D warnings && cargo build --release)
+  # The other boards: stm32f405 as QEMU runs it (in the target directory
+  # of `hsmoe run --board`, whose tests boot it), nrf52840 as
+  # `cargo flash-nrf52840` builds it for a debug probe (linked with
+  # flip-link; compile-checked only).
+  (cd firmware && export CARGO_TARGET_DIR=target/board-stm32f405 &&
+    cargo clippy --release --no-default-features --features qemu,stm32f405 -- -D warnings &&
+    cargo build --release --no-default-features --features qemu,stm32f405)
+  (cd firmware && export CARGO_TARGET_DIR=target/probe-nrf52840 &&
+    cargo clippy --release --no-default-features --features probe,nrf52840 -- -D warnings &&
+    cargo build --release --no-default-features --features probe,nrf52840 \
+      --config "target.thumbv7em-none-eabihf.linker = 'flip-link'")
 fi
 cargo test --workspace --release

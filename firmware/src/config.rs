@@ -1,27 +1,14 @@
 //! The sizes of this firmware build, in one place.
 //!
-//! `N` (particles) defaults to 128; the benchmark features `n32` and
-//! `n256` change it. `K` and `D` are fixed here: a data set must have
-//! `D` features, the intercept included (`hsmoe run` checks it against
-//! the device's `Config`).
+//! `N` (particles), `K` (experts) and `D` (features, the intercept
+//! included) are chosen at build time by the environment variables
+//! `HSMOE_N`, `HSMOE_K` and `HSMOE_D` (defaults per board in `build.rs`;
+//! README, "Boards"). A data set must have `D` features; `hsmoe run`
+//! checks it against the device's `Config`. The build fails when the
+//! filter, the buffers and the stack do not fit the board's RAM
+//! (`build.rs`, and a `const` assertion in `main.rs`).
 
-/// Number of particles.
-#[cfg(not(any(feature = "n32", feature = "n256")))]
-pub const N: usize = 128;
-/// Number of particles (benchmark build `n32`).
-#[cfg(all(feature = "n32", not(feature = "n256")))]
-pub const N: usize = 32;
-/// Number of particles (benchmark build `n256`).
-#[cfg(all(feature = "n256", not(feature = "n32")))]
-pub const N: usize = 256;
-#[cfg(all(feature = "n32", feature = "n256"))]
-compile_error!("choose at most one of the features `n32` and `n256`");
-
-/// Number of experts.
-pub const K: usize = 4;
-
-/// Number of features, intercept included.
-pub const D: usize = 4;
+include!(concat!(env!("OUT_DIR"), "/sizes.rs"));
 
 /// Seed of the random number generator at boot, until the host sends
 /// `Reset`.

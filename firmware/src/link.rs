@@ -2,9 +2,9 @@
 //! requests, requests drive the filter, and every answer goes back as one
 //! frame (docs/protocol.md §1, §2, §4).
 //!
-//! Everything here is independent of the board: bytes come from a
-//! [`Serial`] and time from a tick function, so the on-target self-test
-//! drives a [`Link`] byte by byte without a UART.
+//! Everything here is independent of the board: bytes come from any
+//! [`embedded_io`] serial port and time from a tick function, so the
+//! on-target self-test drives a [`Link`] byte by byte without a UART.
 //!
 //! Sequence numbers of `Observe`: after a `Reset` (or boot) the first
 //! `seq` is accepted whatever it is; afterwards the device absorbs only
@@ -28,6 +28,8 @@
 //! being counted or remembered. A successful restore empties the answer
 //! cache: the host resumes after `last`.
 
+use defmt::Debug2Format;
+use embedded_io::{Error as _, Read, Write};
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
 use hsmoe_core::protocol::{
     ConfigMsg, FeatureVec, GateVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason,
@@ -122,16 +124,6 @@ impl<const K: usize> Default for AnswerCache<K> {
     }
 }
 
-/// A byte channel to the host.
-pub trait Serial {
-    /// Takes the next received byte, if one is waiting; never blocks.
-    fn read(&mut self) -> Option<u8>;
-    /// Sends `bytes`, blocking until the hardware has taken them all.
-    fn write_all(&mut self, bytes: &[u8]);
-    /// Sleeps until a byte may have arrived; may return at once.
-    fn wait(&mut self);
-}
-
 /// What the link has done since boot, for the log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, defmt::Format)]
 pub struct Stats {
@@ -211,24 +203,34 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
         self.stats
     }
 
-    /// Answers requests forever: reads bytes, sleeps when there are none.
-    pub fn serve<S: Serial>(&mut self, serial: &mut S) -> ! {
+    /// Answers requests forever: reads bytes (the serial port's `read`
+    /// waits for them), answers each frame as it ends.
+    pub fn serve<S: Read + Write>(&mut self, serial: &mut S) -> ! {
+        let mut bytes = [0u8; 64];
         loop {
-            match serial.read() {
-                Some(byte) => {
-                    if let Some(answer) = self.receive(byte) {
-                        self.send(serial, &answer);
-                    }
+            let received = match serial.read(&mut bytes) {
+                Ok(received) => received,
+                Err(error) => {
+                    defmt::warn!("serial read: {}", Debug2Format(&error.kind()));
+                    continue;
                 }
-                None => serial.wait(),
+            };
+            for &byte in &bytes[..received] {
+                if let Some(answer) = self.receive(byte) {
+                    self.send(serial, &answer);
+                }
             }
         }
     }
 
     /// Frames `answer` and sends it.
-    pub fn send<S: Serial>(&mut self, serial: &mut S, answer: &Response<K>) {
+    pub fn send<S: Write>(&mut self, serial: &mut S, answer: &Response<K>) {
         match frame::encode(answer, &mut self.tx) {
-            Ok(bytes) => serial.write_all(bytes),
+            Ok(bytes) => {
+                if let Err(error) = serial.write_all(bytes) {
+                    defmt::error!("answer not sent: {}", Debug2Format(&error.kind()));
+                }
+            }
             // Unreachable: `FITS` bounds every answer by MAX_FRAME.
             Err(error) => defmt::error!("answer not sent: {}", error),
         }

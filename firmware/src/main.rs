@@ -3,8 +3,9 @@
 #![no_main]
 
 use cortex_m_rt::entry;
+use hsmoe_firmware::board::{Board, Selected};
 use hsmoe_firmware::link::{AnswerCache, Link};
-use hsmoe_firmware::{board, config, stack};
+use hsmoe_firmware::{config, stack};
 use static_cell::ConstStaticCell;
 
 /// The particle filter, in a static: built at compile time, so it never
@@ -16,11 +17,25 @@ static FILTER: ConstStaticCell<config::Filter> = ConstStaticCell::new(config::Fi
 static ANSWERS: ConstStaticCell<AnswerCache<{ config::K }>> =
     ConstStaticCell::new(AnswerCache::new());
 
+// The compiler's own sizes against the board's RAM: the filter, the
+// answer cache, the receive ring buffer and the stack reserve. `build.rs`
+// checks the same with the README's formula first, naming the bytes.
+const _: () = assert!(
+    core::mem::size_of::<config::Filter>()
+        + core::mem::size_of::<AnswerCache<{ config::K }>>()
+        + config::RX_BUFFER
+        + config::STACK_RESERVE
+        <= config::RAM_BYTES,
+    "{}",
+    config::RAM_MESSAGE
+);
+
 #[entry]
 fn main() -> ! {
-    let mut uart = board::init();
+    let mut uart = Selected::init();
     defmt::info!(
-        "hsmoe-firmware: N = {}, K = {}, D = {}; filter {} B, stack region {} B",
+        "hsmoe-firmware on {=str}: N = {}, K = {}, D = {}; filter {} B, stack region {} B",
+        config::BOARD,
         config::N,
         config::K,
         config::D,
@@ -31,7 +46,7 @@ fn main() -> ! {
         FILTER.take(),
         ANSWERS.take(),
         config::BOOT_SEED,
-        board::ticks,
+        Selected::ticks,
     );
     link.serve(&mut uart)
 }

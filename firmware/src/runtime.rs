@@ -7,17 +7,24 @@ compile_error!("choose one of the features `qemu` and `probe`");
 #[cfg(not(any(feature = "qemu", feature = "probe")))]
 compile_error!("choose one of the features `qemu` (default) and `probe`");
 
+use crate::board::{Board, Selected};
 #[cfg(feature = "qemu")]
 use defmt_semihosting as _;
 #[cfg(feature = "probe")]
 use {defmt_rtt as _, panic_probe as _};
 
-defmt::timestamp!("{=u64}", crate::board::ticks());
+defmt::timestamp!("{=u64:us}", micros());
 
-/// Ends the program with an exit code, through semihosting: QEMU (and
-/// `probe-rs run`) exit with it. Code 0 is success.
+/// Microseconds since [`Board::init`] on the selected board, for the
+/// log's timestamps.
+fn micros() -> u64 {
+    // u128: ticks × 10⁶ overflows u64 after about 30 hours at 168 MHz.
+    (u128::from(Selected::ticks()) * 1_000_000 / u128::from(Selected::TICK_HZ)) as u64
+}
+
+/// Ends the program with an exit code (0 is success), the board's way.
 pub fn exit(code: i32) -> ! {
-    semihosting::process::exit(code)
+    Selected::exit(code)
 }
 
 /// Logs the panic and exits with code 101, so a test run under QEMU fails.

@@ -17,8 +17,9 @@ use hsmoe_core::protocol::{
     Response, UpdateMsg,
 };
 use hsmoe_core::{linalg, Config, Error, Filter};
+use hsmoe_firmware::board::{Board, Selected};
 use hsmoe_firmware::link::{AnswerCache, Link};
-use hsmoe_firmware::{board, runtime, stack};
+use hsmoe_firmware::{runtime, stack};
 use rand_core::{RngCore, SeedableRng};
 use rand_xorshift::XorShiftRng;
 use static_cell::ConstStaticCell;
@@ -87,7 +88,7 @@ const CHECKS: &[Named] = &[
 #[entry]
 fn main() -> ! {
     // SysTick for the log's timestamps; the UART is not used.
-    let _uart = board::init();
+    let _uart = Selected::init();
     calibrate_ticks();
     let [a, b] = FILTERS.take();
     let mut ctx = Ctx { a, b };
@@ -115,10 +116,10 @@ fn main() -> ! {
 /// it shows cycles per loop iteration instead.
 fn calibrate_ticks() {
     const ITERATIONS: u32 = 4_000_000;
-    let start = board::ticks();
+    let start = Selected::ticks();
     // `delay(n)` runs n + 1 iterations of `subs; bne`: 2 instructions each.
     cortex_m::asm::delay(ITERATIONS - 1);
-    let ticks = board::ticks() - start;
+    let ticks = Selected::ticks() - start;
     defmt::info!(
         "calibration: {=u32} instructions in {=u64} ticks",
         2 * ITERATIONS,

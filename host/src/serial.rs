@@ -1,11 +1,11 @@
 //! Byte links to the device and the QEMU launcher.
 //!
 //! A [`Port`] is either a real serial port (the `serialport` crate) or
-//! QEMU's emulated UART0 on a local TCP socket. [`Qemu::launch`] builds
-//! the firmware if needed ([`build_firmware`]), boots it on the
-//! `mps2-an386` machine with `-icount shift=0`, connects its UART to a
-//! socket and decodes its defmt log (semihosting, on QEMU's stdout) with
-//! [`crate::defmt_log`]. QEMU is killed when the [`Qemu`] is dropped.
+//! QEMU's emulated UART on a local TCP socket. [`Qemu::launch`] builds
+//! the firmware for a [`Board`] if needed ([`build_firmware`]), boots it
+//! on the board's QEMU machine with `-icount shift=0`, connects its UART
+//! to a socket and decodes its defmt log (semihosting, on QEMU's stdout)
+//! with [`crate::defmt_log`]. QEMU is killed when the [`Qemu`] is dropped.
 
 use crate::defmt_log::DeviceLog;
 use anyhow::{bail, Context as _};
@@ -17,6 +17,39 @@ use std::time::{Duration, Instant};
 
 /// How long QEMU may take to connect its UART to our socket.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A board the firmware supports (its Cargo feature in `firmware/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Board {
+    /// ARM MPS2 with the AN386 image (QEMU `mps2-an386`); the default.
+    #[default]
+    #[value(name = "mps2-an386")]
+    Mps2An386,
+    /// STM32F405 (QEMU `netduinoplus2`; STM32F4-Discovery class boards).
+    Stm32f405,
+    /// nRF52840 (nRF52840-DK); no QEMU machine models it.
+    Nrf52840,
+}
+
+impl Board {
+    /// The firmware's Cargo feature for this board.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Board::Mps2An386 => "mps2-an386",
+            Board::Stm32f405 => "stm32f405",
+            Board::Nrf52840 => "nrf52840",
+        }
+    }
+
+    /// The QEMU machine that models this board, if one does.
+    pub fn qemu_machine(self) -> Option<&'static str> {
+        match self {
+            Board::Mps2An386 => Some("mps2-an386"),
+            Board::Stm32f405 => Some("netduinoplus2"),
+            Board::Nrf52840 => None,
+        }
+    }
+}
 
 /// A byte link to the device.
 pub enum Port {
@@ -149,34 +182,29 @@ pub fn require_qemu(test: &str) -> bool {
     false
 }
 
-/// Cargo's target directory for a firmware build with `features`: the
-/// default build shares `firmware/target` with `cargo run` in
-/// `firmware/`; other feature sets get their own, so builds for
-/// different `N` do not overwrite each other.
-fn firmware_target_dir(features: &[&str]) -> PathBuf {
+/// Cargo's target directory for a firmware build for `board`: the
+/// default board shares `firmware/target` with `cargo run` in
+/// `firmware/`; the others get their own, so their builds do not
+/// overwrite each other.
+fn firmware_target_dir(board: Board) -> PathBuf {
     let target = firmware_dir().join("target");
-    if features.is_empty() {
+    if board == Board::default() {
         target
     } else {
-        target.join(format!("features-{}", features.join("-")))
+        target.join(format!("board-{}", board.feature()))
     }
 }
 
-/// Builds a firmware binary in release mode with the extra Cargo
-/// `features` (e.g. `["n32"]`) and returns the path of its ELF. A no-op
-/// when it is up to date.
-///
-/// `test` selects the on-target self-test (`tests/selftest.rs`) instead of
-/// the firmware.
-///
-/// # Errors
-/// If cargo cannot be run or the build fails (with cargo's output).
-pub fn build_firmware(features: &[&str], test: bool) -> anyhow::Result<PathBuf> {
-    let dir = firmware_dir();
-    let target_dir = firmware_target_dir(features);
+/// The `cargo build --release` command for the QEMU firmware of `board`
+/// (or, with `test`, its on-target self-test `tests/selftest.rs`), at
+/// the board's default sizes: set `HSMOE_N`, `HSMOE_K`, `HSMOE_D` on it
+/// for others.
+pub fn firmware_build_command(board: Board, test: bool) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.current_dir(&dir).args(["build", "--release"]);
+    command
+        .current_dir(firmware_dir())
+        .args(["build", "--release"]);
     if test {
         command.args([
             "--test",
@@ -184,21 +212,38 @@ pub fn build_firmware(features: &[&str], test: bool) -> anyhow::Result<PathBuf> 
             "--message-format=json-render-diagnostics",
         ]);
     }
-    if !features.is_empty() {
-        command.args(["--features", &features.join(",")]);
+    if board != Board::default() {
+        let features = format!("qemu,{}", board.feature());
+        command.args(["--no-default-features", "--features", &features]);
     }
     // The firmware's own .cargo/config.toml sets the target and the linker
-    // scripts; flags from the caller's environment would replace them.
+    // scripts; flags from the caller's environment would replace them, and
+    // sizes from it would change the build the tests expect.
     for var in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
         "CARGO_BUILD_TARGET",
+        "HSMOE_N",
+        "HSMOE_K",
+        "HSMOE_D",
     ] {
         command.env_remove(var);
     }
-    command.env("CARGO_TARGET_DIR", &target_dir);
-    let output = command.stdin(Stdio::null()).output().with_context(|| {
+    command.env("CARGO_TARGET_DIR", firmware_target_dir(board));
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Builds the QEMU firmware for `board` ([`firmware_build_command`]) and
+/// returns the path of its ELF. A no-op when it is up to date.
+///
+/// # Errors
+/// If cargo cannot be run or the build fails (with cargo's output).
+pub fn build_firmware(board: Board, test: bool) -> anyhow::Result<PathBuf> {
+    let dir = firmware_dir();
+    let mut command = firmware_build_command(board, test);
+    let output = command.output().with_context(|| {
         format!(
             "cannot run cargo to build the firmware in {}",
             dir.display()
@@ -214,7 +259,7 @@ pub fn build_firmware(features: &[&str], test: bool) -> anyhow::Result<PathBuf> 
     if test {
         return test_executable(&output.stdout);
     }
-    Ok(target_dir.join("thumbv7em-none-eabihf/release/hsmoe-firmware"))
+    Ok(firmware_target_dir(board).join("thumbv7em-none-eabihf/release/hsmoe-firmware"))
 }
 
 /// The executable of the `selftest` target in cargo's JSON messages.
@@ -232,14 +277,14 @@ fn test_executable(messages: &[u8]) -> anyhow::Result<PathBuf> {
     bail!("cargo did not report the selftest executable")
 }
 
-/// The QEMU command line that boots `elf` on the `mps2-an386`
-/// (Cortex-M4F) with deterministic instruction counting and semihosting,
-/// whose console (the defmt log) is QEMU's stdout. UART0 goes to `serial`
-/// (a QEMU chardev spec).
-pub fn qemu_command(elf: &Path, serial: &str) -> Command {
+/// The QEMU command line that boots `elf` on `machine` (a Cortex-M4F)
+/// with deterministic instruction counting and semihosting, whose console
+/// (the defmt log) is QEMU's stdout. The first UART (the firmware's)
+/// goes to `serial` (a QEMU chardev spec).
+pub fn qemu_command(machine: &str, elf: &Path, serial: &str) -> Command {
     let mut command = Command::new(qemu_program());
     command
-        .args(["-cpu", "cortex-m4", "-machine", "mps2-an386"])
+        .args(["-cpu", "cortex-m4", "-machine", machine])
         .args(["-display", "none", "-monitor", "none"])
         .args(["-icount", "shift=0"])
         .args(["-semihosting-config", "enable=on,target=native"])
@@ -257,17 +302,19 @@ pub struct Qemu {
 }
 
 impl Qemu {
-    /// Boots `elf` (or the default firmware build, built if needed) and
-    /// returns QEMU and the port of its UART0. With `echo`, each device
-    /// log line is also printed on stderr as it arrives.
+    /// Boots `elf` (or the board's default firmware build, built if
+    /// needed) on `board`'s QEMU machine and returns QEMU and the port of
+    /// the firmware's UART. With `echo`, each device log line is also
+    /// printed on stderr as it arrives.
     ///
     /// # Errors
-    /// If the firmware cannot be built, QEMU cannot be started, or it does
-    /// not connect its UART within 20 s (QEMU's stderr is included).
-    pub fn launch(elf: Option<&Path>, echo: bool) -> anyhow::Result<(Qemu, Port)> {
+    /// If no QEMU machine models `board`, the firmware cannot be built,
+    /// QEMU cannot be started, or it does not connect its UART within
+    /// 20 s (QEMU's stderr is included).
+    pub fn launch(board: Board, elf: Option<&Path>, echo: bool) -> anyhow::Result<(Qemu, Port)> {
         let elf = match elf {
             Some(elf) => elf.to_path_buf(),
-            None => build_firmware(&[], false)?,
+            None => build_firmware(board, false)?,
         };
         let listener =
             TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot open a local socket")?;
@@ -275,24 +322,26 @@ impl Qemu {
         // nodelay: QEMU writes each UART byte on its own; with Nagle and our
         // delayed ACKs every answer would wait ~40 ms.
         let serial = format!("tcp:{address},nodelay=on");
-        let mut qemu = Qemu::spawn(&elf, &serial, echo)?;
+        let mut qemu = Qemu::spawn(board, &elf, &serial, echo)?;
         let stream = qemu.accept(&listener)?;
         stream.set_nodelay(true)?;
         Ok((qemu, Port::Tcp(stream)))
     }
 
-    /// Boots `elf` without a UART and waits until it exits (e.g. the
-    /// on-target self-test), at most `timeout`. Returns QEMU's exit status
-    /// (the program's semihosting exit code) and the device log.
+    /// Boots `elf` on `board` without a UART and waits until it exits
+    /// (e.g. the on-target self-test), at most `timeout`. Returns QEMU's
+    /// exit status (the program's semihosting exit code) and the device
+    /// log.
     ///
     /// # Errors
     /// If QEMU cannot be started or does not exit in time (it is killed).
     pub fn run_to_exit(
+        board: Board,
         elf: &Path,
         timeout: Duration,
         echo: bool,
     ) -> anyhow::Result<(ExitStatus, Vec<String>)> {
-        let mut qemu = Qemu::spawn(elf, "null", echo)?;
+        let mut qemu = Qemu::spawn(board, elf, "null", echo)?;
         let status = qemu.wait_timeout(timeout)?;
         let Some(status) = status else {
             bail!("{} did not exit within {timeout:?}", elf.display());
@@ -300,11 +349,17 @@ impl Qemu {
         Ok((status, qemu.finish_log()))
     }
 
-    fn spawn(elf: &Path, serial: &str, echo: bool) -> anyhow::Result<Qemu> {
+    fn spawn(board: Board, elf: &Path, serial: &str, echo: bool) -> anyhow::Result<Qemu> {
+        let Some(machine) = board.qemu_machine() else {
+            bail!(
+                "no QEMU machine models the {} board; use --port with a real one",
+                board.feature()
+            );
+        };
         if !elf.is_file() {
             bail!("no firmware ELF at {}", elf.display());
         }
-        let mut child = qemu_command(elf, serial)
+        let mut child = qemu_command(machine, elf, serial)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -23,7 +23,7 @@ use hsmoe_core::snapshot::{self, checkpoint_len, LinkState, Pass, SnapshotError,
 use hsmoe_host::faults::FaultConfig;
 use hsmoe_host::link::RestoreRefused;
 use hsmoe_host::run::{self, CheckpointOptions, Device, RunArgs, RunSummary, Start, StreamOptions};
-use hsmoe_host::serial::{self, Qemu};
+use hsmoe_host::serial::{self, Board, Qemu};
 use hsmoe_host::simulate::Design;
 use hsmoe_tests::{
     qemu_run_args, recorded_updates, scratch, simulated_csv, UpdateBits, FIRMWARE_D, FIRMWARE_K,
@@ -287,7 +287,7 @@ fn corrupt_and_mismatched_checkpoints_are_refused_and_change_nothing() {
     let data = hsmoe_host::data::load(&csv, &Default::default()).unwrap();
     let rows = run::rows_f32(&data).unwrap();
     let good_path = dir.join("good.ckpt");
-    let (qemu, port) = Qemu::launch(None, false).unwrap();
+    let (qemu, port) = Qemu::launch(Board::default(), None, false).unwrap();
     let mut device = Device::new(port);
     let first = run::session(
         &mut device,

@@ -1,9 +1,11 @@
-//! End to end: the firmware on QEMU's `mps2-an386`, fed by the
-//! host over the emulated UART.
+//! End to end: the firmware on QEMU's `mps2-an386` (and, for the
+//! bit-identical run, on `netduinoplus2` as the stm32f405 board), fed by
+//! the host over the emulated UART.
 //!
 //! - `hsmoe run --qemu` answers every `seq` exactly once, and the decoded
 //!   telemetry is bit-identical to the core filter run on the host
-//!   (directly, and through `hsmoe fit --engine core --json`).
+//!   (directly, and through `hsmoe fit --engine core --json`), on both
+//!   boards at their default N.
 //! - Damaged frames, garbage, a truncated and an over-long frame each get
 //!   a `Reject` and leave the next observation's answer unchanged.
 //! - The on-target self-test passes.
@@ -22,10 +24,12 @@ use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{self, FitOptions};
 use hsmoe_host::link::{HostRequest, HostResponse, Received};
 use hsmoe_host::run::{self, Device, RunArgs};
-use hsmoe_host::serial::{self, Qemu};
+use hsmoe_host::serial::{self, Board, Qemu};
 use hsmoe_host::simulate::Design;
 use hsmoe_host::telemetry;
-use hsmoe_tests::{scratch, simulated_csv, UpdateBits, FIRMWARE_D, FIRMWARE_K, FIRMWARE_N};
+use hsmoe_tests::{
+    scratch, simulated_csv, UpdateBits, FIRMWARE_D, FIRMWARE_K, FIRMWARE_N, FIRMWARE_N_STM32F405,
+};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 use std::path::PathBuf;
@@ -48,13 +52,13 @@ fn simulated(dir: &std::path::Path, rows: usize, seed: u64) -> (PathBuf, Dataset
     (csv, data)
 }
 
-/// The core filter of the default firmware build, on the host.
-struct HostFilter {
-    filter: Box<Filter<N, K, D>>,
+/// The core filter of a firmware build with `P` particles, on the host.
+struct HostFilter<const P: usize> {
+    filter: Box<Filter<P, K, D>>,
     rng: XorShiftRng,
 }
 
-impl HostFilter {
+impl<const P: usize> HostFilter<P> {
     fn new(seed: u64) -> Self {
         let mut rng = XorShiftRng::seed_from_u64(seed);
         let mut filter = Box::new(Filter::new());
@@ -81,13 +85,29 @@ fn run_answers_every_seq_once_bit_identical_to_the_host_core() {
     if !serial::require_qemu("run_answers_every_seq_once_bit_identical_to_the_host_core") {
         return;
     }
-    let dir = scratch("run");
-    let (csv, data) = simulated(&dir, 150, 21);
+    run_bit_identical::<N>(Board::Mps2An386, "run", 150);
+}
+
+#[test]
+fn stm32f405_run_is_bit_identical_to_the_host_core() {
+    if !serial::require_qemu("stm32f405_run_is_bit_identical_to_the_host_core") {
+        return;
+    }
+    run_bit_identical::<FIRMWARE_N_STM32F405>(Board::Stm32f405, "run-stm32f405", 100);
+}
+
+/// `hsmoe run --qemu --board board` on `rows` simulated rows: every `seq`
+/// answered once, the device's sizes `(P, K, D)`, and its telemetry bit
+/// for bit the host core's and `hsmoe fit --engine core`'s.
+fn run_bit_identical<const P: usize>(board: Board, name: &str, rows: usize) {
+    let dir = scratch(name);
+    let (csv, data) = simulated(&dir, rows, 21);
     let seed = 5;
     let telemetry_path = dir.join("telemetry.bin");
     let args = RunArgs {
         telemetry: Some(telemetry_path.clone()),
         seed,
+        board,
         timeout_ms: ANSWER_TIMEOUT.as_millis() as u64,
         quiet: true,
         ..RunArgs::qemu(csv)
@@ -103,7 +123,7 @@ fn run_answers_every_seq_once_bit_identical_to_the_host_core() {
     );
     assert_eq!(
         (summary.device.n, summary.device.k, summary.device.d),
-        (N as u32, K as u32, D as u32)
+        (P as u32, K as u32, D as u32)
     );
     assert_eq!(summary.device.seed, seed);
     assert!(
@@ -135,14 +155,14 @@ fn run_answers_every_seq_once_bit_identical_to_the_host_core() {
     assert_eq!(updates.len() as u64, rows.len() as u64 + summary.resent);
 
     // Bit for bit against the core on the host: the filter directly...
-    let mut host = HostFilter::new(seed);
+    let mut host = HostFilter::<P>::new(seed);
     for (t, ((x, y), answer)) in rows.iter().zip(&summary.answers).enumerate() {
         assert_same_bits(answer, &host.observe(x, *y), t);
     }
     assert_eq!(summary.log_marginal(), host.filter.state().log_marginal());
 
     // ... and through `hsmoe fit --engine core --json`.
-    let report = fit::fit(&data, &FitOptions::new(EngineKind::Core, K, N, seed, &data)).unwrap();
+    let report = fit::fit(&data, &FitOptions::new(EngineKind::Core, K, P, seed, &data)).unwrap();
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     let as_f32 = |v: &serde_json::Value| v.as_f64().unwrap() as f32;
     for (t, answer) in summary.answers.iter().enumerate() {
@@ -195,7 +215,7 @@ struct Session {
 
 impl Session {
     fn start(seed: u64) -> Session {
-        let (qemu, port) = Qemu::launch(None, false).unwrap();
+        let (qemu, port) = Qemu::launch(Board::default(), None, false).unwrap();
         let mut device = Device::new(port);
         device.send_raw(&[0]).unwrap();
         let config = device
@@ -266,7 +286,7 @@ fn damaged_frames_are_rejected_and_change_nothing() {
     let rows = run::rows_f32(&data).unwrap();
     let seed = 9;
     let mut session = Session::start(seed);
-    let mut host = HostFilter::new(seed);
+    let mut host = HostFilter::<N>::new(seed);
 
     // Each kind of damage, then the next row: a Reject without a seq for
     // the damage, and for the row exactly the host's answer.
@@ -365,8 +385,9 @@ fn on_target_self_test_passes_in_qemu() {
     if !serial::require_qemu("on_target_self_test_passes_in_qemu") {
         return;
     }
-    let elf = serial::build_firmware(&[], true).unwrap();
-    let (status, log) = Qemu::run_to_exit(&elf, Duration::from_secs(300), false).unwrap();
+    let elf = serial::build_firmware(Board::default(), true).unwrap();
+    let (status, log) =
+        Qemu::run_to_exit(Board::default(), &elf, Duration::from_secs(300), false).unwrap();
     let log = log.join("\n");
     eprintln!("{log}");
     assert!(status.success(), "self-test failed ({status}):\n{log}");

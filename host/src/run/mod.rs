@@ -47,7 +47,7 @@ use crate::data;
 use crate::faults::{FaultConfig, FaultProxy, FaultReport};
 use crate::link::{HostRequest, HostResponse, Received, HOST_D};
 use crate::progress::Progress;
-use crate::serial::{Port, Qemu};
+use crate::serial::{Board, Port, Qemu};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use hsmoe_core::protocol::{
@@ -76,6 +76,9 @@ pub struct RunArgs {
     /// Serial port of a real device (e.g. /dev/ttyACM0).
     #[arg(long)]
     pub port: Option<String>,
+    /// With --qemu, the board to build the firmware for and emulate.
+    #[arg(long, value_enum, default_value_t = Board::default())]
+    pub board: Board,
     /// Baud rate of --port.
     #[arg(long, default_value_t = 115_200)]
     pub baud: u32,
@@ -140,6 +143,7 @@ impl RunArgs {
             },
             qemu: true,
             port: None,
+            board: Board::default(),
             baud: 115_200,
             telemetry: None,
             seed: 1,
@@ -344,7 +348,7 @@ impl fmt::Display for RunSummary {
         if let Some(ticks) = self.mean_ticks() {
             writeln!(
                 f,
-                "device cost: {ticks:.0} ticks per update on average (×40 = instructions under QEMU -icount shift=0)"
+                "device cost: {ticks:.0} ticks per update on average (on mps2-an386 under QEMU -icount shift=0, ×40 = instructions)"
             )?;
         }
         if let Some(path) = &self.telemetry {
@@ -625,7 +629,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
     let (qemu, port) = match (&args.port, args.qemu) {
         (Some(path), false) => (None, Port::open_serial(path, args.baud)?),
         (None, true) => {
-            let (qemu, port) = Qemu::launch(args.elf.as_deref(), !args.quiet)?;
+            let (qemu, port) = Qemu::launch(args.board, args.elf.as_deref(), !args.quiet)?;
             (Some(qemu), port)
         }
         _ => bail!("give exactly one of --qemu and --port"),
