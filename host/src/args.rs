@@ -7,13 +7,25 @@ use crate::fit::FitOptions;
 use clap::Args;
 use std::path::PathBuf;
 
-/// The data file and how it is prepared (`--data`, `--no-intercept`,
-/// `--standardize`); shared by `fit`, `validate` and `plot`.
+/// The data file and how it is prepared (`--data`, `--y`, `--features`,
+/// `--drop-missing`, `--no-intercept`, `--standardize`); shared by `fit`,
+/// `run`, `validate` and `plot`.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// CSV data file: a header row, a column `y`, every other column a feature.
+    /// CSV data file with a header row (`-`: standard input). A first
+    /// column without a name (pandas' row index) is ignored.
     #[arg(long = "data", value_name = "CSV")]
     pub path: PathBuf,
+    /// The response column.
+    #[arg(long = "y", value_name = "NAME", default_value = "y")]
+    pub y: String,
+    /// The feature columns, in this order [default: every other column].
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// Skip rows with a missing value (empty, NA, NaN, null) in a used
+    /// column, and say which; without it such a row is an error.
+    #[arg(long)]
+    pub drop_missing: bool,
     /// Do not add an intercept column of ones as the first feature.
     #[arg(long)]
     pub no_intercept: bool,
@@ -23,6 +35,25 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// `path` read with every default (response `y`, every other column a
+    /// feature, intercept on, no standardization).
+    ///
+    /// # Examples
+    /// ```
+    /// let args = hsmoe_host::args::DataArgs::file("d.csv".into());
+    /// assert_eq!(args.load_options(), hsmoe_host::data::LoadOptions::default());
+    /// ```
+    pub fn file(path: PathBuf) -> DataArgs {
+        DataArgs {
+            path,
+            y: "y".to_owned(),
+            features: None,
+            drop_missing: false,
+            no_intercept: false,
+            standardize: false,
+        }
+    }
+
     /// How the flags ask for the file to be read.
     ///
     /// # Examples
@@ -34,36 +65,50 @@ impl DataArgs {
     ///     #[command(flatten)]
     ///     data: DataArgs,
     /// }
-    /// let cmd = Cmd::parse_from(["x", "--data", "d.csv", "--no-intercept"]);
+    /// let cmd = Cmd::parse_from(["x", "--data", "d.csv", "--no-intercept", "--features", "a,b"]);
     /// let opts = cmd.data.load_options();
     /// assert!(!opts.intercept && !opts.standardize);
+    /// assert_eq!(opts.features.unwrap(), ["a", "b"]);
     /// ```
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             intercept: !self.no_intercept,
             standardize: self.standardize,
+            y: self.y.clone(),
+            features: self.features.clone(),
+            drop_missing: self.drop_missing,
         }
     }
 
-    /// Loads the file as the flags ask.
+    /// Loads the file as the flags ask; rows skipped for a missing value
+    /// are listed on stderr.
     ///
     /// # Errors
     /// The file's [`data::DataError`], naming the file, line and column.
     pub fn load(&self) -> anyhow::Result<Dataset> {
-        Ok(data::load(&self.path, &self.load_options())?)
+        let loaded = data::read(&self.path, &self.load_options())?;
+        if let Some(note) = loaded.skipped_note(&self.path) {
+            eprintln!("hsmoe: {note}");
+        }
+        Ok(loaded.data)
     }
 }
 
+/// Particles N when `--particles` is not given.
+pub const DEFAULT_PARTICLES: usize = 1000;
+
 /// Model sizes, seed and prior (`--experts`, `--particles`, `--seed`,
-/// `--prior-*`, `--refresh`); shared by `fit` and `validate`.
+/// `--prior-*`, `--refresh`); shared by `fit` and `validate`. A command
+/// that needs `--experts` makes it required (`fit`), or takes it from a
+/// recording (`validate --telemetry`).
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Number of experts K.
     #[arg(long, value_parser = positive_usize)]
-    pub experts: usize,
-    /// Number of particles N (core, reference).
-    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
-    pub particles: usize,
+    pub experts: Option<usize>,
+    /// Number of particles N (core, reference) [default: 1000].
+    #[arg(long, value_parser = positive_usize)]
+    pub particles: Option<usize>,
     /// Seed of the random stream.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -101,13 +146,27 @@ impl ModelArgs {
     /// }
     /// let cmd = Cmd::parse_from(["x", "--experts", "3", "--prior-b0", "0.5"]);
     /// let data = simulate::simulate(simulate::Design::Linear, 10, 1).dataset(true);
-    /// let opts = cmd.model.fit_options(EngineKind::Core, &data, true);
+    /// let opts = cmd.model.fit_options(EngineKind::Core, &data, true).unwrap();
     /// assert_eq!((opts.k, opts.n_particles, opts.seed), (3, 1000, 1));
     /// assert_eq!((opts.config.b0, opts.config.a0), (0.5, 2.0));
     /// assert!(opts.config.gate_intercept);
+    /// let none = Cmd::parse_from(["x"]).model.fit_options(EngineKind::Core, &data, true);
+    /// assert!(none.unwrap_err().to_string().contains("--experts K"));
     /// ```
-    pub fn fit_options(&self, engine: EngineKind, data: &Dataset, intercept: bool) -> FitOptions {
-        let mut opts = FitOptions::new(engine, self.experts, self.particles, self.seed, data);
+    ///
+    /// # Errors
+    /// No `--experts`.
+    pub fn fit_options(
+        &self,
+        engine: EngineKind,
+        data: &Dataset,
+        intercept: bool,
+    ) -> anyhow::Result<FitOptions> {
+        let k = self
+            .experts
+            .ok_or_else(|| anyhow::anyhow!("give the number of experts with --experts K"))?;
+        let n = self.particles.unwrap_or(DEFAULT_PARTICLES);
+        let mut opts = FitOptions::new(engine, k, n, self.seed, data);
         let config = &mut opts.config;
         config.gate_intercept = intercept;
         config.v0 = self.prior_v0.unwrap_or(config.v0);
@@ -115,7 +174,7 @@ impl ModelArgs {
         config.b0 = self.prior_b0.unwrap_or(config.b0);
         config.s0 = self.prior_s0.unwrap_or(config.s0);
         config.refresh_every = self.refresh.unwrap_or(config.refresh_every);
-        opts
+        Ok(opts)
     }
 }
 

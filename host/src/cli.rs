@@ -13,6 +13,7 @@ use crate::bench::{self, BenchArgs};
 use crate::engine::EngineKind;
 use crate::fit::{self, GibbsSettings};
 use crate::moves::MoveArgs;
+use crate::output;
 use crate::plot::{self, PlotArgs};
 use crate::run::{self, RunArgs};
 use crate::simulate::{self, Design};
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 
 /// Online Bayesian horseshoe mixtures of experts by particle learning.
 #[derive(Debug, Parser)]
-#[command(name = "hsmoe", version)]
+#[command(name = "hsmoe", version, arg_required_else_help = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -93,13 +94,15 @@ pub struct SimulateArgs {
     /// Seed of the random stream.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output CSV; the truth goes beside it as NAME.truth.json.
+    /// Output CSV; the truth goes beside it as NAME.truth.json (`-`:
+    /// standard output, without the truth).
     #[arg(short, long)]
     pub output: PathBuf,
 }
 
 /// `hsmoe fit`.
 #[derive(Debug, Args)]
+#[command(mut_arg("experts", |a| a.required(true)))]
 pub struct FitArgs {
     /// The data.
     #[command(flatten)]
@@ -111,7 +114,8 @@ pub struct FitArgs {
     /// particle filter, or the batch Gibbs sampler.
     #[arg(long, value_enum, default_value_t = EngineKind::Core)]
     pub engine: EngineKind,
-    /// Write the full report as JSON here.
+    /// Write the full report as JSON here (`-`: standard output, and the
+    /// summary goes to standard error).
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Draw the fit to this .svg or .png file.
@@ -167,6 +171,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
 
 fn simulate_command(args: &SimulateArgs) -> anyhow::Result<()> {
     let sim = simulate::simulate(args.design, args.n, args.seed);
+    if output::is_stdout(&args.output) {
+        return output::write(&args.output, simulate::csv(&sim)?.as_bytes());
+    }
     simulate::write(&sim, &args.output)?;
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -184,7 +191,7 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
     let data = args.data.load()?;
     let mut opts = args
         .model
-        .fit_options(args.engine, &data, !args.data.no_intercept);
+        .fit_options(args.engine, &data, !args.data.no_intercept)?;
     opts.gibbs = GibbsSettings {
         iterations: args.gibbs_iterations,
         burn_in: args.gibbs_burn_in,
@@ -198,15 +205,14 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
     // Files first: a closed stdout must not lose them.
     let mut wrote = Vec::new();
     if let Some(path) = &args.json {
-        std::fs::write(path, report.to_json() + "\n")
-            .with_context(|| format!("{}: cannot write", path.display()))?;
-        wrote.push(path);
+        output::write(path, (report.to_json() + "\n").as_bytes())?;
+        wrote.extend(Some(path).filter(|p| !output::is_stdout(p)));
     }
     if let Some(path) = &args.plot {
         plot::plot(&data, &report, path)?;
         wrote.push(path);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = output::messages(args.json.as_deref());
     writeln!(out, "{}", report.summary())?;
     for path in wrote {
         writeln!(out, "wrote {}", path.display())?;
@@ -218,12 +224,11 @@ fn validate_command(args: &ValidateArgs) -> anyhow::Result<()> {
     let validation = validate::validate(args)?;
     // Files first: a closed stdout must not lose them.
     if let Some(path) = &args.json {
-        std::fs::write(path, validation.to_json() + "\n")
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+        output::write(path, (validation.to_json() + "\n").as_bytes())?;
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = output::messages(args.json.as_deref());
     writeln!(out, "{}", validation.table())?;
-    if let Some(path) = &args.json {
+    if let Some(path) = args.json.as_ref().filter(|p| !output::is_stdout(p)) {
         writeln!(out, "wrote {}", path.display())?;
     }
     anyhow::ensure!(

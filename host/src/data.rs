@@ -1,6 +1,9 @@
-//! Loading data files: CSV with a header
-//! row, the column named `y` is the response, every other column is a
-//! feature in file order.
+//! Loading data files: CSV with a header row; the response is the column
+//! named `y` (or `--y NAME`), the features every other column in file
+//! order (or `--features a,b,c`). A first column without a name is a row
+//! index (pandas' `to_csv()`) and is not a feature. Missing cells (`NA`,
+//! empty, `nan`, see [`is_missing`]) are an error naming the row, or with
+//! `--drop-missing` the row is skipped and counted.
 //!
 //! Errors name the file, the line and the column at fault. Lines are
 //! counted 1-based as in a text editor, so the header is line 1 and the
@@ -75,35 +78,113 @@ impl Dataset {
     }
 }
 
+/// The `--data` path that means standard input.
+pub const STDIN: &str = "-";
+
 /// How to turn a file into a [`Dataset`].
 ///
 /// # Examples
 /// ```
 /// let opts = hsmoe_host::data::LoadOptions::default();
-/// assert!(opts.intercept && !opts.standardize);
+/// assert!(opts.intercept && !opts.standardize && !opts.drop_missing);
+/// assert_eq!((opts.y.as_str(), opts.features), ("y", None));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Add a column of ones as the first feature.
     pub intercept: bool,
     /// Z-score every feature column and `y` with the whole file's mean and
     /// standard deviation (divisor T − 1).
     pub standardize: bool,
+    /// Name of the response column.
+    pub y: String,
+    /// The feature columns by name, in this order; `None`: every column
+    /// but the response and a leading unnamed index column (as pandas'
+    /// `to_csv()` writes), in file order.
+    pub features: Option<Vec<String>>,
+    /// Skip rows with a missing value (see [`is_missing`]) in a used
+    /// column instead of failing.
+    pub drop_missing: bool,
 }
 
 impl Default for LoadOptions {
-    /// Intercept on, standardization off (the CLI defaults).
+    /// Intercept on, standardization off, response `y`, every other
+    /// column a feature, missing values an error (the CLI defaults).
     fn default() -> Self {
         LoadOptions {
             intercept: true,
             standardize: false,
+            y: "y".to_owned(),
+            features: None,
+            drop_missing: false,
         }
+    }
+}
+
+/// A data row left out by [`LoadOptions::drop_missing`]: its first
+/// missing cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// 1-based line number (header = 1).
+    pub line: usize,
+    /// The column's header name.
+    pub column: String,
+    /// The cell's text.
+    pub text: String,
+}
+
+/// A loaded file: the data set and the rows left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The rows used.
+    pub data: Dataset,
+    /// Rows with a missing value, skipped (only with `drop_missing`).
+    pub skipped: Vec<Skipped>,
+}
+
+impl Loaded {
+    /// One line saying which rows were skipped, if any (the first few by
+    /// line number).
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::data::{parse, LoadOptions};
+    /// let opts = LoadOptions { drop_missing: true, ..LoadOptions::default() };
+    /// let loaded = parse("x,y\n1,2\nNA,3\n4,5\n", "d.csv".as_ref(), &opts).unwrap();
+    /// assert_eq!(loaded.data.y, [2.0, 5.0]);
+    /// assert_eq!(
+    ///     loaded.skipped_note("d.csv".as_ref()).unwrap(),
+    ///     "d.csv: skipped 1 row with a missing value (--drop-missing), 2 used: line 3 (`x` is \"NA\")"
+    /// );
+    /// ```
+    pub fn skipped_note(&self, path: &Path) -> Option<String> {
+        const SHOWN: usize = 5;
+        let n = self.skipped.len();
+        if n == 0 {
+            return None;
+        }
+        let mut lines: Vec<String> = self
+            .skipped
+            .iter()
+            .take(SHOWN)
+            .map(|s| format!("line {} (`{}` is {:?})", s.line, s.column, s.text))
+            .collect();
+        if n > SHOWN {
+            lines.push(format!("… {} more", n - SHOWN));
+        }
+        Some(format!(
+            "{}: skipped {n} row{} with a missing value (--drop-missing), {} used: {}",
+            display_path(path).display(),
+            if n == 1 { "" } else { "s" },
+            self.data.y.len(),
+            lines.join(", ")
+        ))
     }
 }
 
 /// Why a data file could not be loaded. `Display` is one line naming the
 /// file and, where there is one, the line (1-based, header = line 1) and
-/// the column (1-based, with its header name).
+/// the column (1-based, with its header name), and what to do.
 ///
 /// # Examples
 /// ```
@@ -125,15 +206,37 @@ pub enum DataError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The file is not valid CSV text (e.g. not UTF-8).
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The CSV reader's message.
+        message: String,
+    },
     /// The file has no header or no data row.
     Empty {
         /// The file.
         path: PathBuf,
     },
-    /// The header has no column named `y`.
-    MissingY {
+    /// The header has no column of a name asked for.
+    MissingColumn {
         /// The file.
         path: PathBuf,
+        /// The name.
+        name: String,
+        /// `true` for the response (`--y`), `false` for a feature.
+        response: bool,
+        /// The header's names.
+        columns: Vec<String>,
+    },
+    /// `--features` names a column twice, or names the response.
+    BadFeatures {
+        /// The file.
+        path: PathBuf,
+        /// The name.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
     },
     /// Two header columns have the same name, or one is empty.
     BadHeader {
@@ -167,8 +270,24 @@ pub enum DataError {
         name: String,
         /// The offending text.
         text: String,
+        /// Whether the column was picked by `--features` (else it is
+        /// used because every column is by default).
+        picked: bool,
     },
-    /// A field is NaN or infinite.
+    /// A field is missing (see [`is_missing`]).
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (header = 1).
+        line: usize,
+        /// 1-based column number.
+        column: usize,
+        /// The column's header name.
+        name: String,
+        /// The offending text.
+        text: String,
+    },
+    /// A field is infinite.
     NonFinite {
         /// The file.
         path: PathBuf,
@@ -203,14 +322,34 @@ impl fmt::Display for DataError {
             DataError::Io { path, source } => {
                 write!(f, "{}: cannot read: {source}", path.display())
             }
+            DataError::Csv { path, message } => {
+                write!(f, "{}: not CSV text: {message}", path.display())
+            }
             DataError::Empty { path } => {
                 write!(f, "{}: no header or no data rows", path.display())
             }
-            DataError::MissingY { path } => write!(
-                f,
-                "{}: line 1 (header): no column named `y` (the response)",
-                path.display()
-            ),
+            DataError::MissingColumn {
+                path,
+                name,
+                response,
+                columns,
+            } => {
+                let columns: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
+                let (role, flag) = if *response {
+                    (" (the response)", "choose the response with --y NAME")
+                } else {
+                    ("", "list features with --features a,b,c")
+                };
+                write!(
+                    f,
+                    "{}: line 1 (header): no column named `{name}`{role}; the columns are {}; {flag}",
+                    path.display(),
+                    columns.join(", ")
+                )
+            }
+            DataError::BadFeatures { path, name, reason } => {
+                write!(f, "{}: --features: `{name}` {reason}", path.display())
+            }
             DataError::BadHeader {
                 path,
                 column,
@@ -236,9 +375,27 @@ impl fmt::Display for DataError {
                 column,
                 name,
                 text,
+                picked,
+            } => {
+                write!(
+                    f,
+                    "{}: line {line}, column {column} (`{name}`): {text:?} is not a number",
+                    path.display()
+                )?;
+                if !picked {
+                    write!(f, "; to leave the column out, list the features with --features a,b,c")?;
+                }
+                Ok(())
+            }
+            DataError::Missing {
+                path,
+                line,
+                column,
+                name,
+                text,
             } => write!(
                 f,
-                "{}: line {line}, column {column} (`{name}`): {text:?} is not a number",
+                "{}: line {line}, column {column} (`{name}`): missing value {text:?}; fill it in, or skip such rows with --drop-missing",
                 path.display()
             ),
             DataError::NonFinite {
@@ -259,7 +416,7 @@ impl fmt::Display for DataError {
             ),
             DataError::NoFeatures { path } => write!(
                 f,
-                "{}: no feature column besides `y`, and the intercept is off",
+                "{}: no feature column besides the response, and the intercept is off",
                 path.display()
             ),
         }
@@ -270,24 +427,34 @@ impl fmt::Display for DataError {
 /// also reported as a `source`: an error chain would print it twice.
 impl std::error::Error for DataError {}
 
-/// Splits one CSV line into trimmed fields; a field wrapped in double
-/// quotes loses them (quoted commas are not supported: data files here
-/// are numeric).
-fn fields(line: &str) -> Vec<&str> {
-    line.split(',')
-        .map(|f| {
-            let f = f.trim();
-            f.strip_prefix('"')
-                .and_then(|g| g.strip_suffix('"'))
-                .unwrap_or(f)
-        })
-        .collect()
+/// Whether a cell's text (trimmed) is a missing value: empty, `NA`,
+/// `N/A`, `NaN` or `null`, in any case (what pandas, R and spreadsheets
+/// write for one).
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::data::is_missing;
+/// assert!(is_missing("") && is_missing("NA") && is_missing("nan") && is_missing("NULL"));
+/// assert!(!is_missing("0") && !is_missing("inf"));
+/// ```
+pub fn is_missing(text: &str) -> bool {
+    text.is_empty()
+        || ["na", "n/a", "nan", "null"]
+            .iter()
+            .any(|m| text.eq_ignore_ascii_case(m))
 }
 
-/// Loads a CSV data file (see the module documentation).
-///
-/// Blank lines are skipped; a UTF-8 byte-order mark and `\r\n` line ends
-/// are accepted.
+/// How `path` is named in messages: standard input for [`STDIN`].
+fn display_path(path: &Path) -> &Path {
+    if path == Path::new(STDIN) {
+        Path::new("<standard input>")
+    } else {
+        path
+    }
+}
+
+/// Loads a CSV data file (see the module documentation); [`STDIN`]
+/// reads standard input.
 ///
 /// # Errors
 /// A [`DataError`] naming the file, line and column at fault.
@@ -297,21 +464,39 @@ fn fields(line: &str) -> Vec<&str> {
 /// use hsmoe_host::data::{load, LoadOptions};
 /// let path = std::env::temp_dir().join("hsmoe-doc-load.csv");
 /// std::fs::write(&path, "y,a\n1,2\n3,6\n").unwrap();
-/// let opts = LoadOptions { intercept: false, standardize: true };
+/// let opts = LoadOptions { intercept: false, standardize: true, ..LoadOptions::default() };
 /// let data = load(&path, &opts).unwrap();
 /// assert_eq!(data.feature_names, ["a"]);
 /// let s = std::f64::consts::FRAC_1_SQRT_2; // (v − mean)/sd with divisor T − 1
 /// assert!((data.x[1][0] - s).abs() < 1e-12 && (data.y[0] + s).abs() < 1e-12);
 /// ```
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
+    read(path, opts).map(|loaded| loaded.data)
+}
+
+/// [`load`], also returning the rows skipped for a missing value.
+///
+/// # Errors
+/// As [`load`].
+pub fn read(path: &Path, opts: &LoadOptions) -> Result<Loaded, DataError> {
+    let io_error = |source| DataError::Io {
+        path: display_path(path).to_path_buf(),
         source,
-    })?;
+    };
+    let text = if path == Path::new(STDIN) {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).map_err(io_error)?;
+        text
+    } else {
+        std::fs::read_to_string(path).map_err(io_error)?
+    };
     parse(&text, path, opts)
 }
 
-/// [`load`] on text already in memory; `path` is only used in errors.
+/// [`read`] on text already in memory; `path` is only used in messages.
+///
+/// Quoted fields (RFC 4180) are accepted, as are a UTF-8 byte-order
+/// mark, `\r\n` line ends, blank lines and spaces around fields.
 ///
 /// # Errors
 /// As [`load`].
@@ -321,23 +506,41 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
 /// use hsmoe_host::data::{parse, LoadOptions};
 /// let err = parse("x,y\n1,2,3\n", "mem.csv".as_ref(), &LoadOptions::default()).unwrap_err();
 /// assert_eq!(err.to_string(), "mem.csv: line 2: 3 field(s), but the header has 2");
+/// // pandas' `to_csv()`: an unnamed index column, quoted names, NA.
+/// let text = ",\"speed, km/h\",y\n0,1.5,2\n1,NA,3\n";
+/// let opts = LoadOptions { drop_missing: true, ..LoadOptions::default() };
+/// let loaded = parse(text, "p.csv".as_ref(), &opts).unwrap();
+/// assert_eq!(loaded.data.feature_names, ["intercept", "speed, km/h"]);
+/// assert_eq!((loaded.data.y.as_slice(), loaded.skipped.len()), (&[2.0][..], 1));
 /// ```
-pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l))
-        .filter(|(_, l)| !l.trim().is_empty());
+pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Loaded, DataError> {
+    let path = display_path(path);
     let path_buf = || path.to_path_buf();
-    let (_, header) = lines
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    // A line of spaces reads as one empty field: a blank line.
+    let mut records = reader
+        .records()
+        .filter(|r| !r.as_ref().is_ok_and(|r| r.len() == 1 && r[0].is_empty()));
+    let csv_error = |e: csv::Error| DataError::Csv {
+        path: path_buf(),
+        message: e.to_string(),
+    };
+    let header = records
         .next()
-        .ok_or_else(|| DataError::Empty { path: path_buf() })?;
-    let names: Vec<String> = fields(header).into_iter().map(str::to_owned).collect();
+        .ok_or_else(|| DataError::Empty { path: path_buf() })?
+        .map_err(csv_error)?;
+    let names: Vec<String> = header.iter().map(str::to_owned).collect();
+    // pandas writes its row index as a first column with an empty name.
+    let index_column = names.len() > 1 && names[0].is_empty();
     for (i, name) in names.iter().enumerate() {
-        let reason = if name.is_empty() {
+        let reason = if name.is_empty() && !(i == 0 && index_column) {
             Some("empty column name")
-        } else if names[..i].contains(name) {
+        } else if !name.is_empty() && names[..i].contains(name) {
             Some("duplicate column name")
         } else {
             None
@@ -350,50 +553,129 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Dataset, Dat
             });
         }
     }
-    let y_col = names
-        .iter()
-        .position(|n| n == "y")
-        .ok_or_else(|| DataError::MissingY { path: path_buf() })?;
-    if names.len() == 1 && !opts.intercept {
+    let column_of = |name: &str, response: bool| {
+        names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| DataError::MissingColumn {
+                path: path_buf(),
+                name: name.to_owned(),
+                response,
+                columns: names.iter().filter(|n| !n.is_empty()).cloned().collect(),
+            })
+    };
+    let y_col = column_of(&opts.y, true)?;
+    let feature_cols: Vec<usize> = match &opts.features {
+        None => (usize::from(index_column)..names.len())
+            .filter(|&c| c != y_col)
+            .collect(),
+        Some(features) => {
+            let mut cols = Vec::with_capacity(features.len());
+            for (i, name) in features.iter().enumerate() {
+                let reason = if *name == opts.y {
+                    Some("is the response")
+                } else if features[..i].contains(name) {
+                    Some("is listed twice")
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    return Err(DataError::BadFeatures {
+                        path: path_buf(),
+                        name: name.clone(),
+                        reason,
+                    });
+                }
+                cols.push(column_of(name, false)?);
+            }
+            cols
+        }
+    };
+    if feature_cols.is_empty() && !opts.intercept {
         return Err(DataError::NoFeatures { path: path_buf() });
     }
 
-    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    for (line, text) in lines {
-        let row = fields(text);
-        if row.len() != names.len() {
+    // The used columns: the features, then y.
+    let used: Vec<usize> = feature_cols.iter().copied().chain([y_col]).collect();
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); used.len()];
+    let mut skipped = Vec::new();
+    let mut row = Vec::with_capacity(used.len());
+    let mut lines = LineCounter {
+        text: text.as_bytes(),
+        byte: 0,
+        line: 1,
+    };
+    for record in records {
+        let record = record.map_err(csv_error)?;
+        let line = lines.at(record.position().map_or(0, |p| p.byte() as usize));
+        if record.len() != names.len() {
             return Err(DataError::Ragged {
                 path: path_buf(),
                 line,
                 expected: names.len(),
-                found: row.len(),
+                found: record.len(),
             });
         }
-        for (c, (field, column)) in row.iter().zip(&mut columns).enumerate() {
-            let value: f64 = field.parse().map_err(|_| DataError::BadNumber {
-                path: path_buf(),
-                line,
-                column: c + 1,
-                name: names[c].clone(),
-                text: (*field).to_owned(),
+        row.clear();
+        let mut missing = None;
+        for &c in &used {
+            let field = &record[c];
+            let at = |c: usize| (path_buf(), line, c + 1, names[c].clone(), field.to_owned());
+            if is_missing(field) {
+                if !opts.drop_missing {
+                    let (path, line, column, name, text) = at(c);
+                    return Err(DataError::Missing {
+                        path,
+                        line,
+                        column,
+                        name,
+                        text,
+                    });
+                }
+                missing.get_or_insert(Skipped {
+                    line,
+                    column: names[c].clone(),
+                    text: field.to_owned(),
+                });
+                continue;
+            }
+            let value: f64 = field.parse().map_err(|_| {
+                let (path, line, column, name, text) = at(c);
+                DataError::BadNumber {
+                    path,
+                    line,
+                    column,
+                    name,
+                    text,
+                    picked: opts.features.is_some(),
+                }
             })?;
             if !value.is_finite() {
+                let (path, line, column, name, text) = at(c);
                 return Err(DataError::NonFinite {
-                    path: path_buf(),
+                    path,
                     line,
-                    column: c + 1,
-                    name: names[c].clone(),
-                    text: (*field).to_owned(),
+                    column,
+                    name,
+                    text,
                 });
             }
-            column.push(value);
+            row.push(value);
+        }
+        match missing {
+            Some(skip) => skipped.push(skip),
+            None => {
+                for (column, &v) in columns.iter_mut().zip(&row) {
+                    column.push(v);
+                }
+            }
         }
     }
-    if columns[y_col].is_empty() {
+    if columns[0].is_empty() {
         return Err(DataError::Empty { path: path_buf() });
     }
     if opts.standardize {
-        for (c, column) in columns.iter_mut().enumerate() {
+        for (column, &c) in columns.iter_mut().zip(&used) {
             if !standardize(column) {
                 return Err(DataError::Constant {
                     path: path_buf(),
@@ -404,8 +686,7 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Dataset, Dat
         }
     }
 
-    let y = columns[y_col].clone();
-    let feature_cols: Vec<usize> = (0..names.len()).filter(|&c| c != y_col).collect();
+    let y = columns.pop().unwrap_or_default();
     let mut feature_names: Vec<String> = Vec::with_capacity(feature_cols.len() + 1);
     if opts.intercept {
         feature_names.push(INTERCEPT_NAME.to_owned());
@@ -415,15 +696,48 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Dataset, Dat
         .map(|t| {
             let ones = opts.intercept.then_some(1.0);
             ones.into_iter()
-                .chain(feature_cols.iter().map(|&c| columns[c][t]))
+                .chain(columns.iter().map(|column| column[t]))
                 .collect()
         })
         .collect();
-    Ok(Dataset {
-        feature_names,
-        x,
-        y,
+    Ok(Loaded {
+        data: Dataset {
+            feature_names,
+            x,
+            y,
+        },
+        skipped,
     })
+}
+
+/// Line numbers of byte offsets, counted incrementally (the CSV reader's
+/// own count leaves out the blank lines it skips).
+struct LineCounter<'a> {
+    text: &'a [u8],
+    byte: usize,
+    line: usize,
+}
+
+impl LineCounter<'_> {
+    /// The 1-based line of the record read from byte `offset` on (which
+    /// may start with the blank lines skipped before it), not before the
+    /// previous one.
+    fn at(&mut self, offset: usize) -> usize {
+        let mut offset = offset.clamp(self.byte, self.text.len());
+        while self
+            .text
+            .get(offset)
+            .is_some_and(|b| matches!(b, b'\r' | b'\n'))
+        {
+            offset += 1;
+        }
+        self.line += self.text[self.byte..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.byte = offset;
+        self.line
+    }
 }
 
 /// Z-scores `values` in place (divisor T − 1); false if their spread is
@@ -447,7 +761,11 @@ mod tests {
     use super::*;
 
     fn parse_err(text: &str) -> String {
-        let err = parse(text, Path::new("f.csv"), &LoadOptions::default()).unwrap_err();
+        parse_err_with(text, &LoadOptions::default())
+    }
+
+    fn parse_err_with(text: &str, opts: &LoadOptions) -> String {
+        let err = parse(text, Path::new("f.csv"), opts).unwrap_err();
         let msg = err.to_string();
         assert!(!msg.contains('\n'), "one line: {msg}");
         msg
@@ -459,7 +777,8 @@ mod tests {
         assert_eq!(parse_err("x,y\n"), "f.csv: no header or no data rows");
         assert_eq!(
             parse_err("x,z\n1,2\n"),
-            "f.csv: line 1 (header): no column named `y` (the response)"
+            "f.csv: line 1 (header): no column named `y` (the response); \
+             the columns are `x`, `z`; choose the response with --y NAME"
         );
         assert_eq!(
             parse_err("x,y,x\n1,2,3\n"),
@@ -471,27 +790,79 @@ mod tests {
         );
         assert_eq!(
             parse_err("a,y,b\n1,2,3\n4,5,x7\n"),
-            "f.csv: line 3, column 3 (`b`): \"x7\" is not a number"
+            "f.csv: line 3, column 3 (`b`): \"x7\" is not a number; \
+             to leave the column out, list the features with --features a,b,c"
         );
         assert_eq!(
             parse_err("a,y\n1,NaN\n"),
-            "f.csv: line 2, column 2 (`y`): \"NaN\" is not finite"
+            "f.csv: line 2, column 2 (`y`): missing value \"NaN\"; \
+             fill it in, or skip such rows with --drop-missing"
         );
         assert_eq!(
             parse_err("a,y\n1,-inf\n"),
             "f.csv: line 2, column 2 (`y`): \"-inf\" is not finite"
         );
+        assert!(parse_err("a,y\n1,\n").contains("missing value \"\""));
+        let picked = LoadOptions {
+            features: Some(vec!["a".into(), "c".into()]),
+            ..LoadOptions::default()
+        };
         assert_eq!(
-            parse_err("a,y\n1,\n"),
-            "f.csv: line 2, column 2 (`y`): \"\" is not a number"
+            parse_err_with("a,y,b\n1,2,3\n", &picked),
+            "f.csv: line 1 (header): no column named `c`; \
+             the columns are `a`, `y`, `b`; list features with --features a,b,c"
+        );
+        let response = LoadOptions {
+            features: Some(vec!["y".into()]),
+            ..LoadOptions::default()
+        };
+        assert_eq!(
+            parse_err_with("a,y\n1,2\n", &response),
+            "f.csv: --features: `y` is the response"
+        );
+        assert_eq!(
+            parse_err("a,,y\n1,2,3\n"),
+            "f.csv: line 1 (header), column 2: empty column name"
+        );
+    }
+
+    #[test]
+    fn pandas_files_with_index_quotes_and_missing_values() {
+        let text = ",\"name, full\",x1,x2,target\n\
+                    0,\"Smith, J.\",1.5,2,10\n\
+                    1,\"Doe\",NA,3,11\n\
+                    2,\"Roe\",2.5,4,\n\
+                    3,\"Poe\",3.5,5,12\n";
+        let opts = LoadOptions {
+            y: "target".into(),
+            features: Some(vec!["x2".into(), "x1".into()]),
+            drop_missing: true,
+            ..LoadOptions::default()
+        };
+        let loaded = parse(text, Path::new("p.csv"), &opts).unwrap();
+        assert_eq!(loaded.data.feature_names, ["intercept", "x2", "x1"]);
+        assert_eq!(loaded.data.x, [vec![1.0, 2.0, 1.5], vec![1.0, 5.0, 3.5]]);
+        assert_eq!(loaded.data.y, [10.0, 12.0]);
+        let lines: Vec<usize> = loaded.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [3, 4]);
+        assert_eq!(loaded.skipped[1].column, "target");
+        // Without --drop-missing the first missing cell is an error.
+        let strict = LoadOptions {
+            drop_missing: false,
+            ..opts
+        };
+        assert_eq!(
+            parse_err_with(text, &strict),
+            "f.csv: line 3, column 3 (`x1`): missing value \"NA\"; \
+             fill it in, or skip such rows with --drop-missing"
         );
     }
 
     #[test]
     fn standardize_rejects_constant_columns() {
         let opts = LoadOptions {
-            intercept: true,
             standardize: true,
+            ..LoadOptions::default()
         };
         let err = parse("a,y\n1,2\n1,3\n", Path::new("f.csv"), &opts).unwrap_err();
         assert_eq!(
@@ -505,25 +876,27 @@ mod tests {
         let text = "\u{feff}\"y\",\"b\",a\r\n1, 2 ,3\r\n4,5,6\r\n";
         let opts = LoadOptions {
             intercept: false,
-            standardize: false,
+            ..LoadOptions::default()
         };
-        let data = parse(text, Path::new("f.csv"), &opts).unwrap();
+        let data = parse(text, Path::new("f.csv"), &opts).unwrap().data;
         assert_eq!(data.feature_names, ["b", "a"]);
         assert_eq!(data.x, [vec![2.0, 3.0], vec![5.0, 6.0]]);
         assert_eq!(data.y, [1.0, 4.0]);
         let only_y = parse("y\n1\n", Path::new("f.csv"), &opts).unwrap_err();
         assert!(only_y.to_string().contains("no feature column"));
         let with_intercept = parse("y\n1\n2\n", Path::new("f.csv"), &LoadOptions::default());
-        assert_eq!(with_intercept.unwrap().x, [vec![1.0], vec![1.0]]);
+        assert_eq!(with_intercept.unwrap().data.x, [vec![1.0], vec![1.0]]);
     }
 
     #[test]
     fn standardized_columns_have_zero_mean_unit_sd() {
         let opts = LoadOptions {
-            intercept: true,
             standardize: true,
+            ..LoadOptions::default()
         };
-        let data = parse("a,y\n1,10\n2,20\n4,15\n", Path::new("f.csv"), &opts).unwrap();
+        let data = parse("a,y\n1,10\n2,20\n4,15\n", Path::new("f.csv"), &opts)
+            .unwrap()
+            .data;
         for column in [
             data.x.iter().map(|r| r[1]).collect::<Vec<_>>(),
             data.y.clone(),

@@ -193,8 +193,8 @@ impl FitReport<f64> {
     pub fn to_json(&self) -> String {
         let text = match self.precision {
             // Narrowing is exact: every value came from an f32.
-            Precision::F32 => serde_json::to_string_pretty(&self.map(&|v| v as f32)),
-            Precision::F64 => serde_json::to_string_pretty(self),
+            Precision::F32 => crate::output::json(&self.map(&|v| v as f32)),
+            Precision::F64 => crate::output::json(self),
         };
         text.unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }

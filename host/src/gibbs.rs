@@ -638,8 +638,8 @@ mod tests {
     fn mcycle() -> crate::data::Dataset {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mcycle.csv");
         let opts = crate::data::LoadOptions {
-            intercept: true,
             standardize: true,
+            ..Default::default()
         };
         crate::data::load(&path, &opts).unwrap()
     }

@@ -14,6 +14,7 @@ pub mod fit;
 pub mod gibbs;
 pub mod link;
 pub mod moves;
+pub mod output;
 pub mod plot;
 pub mod progress;
 pub mod reference;

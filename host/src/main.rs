@@ -15,23 +15,31 @@ fn main() -> ExitCode {
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // --help and --version are not errors: print them as clap does.
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        // clap's whole message: what is wrong, naming the argument, a
+        // suggestion for a misspelling, and the usage line; help and
+        // --version go to stdout with status 0, usage errors (and bare
+        // `hsmoe`, which shows the help) to stderr with status 2.
         Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            eprintln!("hsmoe: {first} (see --help)");
-            return ExitCode::from(2);
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // `hsmoe … | head`: the reader left, which is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hsmoe: error: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `error` comes from writing to a pipe whose reader has closed.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

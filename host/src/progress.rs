@@ -2,12 +2,26 @@
 //! terminal and only once a run has taken more than a second, so short
 //! runs, pipes and tests print nothing.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanDuration, ProgressBar, ProgressState, ProgressStyle};
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
 /// Runs shorter than this never show a bar.
 const DELAY: Duration = Duration::from_secs(1);
+
+/// The time left at the run's average rate so far. indicatif's own
+/// estimate follows recent steps only, and the bar appears with a jump
+/// from 0 to the work done in its first second, which it reads as a
+/// burst of speed: its ETA starts near zero.
+fn eta(state: &ProgressState, w: &mut dyn std::fmt::Write) {
+    let (pos, len) = (state.pos(), state.len().unwrap_or(0));
+    if pos == 0 || len <= pos {
+        let _ = write!(w, "-");
+        return;
+    }
+    let left = state.elapsed().mul_f64((len - pos) as f64 / pos as f64);
+    let _ = write!(w, "{:#}", HumanDuration(left));
+}
 
 /// A counter that turns into a progress bar after a second (`DELAY`).
 ///
@@ -49,10 +63,13 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.set_position(self.pos),
             None if self.enabled && self.start.elapsed() > DELAY => {
-                let bar = ProgressBar::new(self.len).with_message(self.label.clone());
+                // The bar's clock starts with the run, not with the bar.
+                let bar = ProgressBar::new(self.len)
+                    .with_message(self.label.clone())
+                    .with_elapsed(self.start.elapsed());
                 let style = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} eta {eta}");
                 if let Ok(style) = style {
-                    bar.set_style(style.progress_chars("=> "));
+                    bar.set_style(style.progress_chars("=> ").with_key("eta", eta));
                 }
                 bar.set_position(self.pos);
                 self.bar = Some(bar);

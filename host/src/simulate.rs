@@ -29,6 +29,10 @@ pub enum Design {
     Piecewise,
     /// One expert (K = 1): y = 0.5 + x1 − 2 x2 + 0.5 x3 + 0.5 ε.
     Linear,
+    /// The default firmware's sizes: K = 4 experts over 3 features (D = 4
+    /// with the intercept), x ~ N(0, I_3), the model's stick-breaking gate
+    /// on x1, then x2, then x3 (about 50 %, 25 %, 12.5 %, 12.5 % of rows).
+    Device,
 }
 
 /// How the true gate assigns rows to experts. Externally tagged in JSON
@@ -263,6 +267,25 @@ pub fn simulate(design: Design, n: usize, seed: u64) -> Simulation {
                 experts,
             )
         }
+        Design::Device => {
+            let expert = |intercept: f64, coef: [f64; 3], sigma: f64| ExpertTruth {
+                intercept,
+                coef: coef.to_vec(),
+                sigma,
+            };
+            let experts = vec![
+                expert(1.0, [1.0, 0.0, -1.0], 0.3),
+                expert(-1.0, [0.0, 1.5, 0.0], 0.3),
+                expert(2.0, [-1.0, 0.0, 0.5], 0.5),
+                expert(-2.0, [0.0, -1.0, 1.0], 0.4),
+            ];
+            let phi = vec![
+                vec![0.0, 2.5, 0.0, 0.0],
+                vec![0.0, 0.0, 2.5, 0.0],
+                vec![0.0, 0.0, 0.0, 2.5],
+            ];
+            (3, GateTruth::StickBreaking { phi }, experts)
+        }
         Design::Linear => {
             let expert = ExpertTruth {
                 intercept: 0.5,
@@ -379,6 +402,22 @@ pub fn truth_path(csv: &Path) -> PathBuf {
     csv.with_extension("truth.json")
 }
 
+/// The CSV text of [`write`].
+///
+/// # Errors
+/// None in practice (formatting into a `String`).
+pub fn csv(sim: &Simulation) -> Result<String, std::fmt::Error> {
+    let mut text = sim.truth.feature_names.join(",");
+    text.push_str(",y\n");
+    for (row, y) in sim.x.iter().zip(&sim.y) {
+        for v in row {
+            write!(text, "{v},")?;
+        }
+        writeln!(text, "{y}")?;
+    }
+    Ok(text)
+}
+
 /// Writes the CSV (header `x1..xp,y`; numbers in shortest round-trip
 /// form, so loading gives back the same f64) and the truth sidecar.
 ///
@@ -396,17 +435,10 @@ pub fn truth_path(csv: &Path) -> PathBuf {
 /// ```
 pub fn write(sim: &Simulation, csv: &Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let mut text = sim.truth.feature_names.join(",");
-    text.push_str(",y\n");
-    for (row, y) in sim.x.iter().zip(&sim.y) {
-        for v in row {
-            write!(text, "{v},")?;
-        }
-        writeln!(text, "{y}")?;
-    }
-    std::fs::write(csv, text).with_context(|| format!("{}: cannot write", csv.display()))?;
+    std::fs::write(csv, self::csv(sim)?)
+        .with_context(|| format!("{}: cannot write", csv.display()))?;
     let sidecar = truth_path(csv);
-    let json = serde_json::to_string_pretty(&sim.truth)?;
+    let json = crate::output::json(&sim.truth)?;
     std::fs::write(&sidecar, json + "\n")
         .with_context(|| format!("{}: cannot write", sidecar.display()))?;
     Ok(())
@@ -448,6 +480,22 @@ mod tests {
             .filter(|(x, &z)| (x[0] > x[1]) == (z == 0))
             .count();
         assert!(agree as f64 > 0.85 * 2000.0, "{agree}");
+    }
+
+    /// The shares are 1/2, 1/4, 1/8, 1/8 by symmetry of x ~ N(0, I); with
+    /// 4000 rows their sampling sd is at most 0.008, and 0.03 is over 3.5 sd.
+    #[test]
+    fn device_design_has_the_firmware_sizes_and_uses_every_expert() {
+        let sim = simulate(Design::Device, 4000, 3);
+        assert_eq!((sim.truth.k, sim.dataset(true).d()), (4, 4));
+        for (f, want) in sim
+            .truth
+            .allocation_freq
+            .iter()
+            .zip([0.5, 0.25, 0.125, 0.125])
+        {
+            assert!((f - want).abs() < 0.03, "{f} vs {want}");
+        }
     }
 
     #[test]

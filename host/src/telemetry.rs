@@ -1,6 +1,9 @@
-//! `hsmoe decode`: reads recorded telemetry (every byte the device sent,
-//! `0x00`-delimited frames, as `hsmoe run --telemetry` writes it) and
-//! prints it as CSV or JSON.
+//! Telemetry files and `hsmoe decode`. A telemetry file (as `hsmoe run
+//! --telemetry` writes it) is a [`HEADER_LEN`]-byte header — the magic
+//! [`MAGIC`], the file format version [`TELEMETRY_VERSION`] and the
+//! protocol version of the frames, see docs/protocol.md §5 — followed by
+//! every byte the device sent: `0x00`-delimited frames. `decode` prints
+//! them as CSV or JSON.
 //!
 //! CSV has one row per `Update`, `Prediction` and `Reject` (a
 //! `Prediction`'s mean and variance go in `pred_mean` and `pred_var`);
@@ -8,9 +11,12 @@
 //! answers and damaged frames included (a snapshot chunk as its offset,
 //! total and length, not its bytes: the checkpoint file has those).
 //! Floats are printed in the shortest form that reads back to the same
-//! f32, so decoded telemetry can be compared bit for bit.
+//! f32, so decoded telemetry can be compared bit for bit. A file that
+//! ends inside a frame (the recording stopped mid-frame) decodes up to
+//! its last whole frame and says where it stopped.
 
 use crate::link::{HostResponse, Received, HOST_K};
+use crate::output;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
@@ -18,9 +24,167 @@ use hsmoe_core::protocol::{
     ConfigMsg, PredictionMsg, RejectMsg, Response, RestoreNextMsg, RestoredMsg, SnapshotChunkMsg,
     StatusMsg, UpdateMsg,
 };
+use hsmoe_core::version::PROTOCOL_VERSION;
 use serde::Serialize;
-use std::io::Write as _;
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The first bytes of a telemetry file.
+pub const MAGIC: [u8; 4] = *b"HSMT";
+
+/// Version of the telemetry file layout (the header and what follows
+/// it). Bumped on any change to it; a file of another version is refused.
+pub const TELEMETRY_VERSION: u16 = 1;
+
+/// Bytes before the first frame: [`MAGIC`], [`TELEMETRY_VERSION`] and
+/// `PROTOCOL_VERSION` (each `u16` little-endian).
+pub const HEADER_LEN: usize = 8;
+
+/// The header this build writes at the start of a telemetry file.
+///
+/// # Examples
+/// ```
+/// let header = hsmoe_host::telemetry::header();
+/// assert_eq!(header, *b"HSMT\x01\x00\x01\x00");
+/// ```
+pub fn header() -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(&MAGIC);
+    header[4..6].copy_from_slice(&TELEMETRY_VERSION.to_le_bytes());
+    header[6..].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    header
+}
+
+/// Why bytes are not telemetry this build can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// The bytes do not start with [`MAGIC`].
+    NotTelemetry,
+    /// The file ends inside its header.
+    TruncatedHeader {
+        /// Bytes in the file.
+        len: usize,
+    },
+    /// Another [`TELEMETRY_VERSION`].
+    Version {
+        /// The file's.
+        found: u16,
+    },
+    /// Frames of another protocol version.
+    Protocol {
+        /// The file's.
+        found: u16,
+    },
+}
+
+impl fmt::Display for TelemetryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TelemetryError::NotTelemetry => write!(
+                f,
+                "not hsmoe telemetry (no {:?} magic number at the start); record telemetry with `hsmoe run --telemetry FILE`",
+                String::from_utf8_lossy(&MAGIC)
+            ),
+            TelemetryError::TruncatedHeader { len } => write!(
+                f,
+                "truncated: {len} bytes, shorter than the {HEADER_LEN}-byte telemetry header; nothing was recorded"
+            ),
+            TelemetryError::Version { found } => write!(
+                f,
+                "telemetry file format version {found}, but this hsmoe reads version {TELEMETRY_VERSION}; decode it with the hsmoe that recorded it"
+            ),
+            TelemetryError::Protocol { found } => write!(
+                f,
+                "telemetry of protocol version {found}, but this hsmoe speaks version {PROTOCOL_VERSION}; decode it with the hsmoe that recorded it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TelemetryError {}
+
+/// A telemetry file, split into frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recording {
+    /// Every whole frame, decoded (or damaged), in order.
+    pub frames: Vec<Received>,
+    /// Where the whole frames end, if bytes of an unfinished frame
+    /// follow: the file offset of its first byte (the file's length is
+    /// the other end).
+    pub incomplete_from: Option<usize>,
+    /// The file's length in bytes.
+    pub len: usize,
+}
+
+impl Recording {
+    /// Parses a telemetry file's bytes: checks the header, then splits
+    /// the rest into frames (see [`frames`]).
+    ///
+    /// # Errors
+    /// A [`TelemetryError`] if the header is missing, truncated or of
+    /// another version.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::telemetry::{header, Recording, TelemetryError};
+    /// let mut bytes = header().to_vec();
+    /// bytes.extend([0x42, 0x00, 0x17]); // a damaged frame, then one cut short
+    /// let recording = Recording::parse(&bytes).unwrap();
+    /// assert_eq!((recording.frames.len(), recording.incomplete_from), (1, Some(10)));
+    /// assert_eq!(Recording::parse(b"PK\x03\x04 a zip file"), Err(TelemetryError::NotTelemetry));
+    /// ```
+    pub fn parse(bytes: &[u8]) -> Result<Recording, TelemetryError> {
+        let magic_len = bytes.len().min(MAGIC.len());
+        if bytes[..magic_len] != MAGIC[..magic_len] || bytes.is_empty() {
+            return Err(if bytes.is_empty() {
+                TelemetryError::TruncatedHeader { len: 0 }
+            } else {
+                TelemetryError::NotTelemetry
+            });
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(TelemetryError::TruncatedHeader { len: bytes.len() });
+        }
+        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+        if version != TELEMETRY_VERSION {
+            return Err(TelemetryError::Version { found: version });
+        }
+        let protocol = u16::from_le_bytes([bytes[6], bytes[7]]);
+        if protocol != PROTOCOL_VERSION {
+            return Err(TelemetryError::Protocol { found: protocol });
+        }
+        let body = &bytes[HEADER_LEN..];
+        // Bytes after the last delimiter are a frame the recording cut.
+        let whole = body.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1);
+        Ok(Recording {
+            frames: frames(&body[..whole]),
+            incomplete_from: (whole < body.len()).then_some(HEADER_LEN + whole),
+            len: bytes.len(),
+        })
+    }
+
+    /// Reads and parses a telemetry file.
+    ///
+    /// # Errors
+    /// An unreadable file or a [`TelemetryError`], naming `path`.
+    pub fn read(path: &Path) -> anyhow::Result<Recording> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        Recording::parse(&bytes).with_context(|| path.display().to_string())
+    }
+
+    /// One line saying where an incomplete recording stopped, if it did.
+    pub fn truncation_note(&self) -> Option<String> {
+        self.incomplete_from.map(|offset| {
+            format!(
+                "truncated: the last whole frame ends at byte offset {offset}; the {} bytes after it are an unfinished frame and were left out ({} whole frames decoded)",
+                self.len - offset,
+                self.frames.len()
+            )
+        })
+    }
+}
 
 /// `hsmoe decode`.
 #[derive(Debug, Clone, Args)]
@@ -30,9 +194,22 @@ pub struct DecodeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
-    /// Write here instead of stdout.
+    /// Write here instead of standard output (`-` is standard output).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+/// `hsmoe decode --format json`: the records and where the file stopped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decoded<'a> {
+    /// The telemetry file format version.
+    pub telemetry_version: u16,
+    /// The protocol version of the frames.
+    pub protocol_version: u16,
+    /// One record per whole frame.
+    pub records: &'a [Record],
+    /// See [`Recording::incomplete_from`].
+    pub incomplete_from: Option<usize>,
 }
 
 /// Output formats of `hsmoe decode`.
@@ -267,25 +444,32 @@ pub fn to_csv(records: &[Record]) -> String {
     out
 }
 
-/// `hsmoe decode`: reads the file and writes CSV or JSON.
+/// `hsmoe decode`: reads the file and writes CSV or JSON; a file that
+/// stops inside a frame is decoded up to its last whole frame, with a
+/// note on stderr saying where it stopped.
 ///
 /// # Errors
-/// If the input cannot be read or the output cannot be written.
+/// If the input cannot be read or is not telemetry (see
+/// [`TelemetryError`]), or the output cannot be written.
 pub fn decode(args: &DecodeArgs) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.input)
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
-    let records: Vec<Record> = frames(&bytes).iter().map(Record::from).collect();
+    let recording = Recording::read(&args.input)?;
+    let records: Vec<Record> = recording.frames.iter().map(Record::from).collect();
     let text = match args.format {
         Format::Csv => to_csv(&records),
-        Format::Json => serde_json::to_string_pretty(&records)? + "\n",
-    };
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        Format::Json => {
+            let decoded = Decoded {
+                telemetry_version: TELEMETRY_VERSION,
+                protocol_version: PROTOCOL_VERSION,
+                records: &records,
+                incomplete_from: recording.incomplete_from,
+            };
+            output::json(&decoded)? + "\n"
         }
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .context("writing to stdout"),
+    };
+    let path = args.output.as_deref().unwrap_or(Path::new(output::STDOUT));
+    output::write(path, text.as_bytes())?;
+    if let Some(note) = recording.truncation_note() {
+        eprintln!("hsmoe: {}: {note}", args.input.display());
     }
+    Ok(())
 }

@@ -111,11 +111,13 @@ impl Trace {
     /// before the first `Update`), one step per `seq` from the first
     /// `Update` with that `seq` (a resent observation is answered again
     /// from the device's cache, identically). Damaged frames and
-    /// link-level rejects are skipped: the host repaired them by resending.
+    /// link-level rejects are skipped: the host repaired them by resending;
+    /// an unfinished last frame (the recording stopped) is left out.
     /// `source` names the recording in messages.
     ///
     /// # Errors
-    /// No `Config`; a second run (another `Config`) after the updates began;
+    /// Bytes that are not telemetry ([`telemetry::TelemetryError`]); no
+    /// `Config`; a second run (another `Config`) after the updates began;
     /// a row without an `Update` (never answered, or rejected), named by
     /// its 1-based data row.
     ///
@@ -129,7 +131,7 @@ impl Trace {
     ///     seq: 0, pred_mean: 0.5, pred_var: 2.0, log_pred: -1.5, ess: 64.0,
     ///     resampled: false, gate: GateVec::from_slice(&[1.0]).unwrap(), ticks: 0,
     /// });
-    /// let mut bytes = Vec::new();
+    /// let mut bytes = hsmoe_host::telemetry::header().to_vec();
     /// let mut buf = [0u8; 256];
     /// for response in [&config, &update, &update] {
     ///     bytes.extend_from_slice(frame::encode(response, &mut buf).unwrap());
@@ -138,13 +140,15 @@ impl Trace {
     /// assert_eq!((trace.n_particles, trace.k, trace.d, trace.seed), (64, 1, 2, 9));
     /// assert_eq!(trace.steps.len(), 1);
     /// assert_eq!(trace.log_marginal(), -1.5);
-    /// assert!(Trace::from_telemetry(&bytes[..0], "t.bin").is_err());
+    /// let error = Trace::from_telemetry(&bytes[8..], "t.bin").unwrap_err();
+    /// assert!(format!("{error:#}").starts_with("t.bin: not hsmoe telemetry"));
     /// ```
     pub fn from_telemetry(bytes: &[u8], source: &str) -> anyhow::Result<Trace> {
         let mut config: Option<ConfigMsg> = None;
         let mut updates: BTreeMap<u32, TraceStep> = BTreeMap::new();
         let mut rejected: BTreeMap<u32, RejectReason> = BTreeMap::new();
-        for frame in telemetry::frames(bytes) {
+        let recording = telemetry::Recording::parse(bytes).with_context(|| source.to_owned())?;
+        for frame in recording.frames {
             // A damaged frame was repaired by a resend.
             let Received::Response(response) = frame else {
                 continue;
@@ -258,6 +262,9 @@ impl Trace {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         if is_json {
+            crate::output::check_schema(&bytes).with_context(|| {
+                format!("{}: not a fit report of `hsmoe fit --json`", path.display())
+            })?;
             let report: FitReport<f64> = serde_json::from_slice(&bytes).with_context(|| {
                 format!("{}: not a fit report of `hsmoe fit --json`", path.display())
             })?;

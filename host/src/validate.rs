@@ -70,15 +70,18 @@ const WORST_ROWS: usize = 3;
 /// `hsmoe validate`.
 #[derive(Debug, Clone, Args)]
 #[command(group = clap::ArgGroup::new("candidate").required(true).args(["telemetry", "engine"]))]
+#[command(mut_arg("experts", |a| a.required_unless_present("telemetry")))]
 pub struct ValidateArgs {
     /// The data the candidate saw.
     #[command(flatten)]
     pub data: DataArgs,
-    /// Sizes, seed and prior of the candidate and the reference.
+    /// Sizes, seed and prior of the candidate and the reference. With
+    /// --telemetry, K and N default to the device's.
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Telemetry recorded by `hsmoe run --telemetry`; the device's N, K, D
-    /// and seed must match --particles, --experts, the data and --seed.
+    /// Telemetry recorded by `hsmoe run --telemetry`; the device's D and
+    /// seed must match the data and --seed, and its K and N --experts and
+    /// --particles where they are given.
     #[arg(long)]
     pub telemetry: Option<PathBuf>,
     /// Instead of telemetry, run this engine on the host: `core` (the
@@ -440,7 +443,7 @@ impl Validation {
 
     /// The numbers as pretty JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        crate::output::json(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
     /// A short table for the terminal, ending in PASS or FAIL.
@@ -535,16 +538,13 @@ fn check_recorded(
     no_intercept: bool,
 ) -> anyhow::Result<()> {
     let mut wrong = Vec::new();
-    if trace.k != model.experts {
-        wrong.push(format!(
-            "K = {} experts, but --experts {}",
-            trace.k, model.experts
-        ));
+    if let Some(k) = model.experts.filter(|&k| k != trace.k) {
+        wrong.push(format!("K = {} experts, but --experts {k}", trace.k));
     }
-    if trace.n_particles != model.particles {
+    if let Some(n) = model.particles.filter(|&n| n != trace.n_particles) {
         wrong.push(format!(
-            "N = {} particles, but --particles {}",
-            trace.n_particles, model.particles
+            "N = {} particles, but --particles {n}",
+            trace.n_particles
         ));
     }
     if trace.d != data.d() {
@@ -602,15 +602,26 @@ fn check_recorded(
 pub fn validate(args: &ValidateArgs) -> anyhow::Result<Validation> {
     let data = args.data.load()?;
     let intercept = !args.data.no_intercept;
-    let reference = args
-        .model
-        .fit_options(EngineKind::Reference, &data, intercept);
-    let candidate = match (&args.telemetry, args.engine) {
-        (Some(path), None) => {
+    let recorded = match &args.telemetry {
+        Some(path) => {
             let trace = Trace::read(path)?;
             check_recorded(&trace, &args.model, &data, args.data.no_intercept)?;
-            vec![trace]
+            Some(trace)
         }
+        None => None,
+    };
+    // The recording's sizes where the flags give none.
+    let model = ModelArgs {
+        experts: args.model.experts.or(recorded.as_ref().map(|t| t.k)),
+        particles: args
+            .model
+            .particles
+            .or(recorded.as_ref().map(|t| t.n_particles)),
+        ..args.model.clone()
+    };
+    let reference = model.fit_options(EngineKind::Reference, &data, intercept)?;
+    let candidate = match (recorded, args.engine) {
+        (Some(trace), None) => vec![trace],
         (None, Some(EngineKind::Gibbs)) => {
             bail!("--engine gibbs has no one-step-ahead output to compare; use core or reference")
         }

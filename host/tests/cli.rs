@@ -1,14 +1,21 @@
-//! The `hsmoe` binary end to end: errors are one line naming file, line
-//! and column; `simulate` → `fit --json/--plot` works for every engine;
-//! a core run's JSON carries the engine's exact f32 values.
+//! The `hsmoe` binary end to end: usage errors are clap's whole message
+//! with status 2, other errors one line naming file, line and column;
+//! pandas-written CSV and standard input and output; telemetry that knows
+//! its format; `simulate` → `fit --json/--plot` works for every engine; a
+//! core run's JSON carries the engine's exact f32 values.
 
+use hsmoe_core::frame;
+use hsmoe_core::protocol::{ConfigMsg, GateVec, UpdateMsg, PROTOCOL_VERSION};
 use hsmoe_host::data::{load, LoadOptions};
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{fit, FitOptions, FitReport};
+use hsmoe_host::link::HostResponse;
 use hsmoe_host::moves::MoveOptions;
+use hsmoe_host::telemetry;
 use serde_json::Value;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// A fresh scratch directory for one test, removed when the test passes
 /// (kept for inspection when it fails).
@@ -55,6 +62,28 @@ fn error_line(out: &Output) -> String {
     stderr
 }
 
+/// `hsmoe ARGS…` with `input` on standard input.
+fn hsmoe_with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hsmoe"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
 fn ok(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "failed: {stderr}");
@@ -70,14 +99,19 @@ fn bad_csv_gives_one_line_naming_line_and_column() {
             "line 3, column 2 (`x2`)",
             "not a number",
         ),
-        ("x1,y\n1,2\n3,nan\n", "line 3, column 2 (`y`)", "not finite"),
+        ("x1,y\n1,2\n3,inf\n", "line 3, column 2 (`y`)", "not finite"),
+        (
+            "x1,y\n1,2\n3,nan\n",
+            "line 3, column 2 (`y`)",
+            "missing value \"nan\"; fill it in, or skip such rows with --drop-missing",
+        ),
         (
             "x1,y\n1,2\n3\n",
             "line 3",
             "1 field(s), but the header has 2",
         ),
         ("x1,x2\n1,2\n", "line 1 (header)", "no column named `y`"),
-        ("", "bad-4.csv", "no header or no data rows"),
+        ("", "bad-5.csv", "no header or no data rows"),
     ];
     for (i, (text, place, what)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad-{i}.csv"));
@@ -356,4 +390,259 @@ fn reference_and_gibbs_fit_with_plots() {
     assert!(v["log_marginal"].is_null() && v["n_particles"].is_null());
     assert_eq!(v["predictive"].as_array().unwrap().len(), 0);
     assert_eq!(v["final"]["predictive"].as_array().unwrap().len(), 60);
+}
+
+/// Usage errors print clap's whole message (the missing argument by name,
+/// a suggestion for a misspelt command, the usage line) with status 2;
+/// bare `hsmoe` shows the help.
+#[test]
+fn usage_errors_are_clap_messages_with_status_2() {
+    let missing = hsmoe(&["fit", "--experts", "2"]);
+    let text = stderr(&missing);
+    assert_eq!(missing.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("--data <CSV>") && text.contains("Usage: hsmoe fit"),
+        "{text}"
+    );
+    let typo = hsmoe(&["fitt"]);
+    let text = stderr(&typo);
+    assert_eq!(typo.status.code(), Some(2), "{text}");
+    assert!(text.contains("similar subcommand exists: 'fit'"), "{text}");
+    let bare = hsmoe(&[]);
+    let text = stderr(&bare);
+    assert_eq!(bare.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("Commands:") && text.contains("simulate"),
+        "{text}"
+    );
+    let help = hsmoe(&["fit", "--help"]);
+    assert!(ok(&help).contains("--drop-missing"));
+}
+
+/// A file as pandas' `df.to_csv()` writes it: an unnamed index column, a
+/// quoted text field with a comma, an `NA` and the response not last.
+const PANDAS_CSV: &str = "\
+,name,speed,load,accel,noise
+0,\"Smith, J.\",0.5,1.0,2.1,0.3
+1,Doe,1.5,0.2,3.9,0.1
+2,Roe,NA,0.7,2.2,0.9
+3,Poe,2.5,1.1,5.8,0.4
+4,\"Moe, K.\",0.1,0.4,0.7,0.2
+5,Zoe,1.2,0.9,3.3,0.6
+";
+
+#[test]
+fn a_pandas_csv_fits_with_y_and_features_and_reports_the_skipped_row() {
+    let dir = scratch("pandas");
+    let csv = dir.join("pandas.csv");
+    std::fs::write(&csv, PANDAS_CSV).unwrap();
+    let csv = csv.to_str().unwrap();
+    let fit = [
+        "fit",
+        "--data",
+        csv,
+        "--y",
+        "accel",
+        "--features",
+        "speed,load",
+        "--experts",
+        "1",
+        "--particles",
+        "20",
+    ];
+    // The NA is an error naming file, line and column, and what to do.
+    let line = error_line(&hsmoe(&fit));
+    assert!(
+        line.contains(&format!(
+            "{csv}: line 4, column 3 (`speed`): missing value \"NA\""
+        )) && line.contains("--drop-missing"),
+        "{line}"
+    );
+    let json = dir.join("fit.json");
+    let out = hsmoe(
+        &[
+            &fit[..],
+            &["--drop-missing", "--json", json.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let summary = ok(&out);
+    assert!(
+        summary.contains("d = 3 (intercept, speed, load)"),
+        "{summary}"
+    );
+    let note = stderr(&out);
+    assert!(
+        note.contains("skipped 1 row with a missing value")
+            && note.contains("5 used")
+            && note.contains("line 4 (`speed` is \"NA\")"),
+        "{note}"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["n_obs"], 5);
+    assert_eq!(
+        v["feature_names"],
+        serde_json::json!(["intercept", "speed", "load"])
+    );
+
+    // The same from standard input, the JSON to standard output.
+    let piped = hsmoe_with_stdin(
+        &[
+            &fit[..2],
+            &["-"],
+            &fit[3..],
+            &["--drop-missing", "--json", "-"],
+        ]
+        .concat(),
+        PANDAS_CSV,
+    );
+    let text = ok(&piped);
+    let from_stdin: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(from_stdin["log_marginal"], v["log_marginal"]);
+    assert!(
+        stderr(&piped).contains("<standard input>: skipped 1 row"),
+        "{}",
+        stderr(&piped)
+    );
+
+    // A column that is neither a number nor listed is an error saying so.
+    let line = error_line(&hsmoe(&[
+        "fit",
+        "--data",
+        csv,
+        "--y",
+        "accel",
+        "--experts",
+        "1",
+    ]));
+    assert!(
+        line.contains("column 2 (`name`)") && line.contains("--features"),
+        "{line}"
+    );
+    let line = error_line(&hsmoe(&["fit", "--data", csv, "--experts", "1"]));
+    assert!(
+        line.contains("no column named `y` (the response)") && line.contains("--y NAME"),
+        "{line}"
+    );
+}
+
+/// A telemetry file of a device with K = 1: the header, a `Config`, then
+/// an `Update` per seq.
+fn telemetry_bytes(updates: u32) -> Vec<u8> {
+    let mut responses = vec![HostResponse::Config(ConfigMsg {
+        version: PROTOCOL_VERSION,
+        n: 8,
+        k: 1,
+        d: 2,
+        seed: 1,
+        max_frame: frame::MAX_FRAME as u32,
+    })];
+    responses.extend((0..updates).map(|seq| {
+        HostResponse::Update(UpdateMsg {
+            seq,
+            pred_mean: seq as f32,
+            pred_var: 1.0,
+            log_pred: -1.0,
+            ess: 8.0,
+            resampled: false,
+            gate: GateVec::from_slice(&[1.0]).unwrap(),
+            ticks: 7,
+        })
+    }));
+    let mut bytes = telemetry::header().to_vec();
+    let mut buf = [0u8; frame::MAX_FRAME];
+    for response in &responses {
+        bytes.extend_from_slice(frame::encode(response, &mut buf).unwrap());
+    }
+    bytes
+}
+
+#[test]
+fn decode_refuses_what_is_not_telemetry_and_stops_at_a_truncation() {
+    let dir = scratch("decode");
+    // Not telemetry: seeded pseudo-random bytes.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let random: Vec<u8> = (0..500)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let path = dir.join("random.bin");
+    std::fs::write(&path, &random).unwrap();
+    let line = error_line(&hsmoe(&["decode", path.to_str().unwrap()]));
+    assert!(
+        line.contains(path.to_str().unwrap()) && line.contains("not hsmoe telemetry"),
+        "{line}"
+    );
+    let line = error_line(&hsmoe(&["decode", dir.to_str().unwrap()]));
+    assert!(line.contains("cannot read"), "{line}");
+
+    // Whole: every update decodes, no note.
+    let bytes = telemetry_bytes(5);
+    let whole = dir.join("whole.bin");
+    std::fs::write(&whole, &bytes).unwrap();
+    let out = hsmoe(&["decode", whole.to_str().unwrap()]);
+    assert_eq!(ok(&out).lines().count(), 1 + 5);
+    assert_eq!(stderr(&out), "");
+
+    // Cut inside the last frame: the whole frames decode, and the note
+    // gives the offset where the whole frames end.
+    let last_start = bytes[..bytes.len() - 1]
+        .iter()
+        .rposition(|&b| b == 0)
+        .unwrap()
+        + 1;
+    let cut = dir.join("cut.bin");
+    std::fs::write(&cut, &bytes[..last_start + 3]).unwrap();
+    let out = hsmoe(&["decode", cut.to_str().unwrap()]);
+    let csv = ok(&out);
+    assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
+    assert!(
+        csv.lines().last().unwrap().starts_with("update,3,"),
+        "{csv}"
+    );
+    let note = stderr(&out);
+    assert!(
+        note.contains(&format!("byte offset {last_start}")) && note.contains("3 bytes"),
+        "{note}"
+    );
+    let out = hsmoe(&[
+        "decode",
+        cut.to_str().unwrap(),
+        "--format",
+        "json",
+        "-o",
+        "-",
+    ]);
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["incomplete_from"], last_start);
+    assert_eq!(v["records"].as_array().unwrap().len(), 1 + 4);
+
+    // Cut inside the header.
+    std::fs::write(&cut, &bytes[..5]).unwrap();
+    let line = error_line(&hsmoe(&["decode", cut.to_str().unwrap()]));
+    assert!(line.contains("truncated: 5 bytes"), "{line}");
+}
+
+/// `hsmoe … | head`: a reader that leaves early is not an error.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hsmoe"))
+        .args(["simulate", "--design", "linear", "--n", "200000", "-o", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // The read end is closed here.
+    let out = child.wait_with_output().unwrap();
+    assert!(head.starts_with(b"x1,x2,x3,y\n"));
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(stderr(&out), "");
 }

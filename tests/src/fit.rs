@@ -12,8 +12,8 @@ use crate::mean_se;
 pub fn mcycle() -> Dataset {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mcycle.csv");
     let opts = LoadOptions {
-        intercept: true,
         standardize: true,
+        ..LoadOptions::default()
     };
     load(path.as_ref(), &opts).unwrap()
 }

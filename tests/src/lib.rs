@@ -61,10 +61,11 @@ pub fn qemu_run_args(csv: &Path, seed: u64, timeout_ms: u64) -> RunArgs {
 }
 
 /// The `Update`s recorded in a telemetry file, in arrival order; panics
-/// on a damaged frame.
+/// on a file that is not telemetry or a damaged frame.
 pub fn recorded_updates(path: &Path) -> Vec<UpdateBits> {
-    let bytes = std::fs::read(path).unwrap();
-    telemetry::frames(&bytes)
+    telemetry::Recording::read(path)
+        .unwrap()
+        .frames
         .iter()
         .filter_map(|frame| match frame {
             Received::Response(response) => UpdateBits::of_response(response),

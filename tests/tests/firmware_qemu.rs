@@ -136,8 +136,13 @@ fn run_bit_identical<const P: usize>(board: Board, name: &str, rows: usize) {
     );
 
     // The telemetry holds one Update per seq (more only if a frame was resent).
-    let bytes = std::fs::read(&telemetry_path).unwrap();
-    let updates: Vec<HostResponse> = telemetry::frames(&bytes)
+    let recording = telemetry::Recording::read(&telemetry_path).unwrap();
+    assert_eq!(
+        recording.incomplete_from, None,
+        "the recording ends on a whole frame"
+    );
+    let updates: Vec<HostResponse> = recording
+        .frames
         .into_iter()
         .filter_map(|frame| match frame {
             Received::Response(update @ Response::Update(UpdateMsg { .. })) => Some(update),

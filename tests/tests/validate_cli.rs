@@ -101,7 +101,7 @@ fn write_telemetry(path: &Path, data: &Dataset, opts: &FitOptions) {
         log_marginal: report.log_marginal.unwrap(),
     }));
     responses.push(config(opts.seed));
-    let mut bytes = Vec::new();
+    let mut bytes = hsmoe_host::telemetry::header().to_vec();
     let mut buf = [0u8; MAX_FRAME];
     for (i, response) in responses.iter().enumerate() {
         bytes.extend_from_slice(frame::encode(response, &mut buf).unwrap());
@@ -206,6 +206,21 @@ fn validate_passes_for_telemetry_of_the_core_and_fails_with_a_wrong_prior() {
     // The candidate is exactly the recorded core run.
     let core = fit::fit(&data, &options(&data)).unwrap();
     assert_eq!(v["log_marginal"]["candidate"].as_f64(), core.log_marginal);
+    // Without --experts and --particles the recording's K and N are used:
+    // the same comparison, number for number.
+    hsmoe(&[
+        "validate",
+        "--data",
+        csv.to_str().unwrap(),
+        "--telemetry",
+        right.to_str().unwrap(),
+        "--seed",
+        &SEED.to_string(),
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert_eq!(read_json(&json)["log_marginal"], v["log_marginal"]);
 
     let err = run(&wrong).unwrap_err();
     assert!(err.starts_with("validation failed"), "{err}");

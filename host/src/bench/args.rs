@@ -9,7 +9,8 @@ pub struct BenchArgs {
     /// A short run: the headline figures only, fewer and shorter rounds.
     #[arg(long)]
     pub quick: bool,
-    /// Also write the results as JSON to this file.
+    /// Also write the results as JSON to this file (`-`: standard output,
+    /// and the Markdown report goes to standard error).
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Also boot the default firmware in QEMU (`-icount shift=0`) and

@@ -27,6 +27,7 @@ pub mod points;
 pub mod report;
 pub mod timing;
 
+use crate::output;
 use crate::plot::bench::plot;
 use anyhow::Context as _;
 use markdown::splice;
@@ -45,11 +46,15 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let report = measure(args, &mut |line| {
         let _ = writeln!(err, "bench: {line}");
     })?;
-    write!(std::io::stdout().lock(), "{}", report.markdown())?;
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        let text = output::json(&report)?;
+        output::write(path, (text + "\n").as_bytes())?;
     }
+    write!(
+        output::messages(args.json.as_deref()),
+        "{}",
+        report.markdown()
+    )?;
     if let Some(path) = &args.plot {
         plot(&report, path)?;
     }

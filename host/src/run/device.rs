@@ -4,6 +4,7 @@
 
 use crate::link::{config_of, status_of, HostRequest, HostResponse, Received, RestoreRefused};
 use crate::serial::Port;
+use crate::telemetry;
 use anyhow::{bail, Context as _};
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
 use hsmoe_core::protocol::{
@@ -39,14 +40,17 @@ impl Device {
         }
     }
 
-    /// From now on, appends every received byte to a new file at `path`.
+    /// From now on, appends every received byte to a new telemetry file
+    /// at `path`, which starts with the telemetry header
+    /// ([`telemetry::header`]).
     ///
     /// # Errors
     /// If the file cannot be created.
     pub fn record_to(&mut self, path: &Path) -> anyhow::Result<()> {
-        let file =
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        self.telemetry = Some(BufWriter::new(file));
+        let cannot = || format!("{}: cannot create the telemetry file", path.display());
+        let mut file = BufWriter::new(File::create(path).with_context(cannot)?);
+        file.write_all(&telemetry::header()).with_context(cannot)?;
+        self.telemetry = Some(file);
         Ok(())
     }
 

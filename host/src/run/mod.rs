@@ -136,11 +136,7 @@ impl RunArgs {
     /// ```
     pub fn qemu(data: PathBuf) -> RunArgs {
         RunArgs {
-            data: DataArgs {
-                path: data,
-                no_intercept: false,
-                standardize: false,
-            },
+            data: DataArgs::file(data),
             qemu: true,
             port: None,
             board: Board::default(),
