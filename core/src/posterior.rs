@@ -5,7 +5,7 @@
 use crate::expert::StudentT;
 use crate::math::sqrt;
 use crate::particle::Particle;
-use crate::{Error, MAX_ABS_INPUT};
+use crate::{Config, Error, MAX_ABS_INPUT};
 
 /// The posterior predictive at one `x`, without changing the posterior.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -215,6 +215,59 @@ pub fn router_scores<const K: usize, const D: usize>(
         logit_mean,
         logit_sd,
     })
+}
+
+/// Per expert, the particle mean of the share of the observations each
+/// particle's statistics hold, `n_k / Σ n`, with `n_k = 2(a_k − a₀)` (the
+/// noise shape grows by ½ per observation). After rejuvenation sweeps
+/// these are draws of the allocations given all the data, so this is the
+/// posterior allocation frequency the batch Gibbs sampler reports
+/// (docs/model.md §8), whereas [`FilterState::allocation_freq`] averages
+/// each step's allocation probabilities given the past only. With
+/// `sorted`, each particle's shares are sorted in decreasing order before
+/// the mean: a summary that does not depend on how particles label their
+/// experts. Zeros for particles that hold no observation.
+///
+/// [`FilterState::allocation_freq`]: crate::filter::FilterState::allocation_freq
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{posterior, Config, Filter};
+/// use rand_core::SeedableRng;
+/// let config = Config::default_for(2);
+/// let mut filter: Filter<16, 3, 2> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(2);
+/// filter.reset(&config, &mut rng).unwrap();
+/// for t in 0..10 {
+///     filter.observe(&[1.0, t as f32 / 10.0], 0.3, &mut rng).unwrap();
+/// }
+/// let shares = posterior::expert_shares(filter.particles(), &config, false);
+/// assert!((shares.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+/// let sorted = posterior::expert_shares(filter.particles(), &config, true);
+/// assert!(sorted[0] >= sorted[1] && sorted[1] >= sorted[2]);
+/// ```
+pub fn expert_shares<const K: usize, const D: usize>(
+    particles: &[Particle<K, D>],
+    config: &Config,
+    sorted: bool,
+) -> [f32; K] {
+    let mut shares = [0.0f64; K];
+    for particle in particles {
+        let experts = particle.experts();
+        let mut held: [f64; K] =
+            core::array::from_fn(|k| f64::from(experts[k].shape() - config.a0).max(0.0));
+        if sorted {
+            held.sort_unstable_by(|u, v| v.total_cmp(u));
+        }
+        let total: f64 = held.iter().sum();
+        if total > 0.0 {
+            for (s, h) in shares.iter_mut().zip(held) {
+                *s += h / total;
+            }
+        }
+    }
+    let n = particles.len().max(1) as f64;
+    shares.map(|s| (s / n) as f32)
 }
 
 /// Particle summaries of `φ` and of the horseshoe shrinkage.

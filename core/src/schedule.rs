@@ -15,6 +15,9 @@
 //! moves' total may never exceed `budget` times the steps' total. So the
 //! whole run costs O((1 + budget)·T·N·K·D²) whatever the data do; once the
 //! budget binds, moves fall back to a geometric spacing by themselves.
+//! A fixed `allowance` of work comes on top of the ratio, so short
+//! streams, whose moves are cheap, can move at nearly every step; it adds
+//! a constant, not a term growing with `T`.
 
 /// Why a move was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +48,9 @@ pub struct Schedule {
     pub first: u32,
     /// Largest ratio of total move work to total step work.
     pub budget: f32,
+    /// Move work allowed on top of `budget` times the steps' work, in
+    /// particle-observations per particle.
+    pub allowance: u32,
 }
 
 impl Schedule {
@@ -55,10 +61,13 @@ impl Schedule {
     /// the paper design (K = 10, T = 500) and mcycle (K = 3): moves only
     /// after ESS collapses left mcycle's particles in one mixture mode,
     /// and budgets above 6 cost more than they gained on the paper design.
+    /// No allowance: what a move costs in absolute terms is the caller's
+    /// to judge.
     pub const DEFAULT: Self = Schedule {
         ess_fraction: 1.0,
         first: 8,
         budget: 6.0,
+        allowance: 0,
     };
 }
 
@@ -68,7 +77,7 @@ impl Schedule {
 /// # Examples
 /// ```
 /// use hsmoe_core::schedule::{Schedule, Scheduler, Trigger};
-/// let schedule = Schedule { ess_fraction: 0.5, first: 4, budget: 2.0 };
+/// let schedule = Schedule { ess_fraction: 0.5, first: 4, budget: 2.0, allowance: 0 };
 /// let mut s = Scheduler::new(schedule);
 /// let n = 100;
 /// assert_eq!(s.after_step(1, 90.0, n), None); // ESS high, t₀ not reached
@@ -120,7 +129,9 @@ impl Scheduler {
             return None;
         };
         // Budget in f64: c·t is exact there for any u32 t.
-        if (self.spent + t) as f64 > f64::from(self.schedule.budget) * t as f64 {
+        let allowed =
+            f64::from(self.schedule.budget) * t as f64 + f64::from(self.schedule.allowance);
+        if (self.spent + t) as f64 > allowed {
             return None;
         }
         self.spent += t;

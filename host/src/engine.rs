@@ -233,8 +233,15 @@ pub trait OnlineEngine {
     fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError>;
     /// `Σ_t ln p̂(y_t | past)` so far.
     fn log_marginal(&self) -> f64;
-    /// Allocation frequencies (length K, docs/model.md §8).
+    /// Allocation frequencies (length K, docs/model.md §8): once moves
+    /// have run, the particles' mean share of the observations after the
+    /// final sweeps (the posterior's, as the Gibbs sampler reports them);
+    /// without, the device's time average of the step-4 probabilities.
     fn allocation_freq(&self) -> Vec<f64>;
+    /// The particles' mean share of the observations per expert, each
+    /// particle's shares sorted in decreasing order first: label-free, so
+    /// comparable with the Gibbs sampler's (docs/model.md §8).
+    fn allocation_freq_sorted(&self) -> Vec<f64>;
     /// Posterior predictive and mean gate probabilities at `x`.
     ///
     /// # Errors
@@ -333,7 +340,7 @@ pub fn online_engine_with_moves(
             let filter = ReferenceFilter::new(n, k, d, config, seed)?;
             Ok(Box::new(ReferenceEngine {
                 filter,
-                mover: moves.map(|m| (Mover::new(m), Vec::new(), Vec::new())),
+                mover: moves.map(|m| (Mover::new(m, k, d), Vec::new(), Vec::new())),
                 seed,
                 last_ess: 0.0,
             }))
@@ -379,7 +386,7 @@ impl<const K: usize, const D: usize> CoreEngine<K, D> {
             counts: vec![0; n],
             state: FilterState::new(*config),
             rng: XorShiftRng::seed_from_u64(seed),
-            mover: moves.map(|m| (Mover::new(m), Vec::new())),
+            mover: moves.map(|m| (Mover::new(m, K, D), Vec::new())),
             seed,
             last_ess: 0.0,
         };
@@ -427,7 +434,19 @@ impl<const K: usize, const D: usize> OnlineEngine for CoreEngine<K, D> {
     }
 
     fn allocation_freq(&self) -> Vec<f64> {
-        self.state.allocation_freq().map(f64::from).to_vec()
+        let freq = match &self.mover {
+            Some((mover, _)) if mover.swept() => {
+                posterior::expert_shares(&self.particles, self.state.config(), false)
+            }
+            _ => self.state.allocation_freq(),
+        };
+        freq.map(f64::from).to_vec()
+    }
+
+    fn allocation_freq_sorted(&self) -> Vec<f64> {
+        posterior::expert_shares(&self.particles, self.state.config(), true)
+            .map(f64::from)
+            .to_vec()
     }
 
     fn predict(&self, x: &[f64]) -> Result<(PredictiveMoments<f64>, Vec<f64>), EngineError> {
@@ -587,7 +606,14 @@ impl OnlineEngine for ReferenceEngine {
     }
 
     fn allocation_freq(&self) -> Vec<f64> {
-        self.filter.allocation_freq()
+        match &self.mover {
+            Some((mover, ..)) if mover.swept() => self.filter.expert_shares(false),
+            _ => self.filter.allocation_freq(),
+        }
+    }
+
+    fn allocation_freq_sorted(&self) -> Vec<f64> {
+        self.filter.expert_shares(true)
     }
 
     fn predict(&self, x: &[f64]) -> Result<(PredictiveMoments<f64>, Vec<f64>), EngineError> {
@@ -658,8 +684,13 @@ pub struct Final<F> {
     /// those of docs/model.md §3 step 4 at step t (data up to t); for gibbs
     /// the posterior mean of `P(z_t = k | rest)` (all the data).
     pub alloc: Vec<Vec<F>>,
-    /// Allocation frequencies (length K, docs/model.md §8).
+    /// Allocation frequencies (length K, docs/model.md §8), see
+    /// [`OnlineEngine::allocation_freq`]; for gibbs the posterior mean.
     pub allocation_freq: Vec<F>,
+    /// The same with each particle's (or each Gibbs sweep's) frequencies
+    /// sorted in decreasing order before averaging: label-free, the one to
+    /// compare across engines.
+    pub allocation_freq_sorted: Vec<F>,
     /// Router scores at the mean of the rows.
     pub router: Router<F>,
     /// Gate coefficients and horseshoe scales.
@@ -674,6 +705,7 @@ impl<F: Copy> Final<F> {
             gate_mean: map_rows(&self.gate_mean, f),
             alloc: map_rows(&self.alloc, f),
             allocation_freq: self.allocation_freq.iter().map(|&v| f(v)).collect(),
+            allocation_freq_sorted: self.allocation_freq_sorted.iter().map(|&v| f(v)).collect(),
             router: self.router.map(f),
             horseshoe: self.horseshoe.map(f),
         }
@@ -795,11 +827,17 @@ pub fn gibbs_final(
         tau2_mean: result.tau2_mean,
         tau2_geometric_mean: Some(ln_tau2.exp()),
     };
+    let sorted_draws: Vec<Vec<f64>> = result
+        .allocation_draws
+        .iter()
+        .map(|a| gibbs::sorted_decreasing(a))
+        .collect();
     let fin = Final {
         predictive,
         gate_mean,
         alloc,
         allocation_freq: result.allocation_freq.clone(),
+        allocation_freq_sorted: column_moments(&sorted_draws, k).0,
         router,
         horseshoe,
     };

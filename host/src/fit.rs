@@ -378,6 +378,7 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
                 gate_mean,
                 alloc: steps.iter().map(|s| s.alloc.clone()).collect(),
                 allocation_freq: engine.allocation_freq(),
+                allocation_freq_sorted: engine.allocation_freq_sorted(),
                 router: engine.router(&x_mean)?,
                 horseshoe: engine.horseshoe(),
             };

@@ -285,6 +285,14 @@ pub struct Convergence {
     pub rhat_max_at: String,
 }
 
+/// `a` sorted in decreasing order: allocation frequencies without their
+/// labels.
+pub(crate) fn sorted_decreasing(a: &[f64]) -> Vec<f64> {
+    let mut sorted = a.to_vec();
+    sorted.sort_by(|u, v| v.total_cmp(u));
+    sorted
+}
+
 /// Seed of chain `c`: chain 0 keeps `seed`, so one chain is [`run`].
 fn chain_seed(seed: u64, c: usize) -> u64 {
     // The 64-bit golden-ratio increment of SplitMix64 spreads the seeds.
@@ -364,11 +372,7 @@ fn convergence(results: &[GibbsResult], xs: &[Vec<f64>], opts: &GibbsOptions) ->
             .map(|r| {
                 r.allocation_draws
                     .iter()
-                    .map(|a| {
-                        let mut sorted = a.clone();
-                        sorted.sort_by(|u, v| v.total_cmp(u));
-                        sorted[rank]
-                    })
+                    .map(|a| sorted_decreasing(a)[rank])
                     .collect()
             })
             .collect();

@@ -44,6 +44,12 @@ pub struct MoveArgs {
     /// Total move work at most this many times the filter's work.
     #[arg(long, default_value_t = Schedule::DEFAULT.budget)]
     pub move_budget: f32,
+    /// Move work allowed on top of the budget, in observations swept per
+    /// particle times K·D² (a sweep's cost per observation): a fixed
+    /// compute allowance, so small models on short streams, whose moves
+    /// are cheap, move at nearly every step.
+    #[arg(long, default_value_t = MoveOptions::DEFAULT.allowance)]
+    pub move_allowance: f64,
     /// Sweeps over the whole stream after the last observation.
     #[arg(long, default_value_t = MoveOptions::DEFAULT_FINAL_SWEEPS)]
     pub final_sweeps: u32,
@@ -70,6 +76,7 @@ impl MoveArgs {
             ess_fraction: self.move_ess,
             first: self.move_first,
             budget: self.move_budget,
+            allowance: self.move_allowance,
             final_sweeps: self.final_sweeps,
         })
     }
@@ -83,8 +90,10 @@ pub struct MoveOptions {
     pub ess_fraction: f32,
     /// First geometric move time (0: none).
     pub first: u32,
-    /// Move work at most this multiple of the filter's work.
+    /// Move work at most this multiple of the filter's work…
     pub budget: f32,
+    /// …plus this many observations swept per particle times K·D².
+    pub allowance: f64,
     /// Sweeps over the whole stream after the last observation.
     pub final_sweeps: u32,
 }
@@ -98,15 +107,27 @@ impl MoveOptions {
         ess_fraction: Schedule::DEFAULT.ess_fraction,
         first: Schedule::DEFAULT.first,
         budget: Schedule::DEFAULT.budget,
+        allowance: 100_000.0,
         final_sweeps: Self::DEFAULT_FINAL_SWEEPS,
     };
 
-    /// The core schedule of these options.
-    pub fn schedule(&self) -> Schedule {
+    /// The core schedule of these options for `k` experts and `d`
+    /// features: the allowance in observations swept per particle.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::moves::MoveOptions;
+    /// let opts = MoveOptions { allowance: 1200.0, ..MoveOptions::DEFAULT };
+    /// assert_eq!(opts.schedule(3, 2).allowance, 100); // 1200 / (3·2²)
+    /// ```
+    pub fn schedule(&self, k: usize, d: usize) -> Schedule {
+        let weight = (k * d * d).max(1) as f64;
         Schedule {
             ess_fraction: self.ess_fraction,
             first: self.first,
             budget: self.budget,
+            // Saturates at u32::MAX for absurd allowances.
+            allowance: (self.allowance.max(0.0) / weight) as u32,
         }
     }
 }
@@ -198,9 +219,10 @@ pub(crate) struct Mover {
 }
 
 impl Mover {
-    pub(crate) fn new(options: MoveOptions) -> Self {
+    /// No moves yet, for particles of `k` experts and `d` features.
+    pub(crate) fn new(options: MoveOptions, k: usize, d: usize) -> Self {
         Mover {
-            scheduler: Scheduler::new(options.schedule()),
+            scheduler: Scheduler::new(options.schedule(k, d)),
             t: 0,
             work: 0.0,
             report: MoveReport {
@@ -249,6 +271,12 @@ impl Mover {
             ess,
             failed,
         });
+    }
+
+    /// Whether any sweep has run (otherwise the particles are the plain
+    /// filter's).
+    pub(crate) fn swept(&self) -> bool {
+        self.report.sweeps > 0
     }
 
     /// The record so far, with the work ratio over the steps so far.

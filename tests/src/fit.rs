@@ -1,11 +1,22 @@
 //! Helpers of the `fit_*` statistical tests: running an engine over a
 //! data set and Monte Carlo summaries of replicated runs.
 
-use hsmoe_host::data::Dataset;
+use hsmoe_host::data::{load, Dataset, LoadOptions};
 use hsmoe_host::engine::{online_engine, EngineKind, OnlineEngine};
 use hsmoe_host::fit::FitOptions;
 
 use crate::mean_se;
+
+/// The motorcycle data (`data/mcycle.csv`), standardized, intercept added,
+/// rows in the file's time order.
+pub fn mcycle() -> Dataset {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mcycle.csv");
+    let opts = LoadOptions {
+        standardize: true,
+        ..LoadOptions::default()
+    };
+    load(path.as_ref(), &opts).unwrap()
+}
 
 /// Feeds every row of `data` to a fresh `kind` engine built from `opts`
 /// (its K, N, seed and prior) and returns the engine.

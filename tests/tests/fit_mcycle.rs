@@ -2,20 +2,11 @@
 //! margin in log marginal likelihood, and the core and reference engines
 //! agree on the K = 3 evidence within Monte Carlo error.
 
-use hsmoe_host::data::{load, Dataset, LoadOptions};
+use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::FitOptions;
-use hsmoe_tests::fit::run_engine;
+use hsmoe_tests::fit::{mcycle, run_engine};
 use hsmoe_tests::{assert_same_law, par_map, quartiles};
-
-fn mcycle() -> Dataset {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mcycle.csv");
-    let opts = LoadOptions {
-        standardize: true,
-        ..LoadOptions::default()
-    };
-    load(path.as_ref(), &opts).unwrap()
-}
 
 /// Seeds per engine: the per-seed log marginal has a heavy lower tail, so
 /// engines are compared as distributions over many seeds at small N.

@@ -20,6 +20,7 @@ const EVERY_STEP: MoveOptions = MoveOptions {
     ess_fraction: 2.0,
     first: 1,
     budget: 1.0e6,
+    allowance: 0.0,
     final_sweeps: 0,
 };
 
@@ -262,6 +263,7 @@ fn moves_never_touch_the_filter_stream() {
         ess_fraction: 0.0,
         first: 0,
         budget: 2.0,
+        allowance: 0.0,
         final_sweeps: 0,
     });
     let idle = fit(&data, &opts).unwrap();

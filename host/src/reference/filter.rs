@@ -560,6 +560,40 @@ impl ReferenceFilter {
         self.alloc_sum.iter().map(|s| s / t).collect()
     }
 
+    /// Per expert, the particle mean of the share of the observations each
+    /// particle's statistics hold: after rejuvenation sweeps, the posterior
+    /// allocation frequency the Gibbs sampler reports (docs/model.md §8).
+    /// With `sorted`, each particle's shares are sorted in decreasing
+    /// order first (a label-free summary). Zeros before any observation.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::reference::ReferenceFilter;
+    /// let config = hsmoe_core::Config::default_for(1);
+    /// let mut filter = ReferenceFilter::new(50, 3, 1, &config, 4).unwrap();
+    /// filter.observe(&[1.0], 0.0).unwrap();
+    /// let shares = filter.expert_shares(false);
+    /// assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    /// assert_eq!(filter.expert_shares(true)[2], 0.0);
+    /// ```
+    pub fn expert_shares(&self, sorted: bool) -> Vec<f64> {
+        let mut shares = vec![0.0; self.k];
+        for particle in &self.particles {
+            let mut held: Vec<usize> = particle.experts.iter().map(|e| e.stats.n()).collect();
+            if sorted {
+                held.sort_unstable_by(|u, v| v.cmp(u));
+            }
+            let total: usize = held.iter().sum();
+            if total > 0 {
+                for (s, n) in shares.iter_mut().zip(held) {
+                    *s += n as f64 / total as f64;
+                }
+            }
+        }
+        let n = self.particles.len().max(1) as f64;
+        shares.iter().map(|s| s / n).collect()
+    }
+
     /// Particle summaries of `τ²`, `λ²_{j,l}`, the shrinkage factors and
     /// `φ_{j,l}` (see [`HorseshoeSummary`]).
     ///

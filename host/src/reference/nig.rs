@@ -28,6 +28,11 @@ pub(crate) struct NigStats {
 }
 
 impl NigStats {
+    /// Observations absorbed.
+    pub(crate) fn n(&self) -> usize {
+        self.n
+    }
+
     /// No data: `P = I/v0`, `m = 0`.
     pub(crate) fn prior(d: usize, prior: &Prior) -> Self {
         let mut p = vec![0.0; d * d];
