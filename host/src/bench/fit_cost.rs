@@ -38,6 +38,15 @@ pub struct FitCost {
     pub log_marginal: (f64, f64),
 }
 
+/// The `--json` form of a `--fit-cost` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FitCostReport {
+    /// Experts, particles and seed of the workload.
+    pub workload: (usize, usize, u64),
+    /// One entry per T, in the order asked.
+    pub costs: Vec<FitCost>,
+}
+
 impl FitCost {
     /// Default fit time over plain filter time.
     pub fn ratio(&self) -> f64 {

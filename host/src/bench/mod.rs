@@ -47,19 +47,22 @@ use std::io::Write as _;
 pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let mut err = std::io::stderr();
     if !args.fit_cost.is_empty() {
-        let costs = fit_cost::measure(&args.fit_cost, &mut |line| {
-            let _ = writeln!(err, "bench: {line}");
-        })?;
+        let report = fit_cost::FitCostReport {
+            workload: fit_cost::WORKLOAD,
+            costs: fit_cost::measure(&args.fit_cost, &mut |line| {
+                let _ = writeln!(err, "bench: {line}");
+            })?,
+        };
         if let Some(path) = &args.json {
-            output::write(path, (output::json(&costs)? + "\n").as_bytes())?;
+            output::write(path, (output::json(&report)? + "\n").as_bytes())?;
         }
         write!(
             output::messages(args.json.as_deref()),
             "{}",
-            fit_cost::markdown(&costs)
+            fit_cost::markdown(&report.costs)
         )?;
         if let Some(path) = &args.plot {
-            plot_fit_cost(&costs, path)?;
+            plot_fit_cost(&report.costs, path)?;
         }
         return Ok(());
     }
