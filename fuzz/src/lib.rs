@@ -12,7 +12,7 @@ use hsmoe_core::snapshot::{
     self, CheckpointProgress, CheckpointRestorer, LinkState, Pass, RestoreProgress, Restorer,
     SnapshotError,
 };
-use hsmoe_core::{Config, Error, Filter, MAX_ABS_INPUT};
+use hsmoe_core::{Config, Const, Error, Experts, Features, Filter, MAX_ABS_INPUT};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 use std::sync::OnceLock;
@@ -177,7 +177,11 @@ where
 pub fn image<const N: usize, const K: usize, const D: usize>(
     filter: &Filter<N, K, D>,
     rng: &XorShiftRng,
-) -> Vec<u8> {
+) -> Vec<u8>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let mut bytes = vec![0u8; Filter::<N, K, D>::SNAPSHOT_LEN - 4];
     filter.write_snapshot(&snapshot::xorshift_state(rng), 0, &mut bytes);
     bytes
@@ -211,7 +215,10 @@ pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize)
 
 /// The input errors that `(x, y)` deserves, as documented on
 /// `ParticleSet::observe`; empty for a valid observation.
-pub fn expected_errors<const D: usize>(x: &[f32], y: f32) -> Vec<Error> {
+pub fn expected_errors<const D: usize>(x: &[f32], y: f32) -> Vec<Error>
+where
+    Const<D>: Features,
+{
     let mut errors = Vec::new();
     if x.len() != D {
         errors.push(Error::WrongLength);
@@ -245,7 +252,11 @@ fn assert_probabilities(p: &[f32], what: &str) {
 /// RNG); `Degenerate` changes no bit either; every output is free of NaN
 /// (`pred_var` may be `+∞`), probabilities are probabilities, `1 ≤ ESS ≤ N`; after each
 /// absorbed observation every factor stays positive definite.
-pub fn run_filter<const N: usize, const K: usize, const D: usize>(data: &[u8]) -> Tally {
+pub fn run_filter<const N: usize, const K: usize, const D: usize>(data: &[u8]) -> Tally
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let mut tally = Tally::default();
     let mut input = Input::new(data);
     let mut filter: Box<Filter<N, K, D>> = Box::new(Filter::new());
@@ -371,7 +382,10 @@ fn check_predict<const N: usize, const K: usize, const D: usize>(
     filter: &Filter<N, K, D>,
     x: &[f32],
     tally: &mut Tally,
-) {
+) where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let expected = expected_errors::<D>(x, 0.0);
     match filter.predict(x) {
         Ok(p) => {
@@ -488,7 +502,11 @@ pub fn checkpoint_bytes<const N: usize, const K: usize, const D: usize>(
     filter: &Filter<N, K, D>,
     rng: &[u8; snapshot::RNG_STATE_LEN],
     link: &LinkState,
-) -> Vec<u8> {
+) -> Vec<u8>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let mut bytes = vec![0u8; Filter::<N, K, D>::CHECKPOINT_LEN];
     filter.write_checkpoint(rng, link, 0, &mut bytes);
     bytes
