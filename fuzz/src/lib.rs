@@ -193,10 +193,12 @@ where
 pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize) -> bool {
     let word = |i: usize| f32::from_le_bytes(image[4 * i..4 * i + 4].try_into().unwrap());
     let header_and_state = 9 + 11 + 2 * k;
-    let expert_words = d * d + d + 3;
-    let stick_words = 2 * d * d + 4 * d;
-    let particle_words = k * (expert_words + stick_words) + 2;
-    let diagonal_ok = |start: usize| (0..d).all(|i| word(start + i * d + i) > 0.0);
+    // Packed lower triangles: entry (i, i) is word i(i+1)/2 + i.
+    let triangle = d * (d + 1) / 2;
+    let expert_words = triangle + d + 3;
+    let stick_words = 2 * triangle + 3 * d;
+    let particle_words = k * expert_words + (k - 1) * stick_words + 1;
+    let diagonal_ok = |start: usize| (0..d).all(|i| word(start + i * (i + 1) / 2 + i) > 0.0);
     let finite = |start: usize, len: usize| (start..start + len).all(|i| word(i).is_finite());
     (0..n).all(|p| {
         let base = header_and_state + p * particle_words;
@@ -205,20 +207,17 @@ pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize)
             diagonal_ok(at) && finite(at, expert_words)
         });
         let sticks = base + k * expert_words;
-        let sticks_ok = (0..k.saturating_sub(1)).all(|j| {
+        let sticks_ok = (0..k - 1).all(|j| {
             let at = sticks + j * stick_words;
-            diagonal_ok(at + d * d + d) && finite(at, stick_words)
+            diagonal_ok(at + triangle + d) && finite(at, stick_words)
         });
-        experts_ok && sticks_ok && finite(sticks + k * stick_words, 2)
+        experts_ok && sticks_ok && finite(sticks + (k - 1) * stick_words, 1)
     })
 }
 
 /// The input errors that `(x, y)` deserves, as documented on
 /// `ParticleSet::observe`; empty for a valid observation.
-pub fn expected_errors<const D: usize>(x: &[f32], y: f32) -> Vec<Error>
-where
-    Const<D>: Features,
-{
+pub fn expected_errors<const D: usize>(x: &[f32], y: f32) -> Vec<Error> {
     let mut errors = Vec::new();
     if x.len() != D {
         errors.push(Error::WrongLength);
