@@ -26,7 +26,7 @@ const BOARDS: &[Board] = &[
         feature: "mps2-an386",
         default_n: 128,
     },
-    // 128 KiB of SRAM: N = 128 takes ≈ 86 KiB of particles.
+    // 128 KiB of SRAM: N = 128 takes 92 KiB of particles.
     Board {
         feature: "stm32f405",
         default_n: 128,
@@ -54,7 +54,7 @@ const OTHER_STATICS: usize = 8192;
 /// the formula against `size_of`).
 fn bytes_per_particle(k: usize, d: usize) -> usize {
     let triangle = d * (d + 1) / 2;
-    4 * (k * (triangle + d + 4) + (k - 1) * (2 * triangle + 3 * d) + 3)
+    4 * (k * (triangle + d + 4) + (k - 1) * (2 * triangle + 4 * d) + 4)
 }
 
 /// Largest `K` and `D` the core implements (`hsmoe_core::dims`).

@@ -1,14 +1,16 @@
 //! Array lengths derived from the sizes `K` and `D`: `K − 1` sticks and the
 //! `D(D+1)/2` words of a packed lower triangle.
 //!
-//! Stable Rust cannot write `[T; K - 1]` for a generic `K`. Rather than
-//! spend memory on a slot that is never used, each supported size gets
-//! the array type spelled out by a macro: [`Const<K>`] implements
-//! [`Experts`] and [`Features`] for `K` in `1..=16`, and generic code over
-//! a particle states `where Const<K>: Experts, Const<D>: Features`. The
-//! alternative, a `K`-slot array with its last stick unused, costs a whole
-//! stick per particle (a fifth of a particle at K = D = 4); the bounds are
-//! the cheaper price. Concrete sizes (`Filter<128, 4, 4>`) need no bound.
+//! Stable Rust cannot write `[T; K - 1]` or `[f32; D * (D + 1) / 2]` for
+//! a generic `K` or `D`. Rather than spend memory on slots that are never
+//! used, each supported size gets its array types spelled out by a macro:
+//! [`Const<V>`] implements [`Experts`] and [`Features`] for `V` in
+//! `1..=16`, and code generic over a particle states
+//! `where Const<K>: Experts, Const<D>: Features`. The alternatives cost
+//! memory: a `K`-slot stick array with its last slot unused takes 880
+//! instead of 736 bytes per particle at K = D = 4, full `D × D` factors
+//! 976. The bounds are the cheaper price; concrete sizes
+//! (`Filter<128, 4, 4>`) need none.
 
 use core::fmt::Debug;
 

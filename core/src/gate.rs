@@ -62,9 +62,7 @@ pub fn stick_breaking<const K: usize>(psi: &[f32; K], ln_pi: &mut [f32; K], pi: 
 /// `Λ = diag(prior precision) + S` is kept as a Cholesky factor so that
 /// each observation costs a rank-1 update; `S` itself is kept so the
 /// horseshoe refresh can rebuild `Λ` when the prior precisions change.
-/// Both are packed lower triangles. The Makalic–Schmidt auxiliaries `ν`
-/// are not stored: each refresh redraws them from their full conditional
-/// given `λ²` (docs/model.md §6).
+/// Both are packed lower triangles.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stick<const D: usize>
 where
@@ -80,6 +78,8 @@ where
     pub(crate) phi: [f32; D],
     /// Horseshoe local scales `λ²_{j,l}` (unused for an unshrunk intercept).
     pub(crate) lambda2: [f32; D],
+    /// Makalic–Schmidt auxiliaries `ν_{j,l}`.
+    pub(crate) nu: [f32; D],
 }
 
 impl<const D: usize> Zeroed for Stick<D>
@@ -93,6 +93,7 @@ where
         chol: Factor::ZERO,
         phi: [0.0; D],
         lambda2: [0.0; D],
+        nu: [0.0; D],
     };
 }
 

@@ -5,12 +5,6 @@
 //! `τ²|ξ ~ IG(½, 1/ξ)`, `ξ ~ IG(½, 1)` (Makalic & Schmidt 2016), so every
 //! full conditional is inverse-gamma.
 //!
-//! The auxiliaries `ν` and `ξ` are not stored: each refresh starts by
-//! drawing them from their full conditionals given `λ²` and `τ²` (on which
-//! alone they depend), then draws `λ²` and `τ²` given them. That is a
-//! valid Gibbs sweep of the same joint, and each particle keeps `D + 1`
-//! fewer words per stick and one fewer global (docs/model.md §6).
-//!
 //! Numerical guard (docs/model.md §7): every scale (`λ²`, `ν`, `τ²`, `ξ`)
 //! is kept in [`SCALE_MIN`, `SCALE_MAX`] after each draw, so the prior
 //! precision `1/(τ²λ²)` lies in [10⁻¹⁶, 10¹⁶], finite and positive in
@@ -46,30 +40,35 @@ fn draw_scale<R: RngCore + ?Sized>(rng: &mut R, shape: f32, scale: f32) -> f32 {
     clamp_scale(inverse_gamma(rng, shape, scale))
 }
 
-/// The global scale `τ²`, one per particle (its auxiliary `ξ` is redrawn
-/// at each refresh, not stored).
+/// The global scale `τ²` and its auxiliary `ξ`, one pair per particle.
 ///
 /// # Examples
 /// ```
 /// let g = hsmoe_core::horseshoe::GlobalScale::ONE;
-/// assert_eq!(g.tau2(), 1.0);
+/// assert_eq!((g.tau2(), g.xi()), (1.0, 1.0));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GlobalScale {
     pub(crate) tau2: f32,
+    pub(crate) xi: f32,
 }
 
 impl GlobalScale {
-    /// `τ² = 1`, the prior median, used before the first draw.
-    pub const ONE: Self = GlobalScale { tau2: 1.0 };
+    /// `τ² = ξ = 1`, the prior median, used before the first draw.
+    pub const ONE: Self = GlobalScale { tau2: 1.0, xi: 1.0 };
 
     /// All-zero placeholder, so a `const` filter is all zero bits and a
     /// `static` one lands in `.bss`, not in flash; not a valid state.
-    pub(crate) const ZERO: Self = GlobalScale { tau2: 0.0 };
+    pub(crate) const ZERO: Self = GlobalScale { tau2: 0.0, xi: 0.0 };
 
     /// The global shrinkage `τ²`.
     pub fn tau2(&self) -> f32 {
         self.tau2
+    }
+
+    /// The auxiliary `ξ`.
+    pub fn xi(&self) -> f32 {
+        self.xi
     }
 }
 
@@ -108,12 +107,12 @@ pub fn draw_prior<R: RngCore + ?Sized, const D: usize>(
 where
     Const<D>: Features,
 {
-    let xi = draw_scale(rng, 0.5, 1.0);
-    global.tau2 = draw_scale(rng, 0.5, 1.0 / xi);
+    global.xi = draw_scale(rng, 0.5, 1.0);
+    global.tau2 = draw_scale(rng, 0.5, 1.0 / global.xi);
     for stick in sticks.iter_mut() {
         for l in 0..D {
-            let nu = draw_scale(rng, 0.5, 1.0);
-            stick.lambda2[l] = draw_scale(rng, 0.5, 1.0 / nu);
+            stick.nu[l] = draw_scale(rng, 0.5, 1.0);
+            stick.lambda2[l] = draw_scale(rng, 0.5, 1.0 / stick.nu[l]);
         }
     }
     rebuild(sticks, global, config, rng)
@@ -121,9 +120,9 @@ where
 
 /// One Gibbs sweep over the scales given the current `φ` (Makalic &
 /// Schmidt 2016, eqs. 6–9), then `Λ_j` rebuilt and `φ_j` redrawn for every
-/// stick (docs/model.md §6): per coefficient `ν ~ IG(1, 1 + 1/λ²)`, then
-/// `λ² ~ IG(1, 1/ν + φ²/(2τ²))`; then `ξ ~ IG(1, 1 + 1/τ²)`, then
-/// `τ² ~ IG((M+1)/2, 1/ξ + Σ φ²/(2λ²))`.
+/// stick (docs/model.md §6):
+/// `λ² ~ IG(1, 1/ν + φ²/(2τ²))`, `ν ~ IG(1, 1 + 1/λ²)`,
+/// `τ² ~ IG((M+1)/2, 1/ξ + Σ φ²/(2λ²))`, `ξ ~ IG(1, 1 + 1/τ²)`.
 ///
 /// # Errors
 /// [`Error::NotPositiveDefinite`] if a rebuilt `Λ_j` cannot be factored
@@ -155,16 +154,16 @@ pub fn draw_scales<R: RngCore + ?Sized, const D: usize>(
     for stick in sticks.iter_mut() {
         for l in (0..D).filter(|&l| is_shrunk(config, l)) {
             let phi2 = stick.phi[l] * stick.phi[l];
-            let nu = draw_scale(rng, 1.0, 1.0 + 1.0 / stick.lambda2[l]);
-            stick.lambda2[l] = draw_scale(rng, 1.0, 1.0 / nu + phi2 / (2.0 * global.tau2));
+            stick.lambda2[l] = draw_scale(rng, 1.0, 1.0 / stick.nu[l] + phi2 / (2.0 * global.tau2));
+            stick.nu[l] = draw_scale(rng, 1.0, 1.0 + 1.0 / stick.lambda2[l]);
             sum_phi2_over_lambda2 += phi2 / stick.lambda2[l];
             shrunk += 1;
         }
     }
     if shrunk > 0 {
-        let xi = draw_scale(rng, 1.0, 1.0 + 1.0 / global.tau2);
         let shape = 0.5 * (shrunk as f32 + 1.0);
-        global.tau2 = draw_scale(rng, shape, 1.0 / xi + 0.5 * sum_phi2_over_lambda2);
+        global.tau2 = draw_scale(rng, shape, 1.0 / global.xi + 0.5 * sum_phi2_over_lambda2);
+        global.xi = draw_scale(rng, 1.0, 1.0 + 1.0 / global.tau2);
     }
 }
 
@@ -226,12 +225,85 @@ mod tests {
     use rand_core::SeedableRng;
     use rand_xorshift::XorShiftRng;
 
+    /// Running mean and variance, in f64 so 10⁵ terms lose nothing.
+    #[derive(Default)]
+    struct Mean {
+        n: f64,
+        sum: f64,
+        sum_sq: f64,
+    }
+
+    impl Mean {
+        fn add(&mut self, v: f32) {
+            let v = f64::from(v);
+            self.n += 1.0;
+            self.sum += v;
+            self.sum_sq += v * v;
+        }
+
+        /// |mean − expected| in standard errors.
+        fn z(&self, expected: f64) -> f64 {
+            let mean = self.sum / self.n;
+            let var = self.sum_sq / self.n - mean * mean;
+            (mean - expected).abs() / (var / self.n).sqrt()
+        }
+    }
+
     fn sticks_with_phi(phi: [[f32; 3]; 2]) -> [Stick<3>; 2] {
         phi.map(|p| Stick {
             phi: p,
             lambda2: [1.0; 3],
+            nu: [1.0; 3],
             ..Stick::ZERO
         })
+    }
+
+    /// With φ fixed, each refresh draws every scale from its full
+    /// conditional. Rescaled by its conditional rate, an `IG(a, b)` draw
+    /// `v` gives `b/v ~ Gamma(a, 1)`, whose mean `a` is known exactly, whatever
+    /// the conditioning values; the average over a long run of the chain
+    /// must therefore be `a`. 4 standard errors (estimated from the run;
+    /// the chain's draws are close to independent here) bound each check.
+    #[test]
+    fn long_refresh_run_matches_the_conditional_means() {
+        let config = Config::default_for(3);
+        // No φ exactly 0: given φ = 0 the conditional of λ is improper at 0
+        // and the chain would sit on the lower clamp.
+        let mut sticks = sticks_with_phi([[0.3, 1.5, 0.02], [-0.7, 0.05, 3.0]]);
+        let mut global = GlobalScale::ONE;
+        let mut rng = XorShiftRng::seed_from_u64(17);
+        let (mut lambda, mut nu, mut tau, mut xi) = (
+            Mean::default(),
+            Mean::default(),
+            Mean::default(),
+            Mean::default(),
+        );
+        let shrunk = 4.0; // 2 sticks × features 1, 2 (feature 0 is the intercept)
+        for _ in 0..100_000 {
+            let (old_sticks, old_global) = (sticks, global);
+            draw_scales(&mut sticks, &mut global, &config, &mut rng);
+            let mut sum = 0.0;
+            for (new, old) in sticks.iter().zip(&old_sticks) {
+                assert_eq!(
+                    (new.lambda2[0], new.nu[0]),
+                    (1.0, 1.0),
+                    "intercept untouched"
+                );
+                for l in 1..3 {
+                    let phi2 = old.phi[l] * old.phi[l];
+                    let rate = 1.0 / old.nu[l] + phi2 / (2.0 * old_global.tau2);
+                    lambda.add(rate / new.lambda2[l]);
+                    nu.add((1.0 + 1.0 / new.lambda2[l]) / new.nu[l]);
+                    sum += phi2 / new.lambda2[l];
+                }
+            }
+            tau.add((1.0 / old_global.xi + 0.5 * sum) / global.tau2);
+            xi.add((1.0 + 1.0 / global.tau2) / global.xi);
+        }
+        assert!(lambda.z(1.0) < 4.0, "λ²: {}", lambda.z(1.0));
+        assert!(nu.z(1.0) < 4.0, "ν: {}", nu.z(1.0));
+        assert!(tau.z(0.5 * (shrunk + 1.0)) < 4.0, "τ²: {}", tau.z(2.5));
+        assert!(xi.z(1.0) < 4.0, "ξ: {}", xi.z(1.0));
     }
 
     /// Largest gap between the empirical CDF of `draws` and `cdf`
@@ -287,7 +359,10 @@ mod tests {
             let mut global = GlobalScale::ONE;
             for _ in 0..2_000 {
                 draw_scales(&mut sticks, &mut global, &config, &mut rng);
-                let all = sticks.iter().flat_map(|s| &s.lambda2).chain([&global.tau2]);
+                let all = sticks
+                    .iter()
+                    .flat_map(|s| s.lambda2.iter().chain(&s.nu))
+                    .chain([&global.tau2, &global.xi]);
                 for v in all {
                     assert!((SCALE_MIN..=SCALE_MAX).contains(v), "{v}");
                 }
@@ -302,7 +377,7 @@ mod tests {
         let mut sticks = sticks_with_phi([[0.1, 0.2, 0.3], [0.0; 3]]);
         sticks[0].s =
             Triangle::from_fn(|i, j| [[2.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.5, 0.5, 2.0]][i][j]);
-        let global = GlobalScale { tau2: 0.5 };
+        let global = GlobalScale { tau2: 0.5, xi: 1.0 };
         rebuild(&mut sticks, &global, &config, &mut rng).unwrap();
         let l = sticks[0].chol;
         for i in 0..3 {

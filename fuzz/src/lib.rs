@@ -196,8 +196,8 @@ pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize)
     // Packed lower triangles: entry (i, i) is word i(i+1)/2 + i.
     let triangle = d * (d + 1) / 2;
     let expert_words = triangle + d + 3;
-    let stick_words = 2 * triangle + 3 * d;
-    let particle_words = k * expert_words + (k - 1) * stick_words + 1;
+    let stick_words = 2 * triangle + 4 * d;
+    let particle_words = k * expert_words + (k - 1) * stick_words + 2;
     let diagonal_ok = |start: usize| (0..d).all(|i| word(start + i * (i + 1) / 2 + i) > 0.0);
     let finite = |start: usize, len: usize| (start..start + len).all(|i| word(i).is_finite());
     (0..n).all(|p| {
@@ -211,7 +211,7 @@ pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize)
             let at = sticks + j * stick_words;
             diagonal_ok(at + triangle + d) && finite(at, stick_words)
         });
-        experts_ok && sticks_ok && finite(sticks + (k - 1) * stick_words, 1)
+        experts_ok && sticks_ok && finite(sticks + (k - 1) * stick_words, 2)
     })
 }
 

@@ -24,11 +24,11 @@ pub const RNG_STATE_LEN: usize = 16;
 pub(super) const HEADER_WORDS: usize = 5 + RNG_STATE_LEN / 4;
 
 /// Words of one particle: per expert a packed triangle `T = D(D+1)/2` and
-/// `D + 3`, per stick (`K − 1` of them) two triangles and `3D`, and the
-/// global scale.
+/// `D + 3`, per stick (`K − 1` of them) two triangles and `4D`, and the
+/// two global scales.
 const fn particle_words(k: usize, d: usize) -> usize {
     let triangle = d * (d + 1) / 2;
-    k * (triangle + d + 3) + (k - 1) * (2 * triangle + 3 * d) + 1
+    k * (triangle + d + 3) + (k - 1) * (2 * triangle + 4 * d) + 2
 }
 
 /// Words of the [`FilterState`]: six of `Config`, ready, steps, an `f64`
@@ -44,8 +44,8 @@ const fn state_words(k: usize) -> usize {
 /// ```
 /// use hsmoe_core::{snapshot::snapshot_len, Filter};
 /// assert_eq!(snapshot_len(128, 4, 4), Filter::<128, 4, 4>::SNAPSHOT_LEN);
-/// assert_eq!(snapshot_len(128, 4, 4), 84_596);
-/// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 13 + 6 + 1));
+/// assert_eq!(snapshot_len(128, 4, 4), 91_252);
+/// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 13 + 7 + 1));
 /// ```
 pub const fn snapshot_len(n: usize, k: usize, d: usize) -> usize {
     Layout::new(n, k, d).words() * 4
@@ -82,8 +82,8 @@ impl Layout {
 }
 
 impl_words!([] Config { v0, a0, b0, s0, refresh_every, gate_intercept });
-impl_words!([] GlobalScale { tau2 });
-impl_words!([const D: usize] Stick<D> where [Const<D>: Features] { s, r, chol, phi, lambda2 });
+impl_words!([] GlobalScale { tau2, xi });
+impl_words!([const D: usize] Stick<D> where [Const<D>: Features] { s, r, chol, phi, lambda2, nu });
 
 // By hand, since `sticks` is an array of derived length (seen as a slice);
 // `alloc_weights` is step scratch (see the module docs).
