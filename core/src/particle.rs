@@ -11,7 +11,7 @@ use rand_core::RngCore;
 
 /// A particle of a filter with `K` experts and `D` features: `K` experts
 /// and exactly `K − 1` sticks (the array type comes from
-/// [`Experts`](crate::dims::Experts), since stable Rust cannot write
+/// [`Experts`], since stable Rust cannot write
 /// `[Stick<D>; K - 1]`).
 ///
 /// # Examples
