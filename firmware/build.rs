@@ -26,10 +26,10 @@ const BOARDS: &[Board] = &[
         feature: "mps2-an386",
         default_n: 128,
     },
-    // 128 KiB of SRAM: N = 128 (≈ 150 KiB of particles) does not fit.
+    // 128 KiB of SRAM: N = 128 takes 92 KiB of particles.
     Board {
         feature: "stm32f405",
-        default_n: 96,
+        default_n: 128,
     },
     Board {
         feature: "nrf52840",
@@ -53,8 +53,12 @@ const OTHER_STATICS: usize = 8192;
 /// Bytes per particle (README, "Memory"; `core/tests/memory.rs` checks
 /// the formula against `size_of`).
 fn bytes_per_particle(k: usize, d: usize) -> usize {
-    4 * (k * (3 * d * d + 5 * d + 4) + 4)
+    let triangle = d * (d + 1) / 2;
+    4 * (k * (triangle + d + 4) + (k - 1) * (2 * triangle + 4 * d) + 4)
 }
+
+/// Largest `K` and `D` the core implements (`hsmoe_core::dims`).
+const MAX_K_D: usize = 16;
 
 /// The filter's state besides its particles, at most (the same test).
 fn filter_overhead(k: usize) -> usize {
@@ -82,6 +86,9 @@ fn main() {
     let n = size("HSMOE_N", board.default_n);
     let k = size("HSMOE_K", DEFAULT_K);
     let d = size("HSMOE_D", DEFAULT_D);
+    if k > MAX_K_D || d > MAX_K_D {
+        panic!("\n\nK = {k}, D = {d}: the core supports K and D up to {MAX_K_D}; set HSMOE_K and HSMOE_D lower.\n\n");
+    }
     let particles = n * bytes_per_particle(k, d);
     let needed = particles + filter_overhead(k) + OTHER_STATICS + STACK_RESERVE;
     if needed > ram {

@@ -1,6 +1,7 @@
 //! One linear-Gaussian expert's Normal–inverse-gamma sufficient statistics
 //! (docs/model.md §1, §3 step 5), with β and σ² integrated out.
 
+use crate::dims::{Const, Features, Zeroed};
 use crate::dist::gamma::inverse_gamma;
 use crate::dist::normal::standard_normal;
 use crate::dist::student_t;
@@ -23,7 +24,10 @@ use rand_core::RngCore;
 /// assert!(t.loc > 0.0 && t.loc < 2.0);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ExpertStats<const D: usize> {
+pub struct ExpertStats<const D: usize>
+where
+    Const<D>: Features,
+{
     /// Cholesky factor of the posterior precision `P = V0⁻¹ + Σ x xᵀ`.
     chol: Factor<D>,
     mean: [f32; D],
@@ -71,20 +75,28 @@ impl StudentT {
     }
 }
 
-impl<const D: usize> ExpertStats<D> {
+impl<const D: usize> Zeroed for ExpertStats<D>
+where
+    Const<D>: Features,
+{
     /// All-zero placeholder for `const` construction; not a valid posterior.
-    pub(crate) const ZERO: Self = ExpertStats {
-        chol: [[0.0; D]; D],
+    const ZERO: Self = ExpertStats {
+        chol: Factor::ZERO,
         mean: [0.0; D],
         a: 0.0,
         b: 0.0,
         ln_norm: 0.0,
     };
+}
 
+impl<const D: usize> ExpertStats<D>
+where
+    Const<D>: Features,
+{
     /// The prior: `m = 0`, `P = I/v0`, `a = a0`, `b = b0`.
     pub fn prior(config: &Config) -> Self {
         ExpertStats {
-            chol: linalg::scaled_identity(1.0 / sqrt(config.v0)),
+            chol: Factor::scaled_identity(1.0 / sqrt(config.v0)),
             mean: [0.0; D],
             a: config.a0,
             b: config.b0,
@@ -137,7 +149,7 @@ impl<const D: usize> ExpertStats<D> {
             && self.b > 0.0
             && self.b.is_finite()
             && self.mean.iter().all(|m| m.is_finite())
-            && self.chol.iter().flatten().all(|v| v.is_finite())
+            && self.chol.entries().iter().all(|v| v.is_finite())
     }
 
     /// `L⁻¹x`, whose squared norm is `xᵀP⁻¹x`.
@@ -183,4 +195,4 @@ impl<const D: usize> ExpertStats<D> {
 }
 
 // Snapshot layout of an expert (see `crate::snapshot`).
-crate::words::impl_words!([const D: usize] ExpertStats<D> { chol, mean, a, b, ln_norm });
+crate::words::impl_words!([const D: usize] ExpertStats<D> where [Const<D>: Features] { chol, mean, a, b, ln_norm });

@@ -6,6 +6,7 @@
 //! code that does not know `N` at compile time (the host, tests) shares the
 //! exact code path of the fixed-size [`Filter`] used on the device.
 
+use crate::dims::{Const, Experts, Features};
 use crate::dist::{categorical, uniform};
 use crate::gate::stick_breaking;
 use crate::math::max_finite;
@@ -139,14 +140,22 @@ pub struct Update<const K: usize> {
 /// let update = set.observe(&[1.0, 0.3], 0.7, &mut rng).unwrap();
 /// assert!(update.log_pred.is_finite() && update.ess <= 10.0);
 /// ```
-pub struct ParticleSet<'a, const K: usize, const D: usize> {
+pub struct ParticleSet<'a, const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     particles: &'a mut [Particle<K, D>],
     weights: &'a mut [f32],
     counts: &'a mut [u32],
     state: &'a mut FilterState<K>,
 }
 
-impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
+impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// Borrows storage for `particles.len()` particles: the particles, one
     /// weight and one offspring count each (step scratch), and the state.
     ///
@@ -410,14 +419,22 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
 /// assert!(filter.state().log_marginal().is_finite());
 /// ```
 #[derive(Debug, Clone)]
-pub struct Filter<const N: usize, const K: usize, const D: usize> {
+pub struct Filter<const N: usize, const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     particles: [Particle<K, D>; N],
     weights: [f32; N],
     counts: [u32; N],
     state: FilterState<K>,
 }
 
-impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D> {
+impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// Zeroed storage (a `static` lands in `.bss`), not yet usable: call [`Filter::reset`]
     /// to draw the initial particles. Zero sizes fail at compile time.
     pub const fn new() -> Self {
@@ -488,7 +505,11 @@ impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D> {
     }
 }
 
-impl<const N: usize, const K: usize, const D: usize> Default for Filter<N, K, D> {
+impl<const N: usize, const K: usize, const D: usize> Default for Filter<N, K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     fn default() -> Self {
         Self::new()
     }

@@ -1,8 +1,9 @@
 //! The logistic stick-breaking gate and its Pólya-Gamma stick update
 //! (docs/model.md §1 gate, §2, §3 step 6).
 
+use crate::dims::{Const, Features, Zeroed};
 use crate::dist::{normal, polya_gamma};
-use crate::linalg::{self, Factor};
+use crate::linalg::{self, Factor, Triangle};
 use crate::math::{dot, sigmoid_pair, sqrt};
 use crate::Error;
 use rand_core::RngCore;
@@ -61,10 +62,14 @@ pub fn stick_breaking<const K: usize>(psi: &[f32; K], ln_pi: &mut [f32; K], pi: 
 /// `Λ = diag(prior precision) + S` is kept as a Cholesky factor so that
 /// each observation costs a rank-1 update; `S` itself is kept so the
 /// horseshoe refresh can rebuild `Λ` when the prior precisions change.
+/// Both are packed lower triangles.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stick<const D: usize> {
+pub struct Stick<const D: usize>
+where
+    Const<D>: Features,
+{
     /// `S = Σ ω x xᵀ` (lower triangle).
-    pub(crate) s: Factor<D>,
+    pub(crate) s: Triangle<D>,
     /// `r = Σ κ x`.
     pub(crate) r: [f32; D],
     /// Cholesky factor of `Λ`.
@@ -77,17 +82,25 @@ pub struct Stick<const D: usize> {
     pub(crate) nu: [f32; D],
 }
 
-impl<const D: usize> Stick<D> {
+impl<const D: usize> Zeroed for Stick<D>
+where
+    Const<D>: Features,
+{
     /// All-zero placeholder for `const` construction; not a valid state.
-    pub(crate) const ZERO: Self = Stick {
-        s: [[0.0; D]; D],
+    const ZERO: Self = Stick {
+        s: Triangle::ZERO,
         r: [0.0; D],
-        chol: [[0.0; D]; D],
+        chol: Factor::ZERO,
         phi: [0.0; D],
         lambda2: [0.0; D],
         nu: [0.0; D],
     };
+}
 
+impl<const D: usize> Stick<D>
+where
+    Const<D>: Features,
+{
     /// Current coefficients `φ_j`.
     pub fn phi(&self) -> &[f32; D] {
         &self.phi
@@ -136,8 +149,8 @@ impl<const D: usize> Stick<D> {
         let omega = polya_gamma::sample(rng, self.logit(x));
         let kappa = if success { 0.5 } else { -0.5 };
         for i in 0..D {
-            for j in 0..=i {
-                self.s[i][j] += omega * x[i] * x[j];
+            for (j, s_ij) in self.s.row_mut(i).iter_mut().enumerate() {
+                *s_ij += omega * x[i] * x[j];
             }
             self.r[i] += kappa * x[i];
         }
@@ -147,7 +160,7 @@ impl<const D: usize> Stick<D> {
     /// Forgets every trial: `S = 0`, `r = 0` (`Λ`, `φ` and the scales are
     /// kept until the caller rebuilds them).
     pub(crate) fn clear_trials(&mut self) {
-        self.s = [[0.0; D]; D];
+        self.s = Triangle::ZERO;
         self.r = [0.0; D];
     }
 

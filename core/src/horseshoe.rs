@@ -13,9 +13,10 @@
 //! sweep would target no joint distribution. Under the prior a scale
 //! leaves the clamp range with probability ≤ 1.2·10⁻⁴ per draw.
 
+use crate::dims::{Const, Features};
 use crate::dist::gamma::inverse_gamma;
 use crate::gate::Stick;
-use crate::linalg::{self, Factor};
+use crate::linalg::{self, Factor, Triangle};
 use crate::{Config, Error};
 use rand_core::RngCore;
 
@@ -83,7 +84,10 @@ pub fn prior_precision<const D: usize>(
     stick: &Stick<D>,
     global: &GlobalScale,
     l: usize,
-) -> f32 {
+) -> f32
+where
+    Const<D>: Features,
+{
     if is_shrunk(config, l) {
         1.0 / (global.tau2 * stick.lambda2[l])
     } else {
@@ -99,7 +103,10 @@ pub fn draw_prior<R: RngCore + ?Sized, const D: usize>(
     global: &mut GlobalScale,
     config: &Config,
     rng: &mut R,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    Const<D>: Features,
+{
     global.xi = draw_scale(rng, 0.5, 1.0);
     global.tau2 = draw_scale(rng, 0.5, 1.0 / global.xi);
     for stick in sticks.iter_mut() {
@@ -125,7 +132,10 @@ pub fn refresh<R: RngCore + ?Sized, const D: usize>(
     global: &mut GlobalScale,
     config: &Config,
     rng: &mut R,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    Const<D>: Features,
+{
     draw_scales(sticks, global, config, rng);
     rebuild(sticks, global, config, rng)
 }
@@ -136,7 +146,9 @@ pub fn draw_scales<R: RngCore + ?Sized, const D: usize>(
     global: &mut GlobalScale,
     config: &Config,
     rng: &mut R,
-) {
+) where
+    Const<D>: Features,
+{
     let mut shrunk = 0u32;
     let mut sum_phi2_over_lambda2 = 0.0f32;
     for stick in sticks.iter_mut() {
@@ -162,10 +174,13 @@ pub(crate) fn rebuild<R: RngCore + ?Sized, const D: usize>(
     global: &GlobalScale,
     config: &Config,
     rng: &mut R,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    Const<D>: Features,
+{
     for stick in sticks.iter_mut() {
         let diagonal =
-            core::array::from_fn(|l| stick.s[l][l] + prior_precision(config, stick, global, l));
+            core::array::from_fn(|l| stick.s[(l, l)] + prior_precision(config, stick, global, l));
         factor_with_jitter(&stick.s, &diagonal, &mut stick.chol)?;
         stick.redraw_phi(rng);
     }
@@ -182,15 +197,18 @@ pub(crate) fn rebuild<R: RngCore + ?Sized, const D: usize>(
 /// the largest entry could swamp a small one by many orders of magnitude.
 /// On error `chol` holds garbage.
 fn factor_with_jitter<const D: usize>(
-    s: &Factor<D>,
+    s: &Triangle<D>,
     diagonal: &[f32; D],
     chol: &mut Factor<D>,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    Const<D>: Features,
+{
     let mut scale = 1.0;
     for _attempt in 0..2 {
-        for (i, (row, s_row)) in chol.iter_mut().zip(s).enumerate() {
-            row[..i].copy_from_slice(&s_row[..i]);
-            row[i] = diagonal[i] * scale;
+        *chol = *s;
+        for (i, d) in diagonal.iter().enumerate() {
+            chol[(i, i)] = d * scale;
         }
         if linalg::cholesky_in_place(chol).is_ok() {
             return Ok(());
@@ -203,6 +221,7 @@ fn factor_with_jitter<const D: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dims::Zeroed;
     use rand_core::SeedableRng;
     use rand_xorshift::XorShiftRng;
 
@@ -356,19 +375,23 @@ mod tests {
         let config = Config::default_for(3);
         let mut rng = XorShiftRng::seed_from_u64(8);
         let mut sticks = sticks_with_phi([[0.1, 0.2, 0.3], [0.0; 3]]);
-        sticks[0].s = [[2.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.5, 0.5, 2.0]];
+        sticks[0].s =
+            Triangle::from_fn(|i, j| [[2.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.5, 0.5, 2.0]][i][j]);
         let global = GlobalScale { tau2: 0.5, xi: 1.0 };
         rebuild(&mut sticks, &global, &config, &mut rng).unwrap();
         let l = sticks[0].chol;
         for i in 0..3 {
             for j in 0..=i {
-                let llt: f32 = (0..3).map(|k| l[i][k] * l[j][k]).sum();
+                let llt: f32 = (0..=j).map(|k| l[(i, k)] * l[(j, k)]).sum();
                 let prior = if i == j {
                     prior_precision(&config, &sticks[0], &global, i)
                 } else {
                     0.0
                 };
-                assert!((llt - sticks[0].s[i][j] - prior).abs() < 1e-5, "({i},{j})");
+                assert!(
+                    (llt - sticks[0].s[(i, j)] - prior).abs() < 1e-5,
+                    "({i},{j})"
+                );
             }
         }
         assert_eq!(prior_precision(&config, &sticks[0], &global, 0), 0.25); // 1/s0²
@@ -383,14 +406,14 @@ mod tests {
     /// rounding).
     #[test]
     fn jitter_keeps_a_badly_scaled_entry_at_its_own_scale() {
-        let s = [[0.0; 3], [1.0e6, 0.0, 0.0], [0.0; 3]];
+        let s = Triangle::<3>::from_fn(|i, j| if (i, j) == (1, 0) { 1.0e6 } else { 0.0 });
         let diagonal = [1.0e6, 1.0e6 * (1.0 - 1.0e-8), 1.0e-4];
         let mut plain = s;
         for (i, d) in diagonal.iter().enumerate() {
-            plain[i][i] = *d;
+            plain[(i, i)] = *d;
         }
         assert!(linalg::cholesky_in_place(&mut plain).is_err());
-        let mut chol = [[0.0; 3]; 3];
+        let mut chol = Triangle::ZERO;
         factor_with_jitter(&s, &diagonal, &mut chol).unwrap();
         let mut v = [0.0, 0.0, 1.0];
         linalg::solve_lower(&chol, &mut v);
@@ -407,12 +430,12 @@ mod tests {
     #[test]
     fn jitter_rescues_a_numerically_indefinite_matrix() {
         // Rank-one S with a rounding-size negative eigenvalue and no prior.
-        let s = [[1.0, 0.0], [1.0, 1.0 - 1.0e-7]];
-        let mut chol = [[0.0; 2]; 2];
+        let s = Triangle::<2>::from_fn(|i, j| [[1.0, 0.0], [1.0, 1.0 - 1.0e-7]][i][j]);
+        let mut chol = Triangle::ZERO;
         let mut plain = s;
         assert!(linalg::cholesky_in_place(&mut plain).is_err());
         assert!(factor_with_jitter(&s, &[1.0, 1.0 - 1.0e-7], &mut chol).is_ok());
-        let clearly_indefinite = [[1.0, 0.0], [2.0, 1.0]];
+        let clearly_indefinite = Triangle::from_fn(|i, j| [[1.0, 0.0], [2.0, 1.0]][i][j]);
         assert_eq!(
             factor_with_jitter(&clearly_indefinite, &[1.0, 1.0], &mut chol),
             Err(Error::NotPositiveDefinite)

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod crc;
+pub mod dims;
 pub mod dist;
 pub mod error;
 pub mod expert;
@@ -28,6 +29,7 @@ pub mod window;
 pub mod words;
 
 pub use config::Config;
+pub use dims::{Const, Experts, Features};
 pub use error::Error;
 pub use filter::{Filter, FilterState, ParticleSet, Update};
 pub use particle::Particle;

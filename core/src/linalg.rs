@@ -1,5 +1,6 @@
-//! Dense Cholesky factors of small symmetric positive-definite matrices,
-//! stored as `[[f32; D]; D]` lower triangles (row `i`, column `j ≤ i`).
+//! Cholesky factors of small symmetric positive-definite matrices, stored
+//! as packed lower triangles ([`Triangle`]: row `i` holds columns
+//! `0..=i`, rows one after another, `D(D+1)/2` words in all).
 //!
 //! Every routine that can meet a non-positive pivot returns
 //! [`Error::NotPositiveDefinite`] instead of writing NaN.
@@ -7,11 +8,127 @@
 // Index loops mirror the textbook recurrences they implement.
 #![allow(clippy::needless_range_loop)]
 
+use crate::dims::{Const, Features, Zeroed};
 use crate::math::sqrt;
+use crate::words::Words;
 use crate::Error;
+use core::ops::{Index, IndexMut};
+
+/// A symmetric matrix or a lower-triangular factor, its lower triangle
+/// packed row after row: entry `(i, j)`, `j ≤ i`, is word
+/// `i(i+1)/2 + j`. `t[(i, j)]` reads it as in the math.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::linalg::Triangle;
+/// let t = Triangle::<3>::from_fn(|i, j| (10 * i + j) as f32);
+/// assert_eq!(t[(2, 1)], 21.0);
+/// assert_eq!(t.row(1), &[10.0, 11.0]);
+/// assert_eq!(core::mem::size_of::<Triangle<3>>(), 6 * 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Triangle<const D: usize>
+where
+    Const<D>: Features,
+{
+    packed: <Const<D> as Features>::Triangle,
+}
 
 /// A lower-triangular Cholesky factor `L` with `A = L Lᵀ`.
-pub type Factor<const D: usize> = [[f32; D]; D];
+pub type Factor<const D: usize> = Triangle<D>;
+
+/// Where row `i` starts in the packed words.
+const fn row_start(i: usize) -> usize {
+    i * (i + 1) / 2
+}
+
+impl<const D: usize> Zeroed for Triangle<D>
+where
+    Const<D>: Features,
+{
+    const ZERO: Self = Triangle {
+        packed: <Const<D> as Features>::Triangle::ZERO,
+    };
+}
+
+impl<const D: usize> Triangle<D>
+where
+    Const<D>: Features,
+{
+    /// The triangle with entry `(i, j)` = `f(i, j)` for `j ≤ i`.
+    pub fn from_fn(mut f: impl FnMut(usize, usize) -> f32) -> Self {
+        let mut t = Self::ZERO;
+        for i in 0..D {
+            for (j, v) in t.row_mut(i).iter_mut().enumerate() {
+                *v = f(i, j);
+            }
+        }
+        t
+    }
+
+    /// `c·I` (as a factor: the factor of `c²·I`).
+    ///
+    /// # Examples
+    /// ```
+    /// let l = hsmoe_core::linalg::Triangle::<2>::scaled_identity(3.0);
+    /// assert_eq!((l[(0, 0)], l[(1, 0)], l[(1, 1)]), (3.0, 0.0, 3.0));
+    /// ```
+    pub fn scaled_identity(c: f32) -> Self {
+        Self::from_fn(|i, j| if i == j { c } else { 0.0 })
+    }
+
+    /// Row `i`: columns `0..=i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.packed.as_ref()[row_start(i)..row_start(i + 1)]
+    }
+
+    /// Row `i`, mutable.
+    pub fn row_mut(&mut self, i: usize) -> &mut [f32] {
+        &mut self.packed.as_mut()[row_start(i)..row_start(i + 1)]
+    }
+
+    /// Every entry, row after row.
+    pub fn entries(&self) -> &[f32] {
+        self.packed.as_ref()
+    }
+}
+
+impl<const D: usize> Index<(usize, usize)> for Triangle<D>
+where
+    Const<D>: Features,
+{
+    type Output = f32;
+
+    /// Entry `(i, j)`, `j ≤ i` (an index above the diagonal is a bug and
+    /// reads a wrong entry or panics).
+    fn index(&self, (i, j): (usize, usize)) -> &f32 {
+        debug_assert!(j <= i, "({i}, {j}) is above the diagonal");
+        &self.packed.as_ref()[row_start(i) + j]
+    }
+}
+
+impl<const D: usize> IndexMut<(usize, usize)> for Triangle<D>
+where
+    Const<D>: Features,
+{
+    fn index_mut(&mut self, (i, j): (usize, usize)) -> &mut f32 {
+        debug_assert!(j <= i, "({i}, {j}) is above the diagonal");
+        &mut self.packed.as_mut()[row_start(i) + j]
+    }
+}
+
+// Snapshot layout: the packed words in order (see `crate::snapshot`).
+impl<const D: usize> Words for Triangle<D>
+where
+    Const<D>: Features,
+{
+    fn words(&self, f: &mut impl FnMut(u32)) {
+        self.packed.as_ref().iter().for_each(|v| v.words(f));
+    }
+    fn words_mut(&mut self, f: &mut impl FnMut(&mut u32)) {
+        self.packed.as_mut().iter_mut().for_each(|v| v.words_mut(f));
+    }
+}
 
 fn checked_pivot(value: f32) -> Result<f32, Error> {
     // Positive and finite ⇔ the bits lie in 1..=0x7F7F_FFFF (the largest
@@ -25,9 +142,8 @@ fn checked_pivot(value: f32) -> Result<f32, Error> {
     }
 }
 
-/// Factors the symmetric matrix whose lower triangle is in `a` into `L`
-/// (Cholesky–Banachiewicz, Golub & Van Loan 4.2.5), in place. The strict
-/// upper triangle is zeroed.
+/// Factors the symmetric matrix `a` into `L` (Cholesky–Banachiewicz,
+/// Golub & Van Loan 4.2.5), in place.
 ///
 /// # Errors
 /// [`Error::NotPositiveDefinite`] at the first pivot that is not positive
@@ -35,27 +151,28 @@ fn checked_pivot(value: f32) -> Result<f32, Error> {
 ///
 /// # Examples
 /// ```
-/// let mut a = [[4.0, 0.0], [2.0, 5.0]];
-/// hsmoe_core::linalg::cholesky_in_place(&mut a).unwrap();
-/// assert_eq!(a, [[2.0, 0.0], [1.0, 2.0]]);
-/// let mut bad = [[1.0, 0.0], [2.0, 1.0]];
-/// assert!(hsmoe_core::linalg::cholesky_in_place(&mut bad).is_err());
+/// use hsmoe_core::linalg::{cholesky_in_place, Triangle};
+/// let mut a = Triangle::<2>::from_fn(|i, j| [[4.0, 0.0], [2.0, 5.0]][i][j]);
+/// cholesky_in_place(&mut a).unwrap();
+/// assert_eq!(a.entries(), &[2.0, 1.0, 2.0]);
+/// let mut bad = Triangle::<2>::from_fn(|i, j| [[1.0, 0.0], [2.0, 1.0]][i][j]);
+/// assert!(cholesky_in_place(&mut bad).is_err());
 /// ```
-pub fn cholesky_in_place<const D: usize>(a: &mut Factor<D>) -> Result<(), Error> {
+pub fn cholesky_in_place<const D: usize>(a: &mut Triangle<D>) -> Result<(), Error>
+where
+    Const<D>: Features,
+{
     for i in 0..D {
         for j in 0..=i {
-            let mut s = a[i][j];
+            let mut s = a[(i, j)];
             for k in 0..j {
-                s -= a[i][k] * a[j][k];
+                s -= a[(i, k)] * a[(j, k)];
             }
-            a[i][j] = if i == j {
+            a[(i, j)] = if i == j {
                 checked_pivot(s)?
             } else {
-                s / a[j][j]
+                s / a[(j, j)]
             };
-        }
-        for j in i + 1..D {
-            a[i][j] = 0.0;
         }
     }
     Ok(())
@@ -71,34 +188,35 @@ pub fn cholesky_in_place<const D: usize>(a: &mut Factor<D>) -> Result<(), Error>
 ///
 /// # Examples
 /// ```
-/// use hsmoe_core::linalg::{cholesky_in_place, cholesky_rank1_update};
-/// let mut l = [[2.0, 0.0], [1.0, 2.0]]; // A = [[4, 2], [2, 5]]
+/// use hsmoe_core::linalg::{cholesky_in_place, cholesky_rank1_update, Triangle};
+/// let mut l = Triangle::<2>::from_fn(|i, j| [[2.0, 0.0], [1.0, 2.0]][i][j]); // A = [[4, 2], [2, 5]]
 /// let mut x = [1.0, 1.0];
 /// cholesky_rank1_update(&mut l, &mut x).unwrap();
-/// let mut fresh = [[5.0, 0.0], [3.0, 6.0]]; // A + x xᵀ
+/// let mut fresh = Triangle::<2>::from_fn(|i, j| [[5.0, 0.0], [3.0, 6.0]][i][j]); // A + x xᵀ
 /// cholesky_in_place(&mut fresh).unwrap();
-/// for i in 0..2 {
-///     for j in 0..2 {
-///         assert!((l[i][j] - fresh[i][j]).abs() < 1e-6);
-///     }
+/// for (a, b) in l.entries().iter().zip(fresh.entries()) {
+///     assert!((a - b).abs() < 1e-6);
 /// }
 /// ```
 pub fn cholesky_rank1_update<const D: usize>(
-    l: &mut Factor<D>,
+    l: &mut Triangle<D>,
     x: &mut [f32; D],
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    Const<D>: Features,
+{
     for k in 0..D {
-        let lkk = l[k][k];
+        let lkk = l[(k, k)];
         if !(lkk > 0.0) {
             return Err(Error::NotPositiveDefinite);
         }
         let r = checked_pivot(lkk * lkk + x[k] * x[k])?;
         let c = r / lkk;
         let s = x[k] / lkk;
-        l[k][k] = r;
+        l[(k, k)] = r;
         for i in k + 1..D {
-            l[i][k] = (l[i][k] + s * x[i]) / c;
-            x[i] = c * x[i] - s * l[i][k];
+            l[(i, k)] = (l[(i, k)] + s * x[i]) / c;
+            x[i] = c * x[i] - s * l[(i, k)];
         }
     }
     Ok(())
@@ -108,18 +226,22 @@ pub fn cholesky_rank1_update<const D: usize>(
 ///
 /// # Examples
 /// ```
-/// let l = [[2.0, 0.0], [1.0, 2.0]];
+/// use hsmoe_core::linalg::{solve_lower, Triangle};
+/// let l = Triangle::<2>::from_fn(|i, j| [[2.0, 0.0], [1.0, 2.0]][i][j]);
 /// let mut b = [2.0, 5.0];
-/// hsmoe_core::linalg::solve_lower(&l, &mut b);
+/// solve_lower(&l, &mut b);
 /// assert_eq!(b, [1.0, 2.0]);
 /// ```
-pub fn solve_lower<const D: usize>(l: &Factor<D>, b: &mut [f32; D]) {
+pub fn solve_lower<const D: usize>(l: &Triangle<D>, b: &mut [f32; D])
+where
+    Const<D>: Features,
+{
     for i in 0..D {
         let mut s = b[i];
         for j in 0..i {
-            s -= l[i][j] * b[j];
+            s -= l[(i, j)] * b[j];
         }
-        b[i] = s / l[i][i];
+        b[i] = s / l[(i, i)];
     }
 }
 
@@ -127,35 +249,23 @@ pub fn solve_lower<const D: usize>(l: &Factor<D>, b: &mut [f32; D]) {
 ///
 /// # Examples
 /// ```
-/// let l = [[2.0, 0.0], [1.0, 2.0]];
+/// use hsmoe_core::linalg::{solve_lower_transposed, Triangle};
+/// let l = Triangle::<2>::from_fn(|i, j| [[2.0, 0.0], [1.0, 2.0]][i][j]);
 /// let mut b = [4.0, 4.0];
-/// hsmoe_core::linalg::solve_lower_transposed(&l, &mut b);
+/// solve_lower_transposed(&l, &mut b);
 /// assert_eq!(b, [1.0, 2.0]);
 /// ```
-pub fn solve_lower_transposed<const D: usize>(l: &Factor<D>, b: &mut [f32; D]) {
+pub fn solve_lower_transposed<const D: usize>(l: &Triangle<D>, b: &mut [f32; D])
+where
+    Const<D>: Features,
+{
     for i in (0..D).rev() {
         let mut s = b[i];
         for j in i + 1..D {
-            s -= l[j][i] * b[j];
+            s -= l[(j, i)] * b[j];
         }
-        b[i] = s / l[i][i];
+        b[i] = s / l[(i, i)];
     }
-}
-
-/// `L = c·I`: the factor of `c²·I`.
-///
-/// # Examples
-/// ```
-/// assert_eq!(hsmoe_core::linalg::scaled_identity::<2>(3.0), [[3.0, 0.0], [0.0, 3.0]]);
-/// ```
-pub const fn scaled_identity<const D: usize>(c: f32) -> Factor<D> {
-    let mut l = [[0.0; D]; D];
-    let mut i = 0;
-    while i < D {
-        l[i][i] = c;
-        i += 1;
-    }
-    l
 }
 
 #[cfg(test)]
@@ -169,40 +279,37 @@ mod tests {
     }
 
     /// A random SPD matrix `G Gᵀ + I` (lower triangle) and a random vector.
-    fn random_spd<const D: usize>(rng: &mut XorShiftRng) -> (Factor<D>, [f32; D]) {
+    fn random_spd<const D: usize>(rng: &mut XorShiftRng) -> (Triangle<D>, [f32; D])
+    where
+        Const<D>: Features,
+    {
         let mut g = [[0.0f32; D]; D];
         g.iter_mut().flatten().for_each(|v| *v = uniform(rng));
-        let mut a = [[0.0f32; D]; D];
-        for i in 0..D {
-            for j in 0..=i {
-                a[i][j] = (0..D).map(|k| g[i][k] * g[j][k]).sum::<f32>();
-            }
-            a[i][i] += 1.0;
-        }
+        let a = Triangle::from_fn(|i, j| {
+            (0..D).map(|k| g[i][k] * g[j][k]).sum::<f32>() + if i == j { 1.0 } else { 0.0 }
+        });
         let mut x = [0.0f32; D];
         x.iter_mut().for_each(|v| *v = 3.0 * uniform(rng));
         (a, x)
     }
 
-    fn check_rank1_matches_refactorization<const D: usize>(rng: &mut XorShiftRng) {
+    fn check_rank1_matches_refactorization<const D: usize>(rng: &mut XorShiftRng)
+    where
+        Const<D>: Features,
+    {
         let (a, x) = random_spd::<D>(rng);
         let mut updated = a;
         cholesky_in_place(&mut updated).unwrap();
         let mut work = x;
         cholesky_rank1_update(&mut updated, &mut work).unwrap();
-        let mut fresh = a;
-        for i in 0..D {
-            for j in 0..=i {
-                fresh[i][j] += x[i] * x[j];
-            }
-        }
+        let mut fresh = Triangle::from_fn(|i, j| a[(i, j)] + x[i] * x[j]);
         cholesky_in_place(&mut fresh).unwrap();
         // f32 Cholesky is backward stable: entry errors are O(D·ε·‖L‖).
-        let scale = fresh.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = fresh.entries().iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let tol = 8.0 * D as f32 * f32::EPSILON * scale;
         for i in 0..D {
-            for j in 0..D {
-                let diff = (updated[i][j] - fresh[i][j]).abs();
+            for j in 0..=i {
+                let diff = (updated[(i, j)] - fresh[(i, j)]).abs();
                 assert!(diff <= tol, "D={D} ({i},{j}): {diff} > {tol}");
             }
         }
@@ -234,37 +341,28 @@ mod tests {
         solve_lower_transposed(&a, &mut y);
         // A y should give b back.
         for i in 0..6 {
-            let ay: f32 = (0..6)
-                .map(|j| {
-                    let aij = if j <= i {
-                        original[i][j]
-                    } else {
-                        original[j][i]
-                    };
-                    aij * y[j]
-                })
-                .sum();
+            let ay: f32 = (0..6).map(|j| original[(i.max(j), i.min(j))] * y[j]).sum();
             assert!((ay - b[i]).abs() < 1e-4, "{ay} vs {}", b[i]);
         }
     }
 
     #[test]
     fn non_positive_or_nan_pivots_are_errors() {
-        let mut zero = [[0.0f32; 3]; 3];
+        let mut zero = Triangle::<3>::ZERO;
         assert_eq!(
             cholesky_in_place(&mut zero),
             Err(Error::NotPositiveDefinite)
         );
-        let mut nan = scaled_identity::<2>(1.0);
-        nan[1][1] = f32::NAN;
+        let mut nan = Triangle::<2>::scaled_identity(1.0);
+        nan[(1, 1)] = f32::NAN;
         assert_eq!(cholesky_in_place(&mut nan), Err(Error::NotPositiveDefinite));
-        let mut l = scaled_identity::<2>(1.0);
+        let mut l = Triangle::<2>::scaled_identity(1.0);
         let mut x = [f32::INFINITY, 0.0];
         assert_eq!(
             cholesky_rank1_update(&mut l, &mut x),
             Err(Error::NotPositiveDefinite)
         );
-        let mut singular = [[0.0f32; 2]; 2];
+        let mut singular = Triangle::<2>::ZERO;
         let mut x = [1.0, 1.0];
         assert_eq!(
             cholesky_rank1_update(&mut singular, &mut x),

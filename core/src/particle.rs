@@ -2,17 +2,17 @@
 //! Pólya-Gamma statistics and current `φ`, and the horseshoe scales
 //! (docs/model.md §3).
 
+use crate::dims::{Const, Experts, Features, Zeroed};
 use crate::expert::ExpertStats;
 use crate::gate::{stick_breaking_ln, Stick};
 use crate::horseshoe::{self, GlobalScale};
 use crate::{Config, Error};
 use rand_core::RngCore;
 
-/// A particle of a filter with `K` experts and `D` features.
-///
-/// Stable Rust cannot size an array by `K − 1`, so `sticks` has `K` slots
-/// and the last is never used; [`Particle::sticks`] shows the `K − 1` live
-/// ones.
+/// A particle of a filter with `K` experts and `D` features: `K` experts
+/// and exactly `K − 1` sticks (the array type comes from
+/// [`Experts`], since stable Rust cannot write
+/// `[Stick<D>; K - 1]`).
 ///
 /// # Examples
 /// ```
@@ -26,9 +26,13 @@ use rand_core::RngCore;
 /// assert_eq!(particle.experts()[1].shape(), 2.0);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Particle<const K: usize, const D: usize> {
+pub struct Particle<const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     pub(crate) experts: [ExpertStats<D>; K],
-    pub(crate) sticks: [Stick<D>; K],
+    pub(crate) sticks: <Const<K> as Experts>::PerStick<Stick<D>>,
     pub(crate) global: GlobalScale,
     /// Step scratch (not in snapshots): the unnormalized allocation
     /// probabilities `exp(ℓ_k − max_j ℓ_j)`, `ℓ_k = ln π_k(x_t) + ln t_k(y_t)`
@@ -38,17 +42,19 @@ pub struct Particle<const K: usize, const D: usize> {
     pub(crate) alloc_weights: [f32; K],
 }
 
-impl<const K: usize, const D: usize> Particle<K, D> {
+impl<const K: usize, const D: usize> Particle<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// Placeholder for `const` construction and bulk allocation; not a
     /// valid state until the owning filter is reset.
     pub const ZERO: Self = Particle {
         experts: [ExpertStats::ZERO; K],
-        sticks: [Stick::ZERO; K],
+        sticks: Zeroed::ZERO,
         global: GlobalScale::ZERO,
         alloc_weights: [0.0; K],
     };
-
-    const LIVE_STICKS: usize = K - 1;
 
     /// Every expert's statistics.
     pub fn experts(&self) -> &[ExpertStats<D>; K] {
@@ -57,7 +63,12 @@ impl<const K: usize, const D: usize> Particle<K, D> {
 
     /// The `K − 1` sticks of the gate.
     pub fn sticks(&self) -> &[Stick<D>] {
-        &self.sticks[..Self::LIVE_STICKS]
+        self.sticks.as_ref()
+    }
+
+    /// The `K − 1` sticks, mutable.
+    pub(crate) fn sticks_mut(&mut self) -> &mut [Stick<D>] {
+        self.sticks.as_mut()
     }
 
     /// The horseshoe's global scale.
@@ -73,13 +84,8 @@ impl<const K: usize, const D: usize> Particle<K, D> {
         rng: &mut R,
     ) -> Result<(), Error> {
         self.experts = [ExpertStats::prior(config); K];
-        self.sticks = [Stick::ZERO; K];
-        horseshoe::draw_prior(
-            &mut self.sticks[..Self::LIVE_STICKS],
-            &mut self.global,
-            config,
-            rng,
-        )
+        self.sticks = Zeroed::ZERO;
+        horseshoe::draw_prior(self.sticks.as_mut(), &mut self.global, config, rng)
     }
 
     /// Stick logits `ψ_j = xᵀφ_j` (`psi[K−1] = 0`) and `ln π_k(x)`.
@@ -107,17 +113,13 @@ impl<const K: usize, const D: usize> Particle<K, D> {
             .get_mut(z)
             .ok_or(Error::WrongLength)?
             .absorb(x, y)?;
-        let trials = (z + 1).min(Self::LIVE_STICKS);
-        for (j, stick) in self.sticks[..trials].iter_mut().enumerate() {
+        let sticks = self.sticks.as_mut();
+        let trials = (z + 1).min(sticks.len());
+        for (j, stick) in sticks[..trials].iter_mut().enumerate() {
             stick.observe_trial(x, j == z, rng)?;
         }
-        if refresh && Self::LIVE_STICKS > 0 {
-            horseshoe::refresh(
-                &mut self.sticks[..Self::LIVE_STICKS],
-                &mut self.global,
-                config,
-                rng,
-            )?;
+        if refresh && !sticks.is_empty() {
+            horseshoe::refresh(sticks, &mut self.global, config, rng)?;
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! scores for top-k routing, and gate/horseshoe summaries. All read-only
 //! functions of the particle cloud, equally weighted after resampling.
 
+use crate::dims::{Const, Experts, Features};
 use crate::expert::StudentT;
 use crate::math::sqrt;
 use crate::particle::Particle;
@@ -150,7 +151,11 @@ pub(crate) fn checked_features<const D: usize>(x: &[f32]) -> Result<[f32; D], Er
 pub fn predict<const K: usize, const D: usize>(
     particles: &[Particle<K, D>],
     x: &[f32],
-) -> Result<Prediction<K>, Error> {
+) -> Result<Prediction<K>, Error>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let x: [f32; D] = checked_features(x)?;
     if particles.is_empty() {
         return Err(Error::WrongLength);
@@ -187,7 +192,11 @@ pub fn predict<const K: usize, const D: usize>(
 pub fn router_scores<const K: usize, const D: usize>(
     particles: &[Particle<K, D>],
     x: &[f32],
-) -> Result<RouterScores<K>, Error> {
+) -> Result<RouterScores<K>, Error>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let x: [f32; D] = checked_features(x)?;
     if particles.is_empty() {
         return Err(Error::WrongLength);
@@ -250,7 +259,11 @@ pub fn expert_shares<const K: usize, const D: usize>(
     particles: &[Particle<K, D>],
     config: &Config,
     sorted: bool,
-) -> [f32; K] {
+) -> [f32; K]
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let mut shares = [0.0f64; K];
     for particle in particles {
         let experts = particle.experts();
@@ -286,7 +299,11 @@ pub fn expert_shares<const K: usize, const D: usize>(
 pub fn gate_summary<const K: usize, const D: usize>(
     particles: &[Particle<K, D>],
     config: &crate::Config,
-) -> GateSummary<K, D> {
+) -> GateSummary<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let mut phi = [[Moments::ZERO; D]; K];
     let mut shrinkage = [[0.0f32; D]; K];
     let mut ln_tau2 = 0.0f32;

@@ -17,6 +17,7 @@
 //! Cost: O(t·K·D²) per sweep, no allocation; the sweep works on a copy of
 //! the particle and writes it back only on success.
 
+use crate::dims::{Const, Experts, Features};
 use crate::dist::categorical;
 use crate::expert::ExpertStats;
 use crate::horseshoe;
@@ -135,6 +136,8 @@ pub fn sweep<'a, R, I, const K: usize, const D: usize>(
 where
     R: RngCore + ?Sized,
     I: IntoIterator<Item = &'a ([f32; D], f32)>,
+    Const<K>: Experts,
+    Const<D>: Features,
 {
     // (β_k, σ²_k) from each expert's posterior; the Gaussian log density
     // then costs no transcendental per observation.
@@ -152,8 +155,7 @@ where
 
     let mut next = *particle;
     next.experts = [ExpertStats::prior(config); K];
-    let live = K - 1;
-    for stick in &mut next.sticks[..live] {
+    for stick in next.sticks_mut() {
         stick.clear_trials();
     }
     let (mut psi, mut ln_w) = ([0.0f32; K], [0.0f32; K]);
@@ -173,8 +175,8 @@ where
             .map_err(|error| MoveError::Expert { k: z, error })?;
         // ω ~ PG(1, xᵀφ_j) for each stick the allocation passed (as in the
         // particle-learning step, docs/model.md §3, step 6).
-        let trials = (z + 1).min(live);
-        for (j, stick) in next.sticks[..trials].iter_mut().enumerate() {
+        let trials = (z + 1).min(K - 1);
+        for (j, stick) in next.sticks_mut()[..trials].iter_mut().enumerate() {
             stick.add_trial(x, j == z, rng);
         }
     }
@@ -184,10 +186,10 @@ where
             error: Error::NonFinite,
         });
     }
-    if live > 0 {
+    if K > 1 {
         // φ | ω, z; the scales | φ; φ again (docs/model.md §6).
         let gate = |error| MoveError::Gate { error };
-        let sticks = &mut next.sticks[..live];
+        let sticks = next.sticks.as_mut();
         horseshoe::rebuild(sticks, &next.global, config, rng).map_err(gate)?;
         horseshoe::refresh(sticks, &mut next.global, config, rng).map_err(gate)?;
         if sticks.iter().flat_map(|s| &s.phi).any(|v| !v.is_finite()) {

@@ -10,4 +10,4 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// Version of the snapshot layout ([`crate::snapshot`]). Bumped on any
 /// change to it (including a field added to a particle); older snapshots
 /// are then refused.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;

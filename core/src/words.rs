@@ -16,10 +16,11 @@ pub(crate) trait Words {
 }
 
 /// Implements [`Words`] for a struct as the concatenation of its fields'
-/// words, in the order listed: `impl_words!([const D: usize] T<D> { a, b })`.
+/// words, in the order listed: `impl_words!([const D: usize] T<D> { a, b })`,
+/// with bounds if needed: `impl_words!([const D: usize] T<D> where [Const<D>: Features] { a })`.
 macro_rules! impl_words {
-    ([$($generics:tt)*] $ty:ty { $($field:ident),+ $(,)? }) => {
-        impl<$($generics)*> $crate::words::Words for $ty {
+    ([$($generics:tt)*] $ty:ty $(where [$($bounds:tt)*])? { $($field:ident),+ $(,)? }) => {
+        impl<$($generics)*> $crate::words::Words for $ty $(where $($bounds)*)? {
             fn words(&self, f: &mut impl FnMut(u32)) {
                 $($crate::words::Words::words(&self.$field, f);)+
             }

@@ -8,6 +8,7 @@ use hsmoe_core::snapshot::{
     FORMAT_VERSION,
 };
 use hsmoe_core::{Config, Error, Filter};
+use hsmoe_core::{Const, Experts, Features};
 use rand_core::{RngCore, SeedableRng};
 use rand_xorshift::XorShiftRng;
 
@@ -185,7 +186,11 @@ fn snapshots_of_other_shapes_and_versions_are_refused() {
     let (live, rng) = warmed_up(8, 10);
     let good = snapshot_of(&live, &rng);
 
-    fn refuse<const N: usize, const K: usize, const D: usize>(bytes: &[u8]) -> SnapshotError {
+    fn refuse<const N: usize, const K: usize, const D: usize>(bytes: &[u8]) -> SnapshotError
+    where
+        Const<K>: Experts,
+        Const<D>: Features,
+    {
         let mut other: Box<Filter<N, K, D>> = Box::new(Filter::new());
         let mut rng = XorShiftRng::seed_from_u64(1);
         other.reset(&Config::default_for(D), &mut rng).unwrap();

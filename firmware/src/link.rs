@@ -40,7 +40,7 @@ use hsmoe_core::snapshot::{
     xorshift_from_state, xorshift_state, CheckpointProgress, CheckpointRestorer, LinkState, Pass,
 };
 use hsmoe_core::window::MAX_WINDOW;
-use hsmoe_core::{Config, Error, Filter};
+use hsmoe_core::{Config, Const, Error, Experts, Features, Filter};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 
@@ -143,7 +143,11 @@ pub struct Stats {
 /// `static`s), its random number generator, the receive accumulator, a
 /// transmit buffer and a checkpoint restorer: well under 1 KiB besides
 /// the filter.
-pub struct Link<'f, const N: usize, const K: usize, const D: usize> {
+pub struct Link<'f, const N: usize, const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     filter: &'f mut Filter<N, K, D>,
     rng: XorShiftRng,
     seed: u64,
@@ -161,7 +165,11 @@ pub struct Link<'f, const N: usize, const K: usize, const D: usize> {
     stats: Stats,
 }
 
-impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
+impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// Every answer of this device fits one frame.
     const FITS: () = assert!(
         frame::max_frame_len(Response::<K>::MAX_SIZE) <= MAX_FRAME,

@@ -12,11 +12,12 @@
 use cortex_m_rt::entry;
 use hsmoe_core::dist::{gamma, normal, polya_gamma, student_t};
 use hsmoe_core::frame::{self, MAX_FRAME};
+use hsmoe_core::linalg::{self, Triangle};
 use hsmoe_core::protocol::{
     ConfigMsg, FeatureVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason, Request,
     Response, UpdateMsg,
 };
-use hsmoe_core::{linalg, Config, Error, Filter};
+use hsmoe_core::{Config, Error, Filter};
 use hsmoe_firmware::board::{Board, Selected};
 use hsmoe_firmware::link::{AnswerCache, Link};
 use hsmoe_firmware::{runtime, stack};
@@ -305,11 +306,11 @@ fn a(i: usize, j: usize) -> f32 {
 }
 
 fn cholesky_rank1_and_solves(_: &mut Ctx) -> Check {
-    let mut l = A;
+    let mut l = Triangle::<4>::from_fn(a);
     ensure!(linalg::cholesky_in_place(&mut l).is_ok(), "A not factored");
     for i in 0..D {
         for j in 0..D {
-            let llt: f32 = (0..D).map(|k| l[i][k] * l[j][k]).sum();
+            let llt: f32 = (0..=i.min(j)).map(|k| l[(i, k)] * l[(j, k)]).sum();
             ensure!((llt - a(i, j)).abs() < 1e-5, "L·Lᵀ differs from A");
         }
     }
@@ -321,12 +322,7 @@ fn cholesky_rank1_and_solves(_: &mut Ctx) -> Check {
         linalg::cholesky_rank1_update(&mut updated, &mut scratch).is_ok(),
         "rank-1 update failed"
     );
-    let mut fresh = [[0.0f32; 4]; 4];
-    for i in 0..D {
-        for j in 0..=i {
-            fresh[i][j] = a(i, j) + x[i] * x[j];
-        }
-    }
+    let mut fresh = Triangle::<4>::from_fn(|i, j| a(i, j) + x[i] * x[j]);
     ensure!(
         linalg::cholesky_in_place(&mut fresh).is_ok(),
         "A + x·xᵀ not factored"
@@ -334,7 +330,7 @@ fn cholesky_rank1_and_solves(_: &mut Ctx) -> Check {
     for i in 0..D {
         for j in 0..=i {
             ensure!(
-                (updated[i][j] - fresh[i][j]).abs() < 1e-5,
+                (updated[(i, j)] - fresh[(i, j)]).abs() < 1e-5,
                 "rank-1 update differs"
             );
         }
@@ -348,7 +344,7 @@ fn cholesky_rank1_and_solves(_: &mut Ctx) -> Check {
         let az: f32 = (0..D).map(|j| a(i, j) * z[j]).sum();
         ensure!((az - bi).abs() < 1e-5, "A·z differs from b");
     }
-    let mut singular = [[1.0f32, 0.0], [2.0, 1.0]];
+    let mut singular = Triangle::<2>::from_fn(|i, j| [[1.0, 0.0], [2.0, 1.0]][i][j]);
     ensure!(
         linalg::cholesky_in_place(&mut singular) == Err(Error::NotPositiveDefinite),
         "indefinite matrix factored"

@@ -12,7 +12,7 @@ use hsmoe_core::snapshot::{
     self, CheckpointProgress, CheckpointRestorer, LinkState, Pass, RestoreProgress, Restorer,
     SnapshotError,
 };
-use hsmoe_core::{Config, Error, Filter, MAX_ABS_INPUT};
+use hsmoe_core::{Config, Const, Error, Experts, Features, Filter, MAX_ABS_INPUT};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 use std::sync::OnceLock;
@@ -177,7 +177,11 @@ where
 pub fn image<const N: usize, const K: usize, const D: usize>(
     filter: &Filter<N, K, D>,
     rng: &XorShiftRng,
-) -> Vec<u8> {
+) -> Vec<u8>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let mut bytes = vec![0u8; Filter::<N, K, D>::SNAPSHOT_LEN - 4];
     filter.write_snapshot(&snapshot::xorshift_state(rng), 0, &mut bytes);
     bytes
@@ -189,10 +193,12 @@ pub fn image<const N: usize, const K: usize, const D: usize>(
 pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize) -> bool {
     let word = |i: usize| f32::from_le_bytes(image[4 * i..4 * i + 4].try_into().unwrap());
     let header_and_state = 9 + 11 + 2 * k;
-    let expert_words = d * d + d + 3;
-    let stick_words = 2 * d * d + 4 * d;
-    let particle_words = k * (expert_words + stick_words) + 2;
-    let diagonal_ok = |start: usize| (0..d).all(|i| word(start + i * d + i) > 0.0);
+    // Packed lower triangles: entry (i, i) is word i(i+1)/2 + i.
+    let triangle = d * (d + 1) / 2;
+    let expert_words = triangle + d + 3;
+    let stick_words = 2 * triangle + 4 * d;
+    let particle_words = k * expert_words + (k - 1) * stick_words + 2;
+    let diagonal_ok = |start: usize| (0..d).all(|i| word(start + i * (i + 1) / 2 + i) > 0.0);
     let finite = |start: usize, len: usize| (start..start + len).all(|i| word(i).is_finite());
     (0..n).all(|p| {
         let base = header_and_state + p * particle_words;
@@ -201,11 +207,11 @@ pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize)
             diagonal_ok(at) && finite(at, expert_words)
         });
         let sticks = base + k * expert_words;
-        let sticks_ok = (0..k.saturating_sub(1)).all(|j| {
+        let sticks_ok = (0..k - 1).all(|j| {
             let at = sticks + j * stick_words;
-            diagonal_ok(at + d * d + d) && finite(at, stick_words)
+            diagonal_ok(at + triangle + d) && finite(at, stick_words)
         });
-        experts_ok && sticks_ok && finite(sticks + k * stick_words, 2)
+        experts_ok && sticks_ok && finite(sticks + (k - 1) * stick_words, 2)
     })
 }
 
@@ -245,7 +251,11 @@ fn assert_probabilities(p: &[f32], what: &str) {
 /// RNG); `Degenerate` changes no bit either; every output is free of NaN
 /// (`pred_var` may be `+∞`), probabilities are probabilities, `1 ≤ ESS ≤ N`; after each
 /// absorbed observation every factor stays positive definite.
-pub fn run_filter<const N: usize, const K: usize, const D: usize>(data: &[u8]) -> Tally {
+pub fn run_filter<const N: usize, const K: usize, const D: usize>(data: &[u8]) -> Tally
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let mut tally = Tally::default();
     let mut input = Input::new(data);
     let mut filter: Box<Filter<N, K, D>> = Box::new(Filter::new());
@@ -371,7 +381,10 @@ fn check_predict<const N: usize, const K: usize, const D: usize>(
     filter: &Filter<N, K, D>,
     x: &[f32],
     tally: &mut Tally,
-) {
+) where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let expected = expected_errors::<D>(x, 0.0);
     match filter.predict(x) {
         Ok(p) => {
@@ -488,7 +501,11 @@ pub fn checkpoint_bytes<const N: usize, const K: usize, const D: usize>(
     filter: &Filter<N, K, D>,
     rng: &[u8; snapshot::RNG_STATE_LEN],
     link: &LinkState,
-) -> Vec<u8> {
+) -> Vec<u8>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let mut bytes = vec![0u8; Filter::<N, K, D>::CHECKPOINT_LEN];
     filter.write_checkpoint(rng, link, 0, &mut bytes);
     bytes

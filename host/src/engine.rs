@@ -18,7 +18,7 @@ use crate::reference::dist::{log_sum_exp, normal_log_pdf};
 use crate::reference::gate::{log_stick_breaking, logits};
 use crate::reference::linalg::dot;
 use crate::reference::{ReferenceError, ReferenceFilter};
-use hsmoe_core::{posterior, Config, FilterState, Particle, ParticleSet};
+use hsmoe_core::{posterior, Config, Const, Experts, Features, FilterState, Particle, ParticleSet};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 use serde::{Deserialize, Serialize};
@@ -353,7 +353,11 @@ pub fn online_engine_with_moves(
 type Observation<const D: usize> = ([f32; D], f32);
 
 /// The core filter on heap storage for a runtime number of particles.
-struct CoreEngine<const K: usize, const D: usize> {
+struct CoreEngine<const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     particles: Vec<Particle<K, D>>,
     weights: Vec<f32>,
     counts: Vec<u32>,
@@ -368,12 +372,19 @@ struct CoreEngine<const K: usize, const D: usize> {
 
 /// `x` narrowed to f32 (`as f32`, round to nearest, as the device's host
 /// link sends it).
-fn narrow<const D: usize>(x: &[f64]) -> Result<[f32; D], EngineError> {
+fn narrow<const D: usize>(x: &[f64]) -> Result<[f32; D], EngineError>
+where
+    Const<D>: Features,
+{
     let x: &[f64; D] = x.try_into().map_err(|_| hsmoe_core::Error::WrongLength)?;
     Ok(x.map(|v| v as f32))
 }
 
-impl<const K: usize, const D: usize> CoreEngine<K, D> {
+impl<const K: usize, const D: usize> CoreEngine<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     fn boxed(
         n: usize,
         config: &Config,
@@ -401,7 +412,11 @@ impl<const K: usize, const D: usize> CoreEngine<K, D> {
     }
 }
 
-impl<const K: usize, const D: usize> OnlineEngine for CoreEngine<K, D> {
+impl<const K: usize, const D: usize> OnlineEngine for CoreEngine<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError> {
         let x: [f32; D] = narrow(x)?;
         let mut set = ParticleSet::new(

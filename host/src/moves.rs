@@ -10,7 +10,7 @@
 use clap::{Args, ValueEnum};
 use hsmoe_core::rejuvenate;
 use hsmoe_core::schedule::{Schedule, Scheduler, Trigger};
-use hsmoe_core::{Config, Particle};
+use hsmoe_core::{Config, Const, Experts, Features, Particle};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 use rayon::prelude::*;
@@ -193,7 +193,11 @@ pub fn sweep_all<const K: usize, const D: usize>(
     config: &Config,
     seed: u64,
     move_index: u64,
-) -> usize {
+) -> usize
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     particles
         .par_iter_mut()
         .enumerate()

@@ -3,26 +3,27 @@
 //! engine does every observation.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hsmoe_core::linalg::Factor;
+use hsmoe_core::linalg::{Factor, Triangle};
+use hsmoe_core::{Const, Features};
 use hsmoe_host::bench::timing::{rank1_update, refactor};
 use std::hint::black_box;
 
 /// `A = I + 0.1·𝟙𝟙ᵀ` (lower triangle), its factor, and `x = (1, ½, ⅓, …)`.
-fn problem<const D: usize>() -> (Factor<D>, Factor<D>, [f32; D]) {
-    let mut a = [[0.0f32; D]; D];
-    for (i, row) in a.iter_mut().enumerate() {
-        for v in row.iter_mut().take(i + 1) {
-            *v = 0.1;
-        }
-        row[i] = 1.1;
-    }
+fn problem<const D: usize>() -> (Triangle<D>, Factor<D>, [f32; D])
+where
+    Const<D>: Features,
+{
+    let a = Triangle::from_fn(|i, j| if i == j { 1.1 } else { 0.1 });
     let mut l = a;
     hsmoe_core::linalg::cholesky_in_place(&mut l).expect("A is positive definite");
     let x = std::array::from_fn(|i| 1.0 / (i as f32 + 1.0));
     (a, l, x)
 }
 
-fn bench_dim<const D: usize>(c: &mut Criterion) {
+fn bench_dim<const D: usize>(c: &mut Criterion)
+where
+    Const<D>: Features,
+{
     let (a, l, x) = problem::<D>();
     let mut group = c.benchmark_group("cholesky");
     group.bench_function(BenchmarkId::new("rank1_update", D), |b| {

@@ -17,11 +17,8 @@ use std::path::{Path, PathBuf};
 
 pub mod fit;
 
-/// The default firmware build's N (the default board's in firmware/build.rs).
+/// The default firmware build's N on every board (firmware/build.rs).
 pub const FIRMWARE_N: usize = 128;
-/// The stm32f405 firmware build's default N (firmware/build.rs): N = 128
-/// does not fit its 128 KiB of RAM.
-pub const FIRMWARE_N_STM32F405: usize = 96;
 /// The default firmware build's K.
 pub const FIRMWARE_K: usize = 4;
 /// The default firmware build's D, intercept included.

@@ -27,9 +27,7 @@ use hsmoe_host::run::{self, Device, RunArgs};
 use hsmoe_host::serial::{self, Board, Qemu};
 use hsmoe_host::simulate::Design;
 use hsmoe_host::telemetry;
-use hsmoe_tests::{
-    scratch, simulated_csv, UpdateBits, FIRMWARE_D, FIRMWARE_K, FIRMWARE_N, FIRMWARE_N_STM32F405,
-};
+use hsmoe_tests::{scratch, simulated_csv, UpdateBits, FIRMWARE_D, FIRMWARE_K, FIRMWARE_N};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
 use std::path::PathBuf;
@@ -93,7 +91,7 @@ fn stm32f405_run_is_bit_identical_to_the_host_core() {
     if !serial::require_qemu("stm32f405_run_is_bit_identical_to_the_host_core") {
         return;
     }
-    run_bit_identical::<FIRMWARE_N_STM32F405>(Board::Stm32f405, "run-stm32f405", 100);
+    run_bit_identical::<FIRMWARE_N>(Board::Stm32f405, "run-stm32f405", 100);
 }
 
 /// `hsmoe run --qemu --board board` on `rows` simulated rows: every `seq`

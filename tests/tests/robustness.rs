@@ -8,7 +8,7 @@
 use hsmoe_core::frame::{self, MAX_FRAME};
 use hsmoe_core::protocol::{FeatureVec, ObserveMsg, PredictMsg, Request};
 use hsmoe_core::snapshot::xorshift_state;
-use hsmoe_core::{Config, Error, Filter, Update, MAX_ABS_INPUT};
+use hsmoe_core::{Config, Const, Error, Experts, Features, Filter, Update, MAX_ABS_INPUT};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xorshift::XorShiftRng;
@@ -35,7 +35,10 @@ fn gated_row(rng: &mut XorShiftRng) -> ([f32; 3], f32) {
 fn warmed_up<const N: usize, const K: usize>(
     seed: u64,
     steps: usize,
-) -> (Box<Filter<N, K, 3>>, XorShiftRng) {
+) -> (Box<Filter<N, K, 3>>, XorShiftRng)
+where
+    Const<K>: Experts,
+{
     let mut filter: Box<Filter<N, K, 3>> = Box::new(Filter::new());
     let mut rng = XorShiftRng::seed_from_u64(seed);
     let mut data = XorShiftRng::seed_from_u64(seed + 1000);
@@ -52,7 +55,11 @@ fn warmed_up<const N: usize, const K: usize>(
 fn fingerprint<const N: usize, const K: usize, const D: usize>(
     filter: &Filter<N, K, D>,
     rng: &XorShiftRng,
-) -> String {
+) -> String
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     format!(
         "{:?}{:?}{:?}",
         filter.particles(),

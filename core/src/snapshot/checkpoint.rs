@@ -1,6 +1,7 @@
 //! Device checkpoints: the snapshot followed by the link's trailer.
 
 use crate::crc::CRC;
+use crate::dims::{Const, Experts, Features};
 use crate::filter::{Filter, FilterState, ParticleSet};
 use crate::particle::Particle;
 use crate::words::le_word;
@@ -156,7 +157,7 @@ impl LinkState {
 /// ```
 /// use hsmoe_core::snapshot::{checkpoint_len, snapshot_len, LINK_STATE_LEN};
 /// assert_eq!(checkpoint_len(128, 4, 4), snapshot_len(128, 4, 4) + LINK_STATE_LEN);
-/// assert_eq!(checkpoint_len(128, 4, 4), 146_576);
+/// assert_eq!(checkpoint_len(128, 4, 4), 91_280);
 /// ```
 pub const fn checkpoint_len(n: usize, k: usize, d: usize) -> usize {
     snapshot_len(n, k, d) + LINK_STATE_LEN
@@ -171,7 +172,11 @@ fn write_checkpoint_stream<const K: usize, const D: usize>(
     link: &LinkState,
     offset: usize,
     out: &mut [u8],
-) -> usize {
+) -> usize
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let core_len = snapshot_len(particles.len(), K, D);
     let end = (core_len + LINK_STATE_LEN).min(offset.saturating_add(out.len()));
     if offset >= end {
@@ -193,7 +198,11 @@ fn write_checkpoint_stream<const K: usize, const D: usize>(
     end - offset
 }
 
-impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D> {
+impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// Length in bytes of this filter's device checkpoint
     /// ([`checkpoint_len`]).
     pub const CHECKPOINT_LEN: usize = checkpoint_len(N, K, D);
@@ -272,7 +281,11 @@ pub enum CheckpointProgress {
 /// # Examples
 /// See [`Filter::write_checkpoint`].
 #[derive(Debug, Default)]
-pub struct CheckpointRestorer<const K: usize, const D: usize> {
+pub struct CheckpointRestorer<const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     inner: Restorer<K, D>,
     trailer: [u8; LINK_STATE_LEN],
     /// Trailer bytes received in the verify pass.
@@ -281,7 +294,11 @@ pub struct CheckpointRestorer<const K: usize, const D: usize> {
     link: Option<LinkState>,
 }
 
-impl<const K: usize, const D: usize> CheckpointRestorer<K, D> {
+impl<const K: usize, const D: usize> CheckpointRestorer<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// A restorer waiting for byte 0 of the verify pass.
     pub const fn new() -> Self {
         CheckpointRestorer {

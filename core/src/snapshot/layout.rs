@@ -2,6 +2,7 @@
 //! counts of the state and of a particle, and the word visitors that
 //! walk a range of the stream.
 
+use crate::dims::{Const, Experts, Features};
 #[cfg(test)]
 use crate::filter::FilterState;
 use crate::gate::Stick;
@@ -22,10 +23,12 @@ pub const RNG_STATE_LEN: usize = 16;
 /// Words of the fixed header: magic, versions, `N`, `K`, `D`, RNG state.
 pub(super) const HEADER_WORDS: usize = 5 + RNG_STATE_LEN / 4;
 
-/// Words of one particle: per expert `D² + D + 3`, per stick `2D² + 4D`,
-/// and the two global scales.
+/// Words of one particle: per expert a packed triangle `T = D(D+1)/2` and
+/// `D + 3`, per stick (`K − 1` of them) two triangles and `4D`, and the
+/// two global scales.
 const fn particle_words(k: usize, d: usize) -> usize {
-    k * (3 * d * d + 5 * d + 3) + 2
+    let triangle = d * (d + 1) / 2;
+    k * (triangle + d + 3) + (k - 1) * (2 * triangle + 4 * d) + 2
 }
 
 /// Words of the [`FilterState`]: six of `Config`, ready, steps, an `f64`
@@ -41,8 +44,8 @@ const fn state_words(k: usize) -> usize {
 /// ```
 /// use hsmoe_core::{snapshot::snapshot_len, Filter};
 /// assert_eq!(snapshot_len(128, 4, 4), Filter::<128, 4, 4>::SNAPSHOT_LEN);
-/// assert_eq!(snapshot_len(128, 4, 4), 146_548);
-/// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 13 + 13 + 1));
+/// assert_eq!(snapshot_len(128, 4, 4), 91_252);
+/// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 13 + 7 + 1));
 /// ```
 pub const fn snapshot_len(n: usize, k: usize, d: usize) -> usize {
     Layout::new(n, k, d).words() * 4
@@ -80,9 +83,28 @@ impl Layout {
 
 impl_words!([] Config { v0, a0, b0, s0, refresh_every, gate_intercept });
 impl_words!([] GlobalScale { tau2, xi });
-impl_words!([const D: usize] Stick<D> { s, r, chol, phi, lambda2, nu });
+impl_words!([const D: usize] Stick<D> where [Const<D>: Features] { s, r, chol, phi, lambda2, nu });
+
+// By hand, since `sticks` is an array of derived length (seen as a slice);
 // `alloc_weights` is step scratch (see the module docs).
-impl_words!([const K: usize, const D: usize] Particle<K, D> { experts, sticks, global });
+impl<const K: usize, const D: usize> Words for Particle<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    fn words(&self, f: &mut impl FnMut(u32)) {
+        self.experts.words(f);
+        self.sticks().iter().for_each(|stick| stick.words(f));
+        self.global.words(f);
+    }
+    fn words_mut(&mut self, f: &mut impl FnMut(&mut u32)) {
+        self.experts.words_mut(f);
+        self.sticks_mut()
+            .iter_mut()
+            .for_each(|stick| stick.words_mut(f));
+        self.global.words_mut(f);
+    }
+}
 
 /// The fixed header, as words.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 //! | 3 | `N`, `K`, `D` |
 //! | 4 | the caller's RNG state ([`RNG_STATE_LEN`] bytes, verbatim) |
 //! | 11 + 2K | filter state: `Config` (`v0`, `a0`, `b0`, `s0`, `refresh_every`, `gate_intercept`), ready flag, step counter, log marginal, `K` allocation sums, repairs |
-//! | N · (K(3D² + 5D + 3) + 2) | each particle: `K` experts (Cholesky factor row by row, mean, `a`, `b`, cached normalizer), `K` sticks (`S`, `r`, factor, `φ`, `λ²`, `ν`; the last stick is an unused all-zero slot), `τ²`, `ξ` |
+//! | N · (K(T + D + 3) + (K − 1)(2T + 4D) + 2), `T = D(D+1)/2` | each particle: `K` experts (Cholesky factor as a packed lower triangle, `T` words row by row, mean, `a`, `b`, cached normalizer), `K − 1` sticks (`S` and the factor of `Λ` packed the same way: `S`, `r`, factor, `φ`, `λ²`, `ν`), `τ²`, `ξ` |
 //! | 1 | CRC-32C ([`CRC_ALGORITHM`](crate::frame::CRC_ALGORITHM)) of every byte before it |
 //!
 //! Everything the filter carries from one step to the next is there, bit
@@ -35,7 +35,7 @@
 //! and commits the state only if the bytes have the CRC verified in the
 //! first pass. The extra RAM is the `Restorer` itself (the header, a
 //! staged [`FilterState`](crate::FilterState), a CRC register: at most `128 + 8K` bytes),
-//! against `N · (K(3D² + 5D + 4) + 4) · 4` bytes for a scratch filter.
+//! against `N · (K(T + D + 4) + (K − 1)(2T + 4D) + 4) · 4` bytes for a scratch filter.
 //! The price is streaming the snapshot twice, and one window: between the
 //! first particle write and the commit the filter reports
 //! [`Error::Uninitialized`](crate::Error::Uninitialized). A write pass

@@ -6,6 +6,7 @@ use core::fmt;
 use ::crc::Digest;
 
 use crate::crc::CRC;
+use crate::dims::{Const, Experts, Features};
 use crate::filter::{Filter, FilterState, ParticleSet};
 use crate::words::le_word;
 use crate::Config;
@@ -71,7 +72,11 @@ pub enum RestoreProgress {
 /// assert_eq!(done, RestoreProgress::Restored { rng_state: [7; 16] });
 /// assert_eq!(format!("{:?}", target.particles()), format!("{:?}", source.particles()));
 /// ```
-pub struct Restorer<const K: usize, const D: usize> {
+pub struct Restorer<const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     pass: Pass,
     /// Bytes of the current pass consumed so far.
     pos: usize,
@@ -88,7 +93,11 @@ pub struct Restorer<const K: usize, const D: usize> {
     state: FilterState<K>,
 }
 
-impl<const K: usize, const D: usize> fmt::Debug for Restorer<K, D> {
+impl<const K: usize, const D: usize> fmt::Debug for Restorer<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Restorer")
             .field("pass", &self.pass)
@@ -97,13 +106,21 @@ impl<const K: usize, const D: usize> fmt::Debug for Restorer<K, D> {
     }
 }
 
-impl<const K: usize, const D: usize> Default for Restorer<K, D> {
+impl<const K: usize, const D: usize> Default for Restorer<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const K: usize, const D: usize> Restorer<K, D> {
+impl<const K: usize, const D: usize> Restorer<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// A restorer waiting for byte 0 of the verify pass.
     pub const fn new() -> Self {
         Restorer {
@@ -289,7 +306,11 @@ impl<const K: usize, const D: usize> Restorer<K, D> {
     }
 }
 
-impl<const K: usize, const D: usize> ParticleSet<'_, K, D> {
+impl<const K: usize, const D: usize> ParticleSet<'_, K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// Restores a whole snapshot held in memory: both passes of a
     /// [`Restorer`]. Returns the RNG state stored in it.
     ///
@@ -312,7 +333,11 @@ impl<const K: usize, const D: usize> ParticleSet<'_, K, D> {
     }
 }
 
-impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D> {
+impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// See [`ParticleSet::restore_snapshot`].
     ///
     /// # Errors

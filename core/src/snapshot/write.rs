@@ -1,6 +1,7 @@
 //! Writing the snapshot stream in chunks, straight from the live filter.
 
 use crate::crc::CRC;
+use crate::dims::{Const, Experts, Features};
 use crate::filter::{Filter, FilterState, ParticleSet};
 use crate::particle::Particle;
 
@@ -14,7 +15,10 @@ fn emit_words<const K: usize, const D: usize>(
     particles: &[Particle<K, D>],
     range: core::ops::Range<usize>,
     f: &mut impl FnMut(usize, u32),
-) {
+) where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let layout = Layout::new(particles.len(), K, D);
     emit_range(header, 0, range.clone(), f);
     emit_range(state, HEADER_WORDS, range.clone(), f);
@@ -36,7 +40,11 @@ pub(super) fn write_stream<const K: usize, const D: usize>(
     rng_state: &[u8; RNG_STATE_LEN],
     offset: usize,
     out: &mut [u8],
-) -> usize {
+) -> usize
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let layout = Layout::new(particles.len(), K, D);
     let end = layout.bytes().min(offset.saturating_add(out.len()));
     if offset >= end {
@@ -71,7 +79,11 @@ pub(super) fn write_stream<const K: usize, const D: usize>(
     end - offset
 }
 
-impl<const K: usize, const D: usize> ParticleSet<'_, K, D> {
+impl<const K: usize, const D: usize> ParticleSet<'_, K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// Length in bytes of this set's snapshot ([`snapshot_len`]).
     ///
     /// # Examples
@@ -118,7 +130,11 @@ impl<const K: usize, const D: usize> ParticleSet<'_, K, D> {
     }
 }
 
-impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D> {
+impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     /// Length in bytes of this filter's snapshot ([`snapshot_len`]), for
     /// sizing buffers at compile time.
     pub const SNAPSHOT_LEN: usize = snapshot_len(N, K, D);

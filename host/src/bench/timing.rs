@@ -4,8 +4,8 @@
 use crate::reference::{self, ReferenceFilter};
 use anyhow::bail;
 use hsmoe_core::dist::polya_gamma;
-use hsmoe_core::linalg::{self, Factor};
-use hsmoe_core::{FilterState, Particle, ParticleSet};
+use hsmoe_core::linalg::{self, Factor, Triangle};
+use hsmoe_core::{Const, Experts, Features, FilterState, Particle, ParticleSet};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xorshift::XorShiftRng;
@@ -35,7 +35,11 @@ pub trait UpdateLoop {
 }
 
 /// The core filter of one shape, its storage on the heap.
-struct CoreLoop<const K: usize, const D: usize> {
+struct CoreLoop<const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     particles: Vec<Particle<K, D>>,
     weights: Vec<f32>,
     counts: Vec<u32>,
@@ -45,7 +49,11 @@ struct CoreLoop<const K: usize, const D: usize> {
     next: usize,
 }
 
-impl<const K: usize, const D: usize> UpdateLoop for CoreLoop<K, D> {
+impl<const K: usize, const D: usize> UpdateLoop for CoreLoop<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     fn update(&mut self) -> anyhow::Result<()> {
         let (x, y) = &self.rows[self.next % self.rows.len()];
         self.next += 1;
@@ -63,7 +71,11 @@ impl<const K: usize, const D: usize> UpdateLoop for CoreLoop<K, D> {
 fn core_loop_of<const K: usize, const D: usize>(
     point: Point,
     seed: u64,
-) -> anyhow::Result<Box<dyn UpdateLoop>> {
+) -> anyhow::Result<Box<dyn UpdateLoop>>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     let n = point.n;
     let mut filter = CoreLoop::<K, D> {
         particles: vec![Particle::ZERO; n],
@@ -334,16 +346,16 @@ pub(super) fn time_pg(cs: &[f64], budget: Budget) -> anyhow::Result<(f64, f64, f
 }
 
 /// A random SPD matrix `G Gᵀ + I` (lower triangle) and its factor.
-fn spd_and_factor<const D: usize>(rng: &mut XorShiftRng) -> anyhow::Result<(Factor<D>, Factor<D>)> {
+fn spd_and_factor<const D: usize>(rng: &mut XorShiftRng) -> anyhow::Result<(Triangle<D>, Factor<D>)>
+where
+    Const<D>: Features,
+{
     let g: Vec<f32> = (0..D * D).map(|_| rng.sample(StandardNormal)).collect();
     let row = |i: usize| &g[i * D..(i + 1) * D];
-    let mut a = [[0.0f32; D]; D];
-    for (i, a_row) in a.iter_mut().enumerate() {
-        for (j, v) in a_row.iter_mut().enumerate().take(i + 1) {
-            let gg: f32 = row(i).iter().zip(row(j)).map(|(p, q)| p * q).sum();
-            *v = gg + f32::from(u8::from(i == j));
-        }
-    }
+    let a = Triangle::from_fn(|i, j| {
+        let gg: f32 = row(i).iter().zip(row(j)).map(|(p, q)| p * q).sum();
+        gg + f32::from(u8::from(i == j))
+    });
     let mut l = a;
     linalg::cholesky_in_place(&mut l)?;
     Ok((a, l))
@@ -354,7 +366,10 @@ fn spd_and_factor<const D: usize>(rng: &mut XorShiftRng) -> anyhow::Result<(Fact
 ///
 /// # Errors
 /// If the update fails (it does not for an SPD start).
-pub fn rank1_update<const D: usize>(l: &Factor<D>, x: &[f32; D]) -> anyhow::Result<Factor<D>> {
+pub fn rank1_update<const D: usize>(l: &Factor<D>, x: &[f32; D]) -> anyhow::Result<Factor<D>>
+where
+    Const<D>: Features,
+{
     let (mut l, mut work) = (*l, *x);
     linalg::cholesky_rank1_update(&mut l, &mut work)?;
     Ok(l)
@@ -365,13 +380,11 @@ pub fn rank1_update<const D: usize>(l: &Factor<D>, x: &[f32; D]) -> anyhow::Resu
 ///
 /// # Errors
 /// If the factorization fails (it does not for an SPD start).
-pub fn refactor<const D: usize>(a: &Factor<D>, x: &[f32; D]) -> anyhow::Result<Factor<D>> {
-    let mut a = *a;
-    for (i, row) in a.iter_mut().enumerate() {
-        for (v, xj) in row.iter_mut().zip(x).take(i + 1) {
-            *v += x[i] * xj;
-        }
-    }
+pub fn refactor<const D: usize>(a: &Triangle<D>, x: &[f32; D]) -> anyhow::Result<Factor<D>>
+where
+    Const<D>: Features,
+{
+    let mut a = Triangle::from_fn(|i, j| a[(i, j)] + x[i] * x[j]);
     linalg::cholesky_in_place(&mut a)?;
     Ok(a)
 }
@@ -380,7 +393,10 @@ pub fn refactor<const D: usize>(a: &Factor<D>, x: &[f32; D]) -> anyhow::Result<F
 const CHOL_BATCH: usize = 1_000;
 
 /// ns per rank-1 update and per refactorization at dimension `D`.
-fn time_cholesky_of<const D: usize>(budget: Budget) -> anyhow::Result<(f64, f64)> {
+fn time_cholesky_of<const D: usize>(budget: Budget) -> anyhow::Result<(f64, f64)>
+where
+    Const<D>: Features,
+{
     let mut rng = XorShiftRng::seed_from_u64(D as u64);
     let (a, l) = spd_and_factor::<D>(&mut rng)?;
     let x: [f32; D] = std::array::from_fn(|_| rng.sample(StandardNormal));
@@ -438,10 +454,8 @@ mod tests {
         let (a, l) = spd_and_factor::<8>(&mut rng).unwrap();
         let x = [0.5f32; 8];
         let (u, f) = (rank1_update(&l, &x).unwrap(), refactor(&a, &x).unwrap());
-        for (ru, rf) in u.iter().zip(&f) {
-            for (p, q) in ru.iter().zip(rf) {
-                assert!((p - q).abs() < 1e-4, "{p} vs {q}");
-            }
+        for (p, q) in u.entries().iter().zip(f.entries()) {
+            assert!((p - q).abs() < 1e-4, "{p} vs {q}");
         }
     }
 }
