@@ -30,6 +30,11 @@ pub struct Particle<const K: usize, const D: usize> {
     pub(crate) experts: [ExpertStats<D>; K],
     pub(crate) sticks: [Stick<D>; K],
     pub(crate) global: GlobalScale,
+    /// Log weight carried from a step that did not resample (docs/model.md
+    /// §3, step 3), normalized so the weights `exp(ln_weight)` sum to
+    /// about `N`; exactly 0 after resampling, so equally weighted particles
+    /// cost no exponential.
+    pub(crate) ln_weight: f32,
     /// Step scratch (not in snapshots): the unnormalized allocation
     /// probabilities `exp(ℓ_k − max_j ℓ_j)`, `ℓ_k = ln π_k(x_t) + ln t_k(y_t)`
     /// (0 for a dead term), exponentiated in step 1 for the particle's
@@ -45,6 +50,7 @@ impl<const K: usize, const D: usize> Particle<K, D> {
         experts: [ExpertStats::ZERO; K],
         sticks: [Stick::ZERO; K],
         global: GlobalScale::ZERO,
+        ln_weight: 0.0,
         alloc_weights: [0.0; K],
     };
 
@@ -58,6 +64,17 @@ impl<const K: usize, const D: usize> Particle<K, D> {
     /// The `K − 1` sticks of the gate.
     pub fn sticks(&self) -> &[Stick<D>] {
         &self.sticks[..Self::LIVE_STICKS]
+    }
+
+    /// The particle's weight relative to an equally weighted one: 1 after a
+    /// step that resampled, `exp(ln_weight)` after one that did not
+    /// (docs/model.md §3, step 3). Every posterior summary weights by it.
+    pub fn weight(&self) -> f32 {
+        if self.ln_weight == 0.0 {
+            1.0
+        } else {
+            libm::expf(self.ln_weight)
+        }
     }
 
     /// The horseshoe's global scale.
@@ -74,6 +91,7 @@ impl<const K: usize, const D: usize> Particle<K, D> {
     ) -> Result<(), Error> {
         self.experts = [ExpertStats::prior(config); K];
         self.sticks = [Stick::ZERO; K];
+        self.ln_weight = 0.0;
         horseshoe::draw_prior(
             &mut self.sticks[..Self::LIVE_STICKS],
             &mut self.global,

@@ -273,6 +273,12 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
                 self.config()
             }
             Request::Reset { seed } => self.reset(seed),
+            Request::Resampling { ess_fraction } => {
+                match self.filter.set_resample_ess(ess_fraction) {
+                    Ok(()) => self.config(),
+                    Err(error) => self.reject(None, error.into()),
+                }
+            }
             Request::Status => Response::Status(StatusMsg {
                 steps: self.filter.state().steps(),
                 last_seq: self.last,
@@ -424,7 +430,7 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
         }
     }
 
-    /// `Config` for `Hello` and `Reset`.
+    /// `Config` for `Hello`, `Reset` and `Resampling`.
     fn config(&self) -> Response<K> {
         Response::Config(ConfigMsg {
             version: PROTOCOL_VERSION,
@@ -433,6 +439,7 @@ impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D> {
             d: D as u32,
             seed: self.seed,
             max_frame: MAX_FRAME as u32,
+            resample_ess: self.filter.state().config().resample_ess,
         })
     }
 

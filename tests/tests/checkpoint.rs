@@ -263,6 +263,7 @@ fn options(checkpoint: Option<PathBuf>) -> StreamOptions {
             every: 1_000_000,
         }),
         stop_after: None,
+        resample_ess: None,
     }
 }
 

@@ -6,7 +6,7 @@ use hsmoe_host::serial::{firmware_build_command, Board};
 
 #[test]
 fn too_many_particles_for_the_stm32f405_fail_the_build_naming_the_bytes() {
-    // N = 128 at K = D = 4: 128 × 1 168 B of particles alone exceed the
+    // N = 128 at K = D = 4: 128 × 1 172 B of particles alone exceed the
     // chip's 128 KiB (README, "Boards").
     let output = firmware_build_command(Board::Stm32f405, false)
         .env("HSMOE_N", "128")

@@ -23,15 +23,15 @@ pub const RNG_STATE_LEN: usize = 16;
 pub(super) const HEADER_WORDS: usize = 5 + RNG_STATE_LEN / 4;
 
 /// Words of one particle: per expert `D² + D + 3`, per stick `2D² + 4D`,
-/// and the two global scales.
+/// the two global scales and the carried log weight.
 const fn particle_words(k: usize, d: usize) -> usize {
-    k * (3 * d * d + 5 * d + 3) + 2
+    k * (3 * d * d + 5 * d + 3) + 3
 }
 
-/// Words of the [`FilterState`]: six of `Config`, ready, steps, an `f64`
+/// Words of the [`FilterState`]: seven of `Config`, ready, steps, an `f64`
 /// log marginal, `K` `f64` allocation sums, repairs.
 const fn state_words(k: usize) -> usize {
-    11 + 2 * k
+    12 + 2 * k
 }
 
 /// Length in bytes of the snapshot of a filter with `n` particles, `k`
@@ -41,8 +41,8 @@ const fn state_words(k: usize) -> usize {
 /// ```
 /// use hsmoe_core::{snapshot::snapshot_len, Filter};
 /// assert_eq!(snapshot_len(128, 4, 4), Filter::<128, 4, 4>::SNAPSHOT_LEN);
-/// assert_eq!(snapshot_len(128, 4, 4), 146_548);
-/// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 13 + 13 + 1));
+/// assert_eq!(snapshot_len(128, 4, 4), 147_064);
+/// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 14 + 14 + 1));
 /// ```
 pub const fn snapshot_len(n: usize, k: usize, d: usize) -> usize {
     Layout::new(n, k, d).words() * 4
@@ -78,11 +78,11 @@ impl Layout {
     }
 }
 
-impl_words!([] Config { v0, a0, b0, s0, refresh_every, gate_intercept });
+impl_words!([] Config { v0, a0, b0, s0, refresh_every, gate_intercept, resample_ess });
 impl_words!([] GlobalScale { tau2, xi });
 impl_words!([const D: usize] Stick<D> { s, r, chol, phi, lambda2, nu });
 // `alloc_weights` is step scratch (see the module docs).
-impl_words!([const K: usize, const D: usize] Particle<K, D> { experts, sticks, global });
+impl_words!([const K: usize, const D: usize] Particle<K, D> { experts, sticks, global, ln_weight });
 
 /// The fixed header, as words.
 #[derive(Clone, Copy, PartialEq, Eq)]
