@@ -320,7 +320,8 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
         // threshold (always at the default 1); otherwise the particles
         // carry their weights, normalized to sum to about N.
         let threshold = self.state.config.resample_ess;
-        let resampled = if threshold >= 1.0 || ess < threshold * n as f32 {
+        let resample = threshold >= 1.0 || ess < threshold * n as f32;
+        let resampled = if resample {
             systematic_counts(self.weights, uniform::open01(rng), self.counts)?;
             let resampled = replicate_in_place(self.particles, self.counts);
             for particle in self.particles.iter_mut() {
@@ -343,16 +344,20 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
         let mut phase = t % refresh_every;
         let (mut alloc, mut posterior_weight) = ([0.0f32; K], 0.0f32);
         let mut healthy = 0usize;
-        for (particle, ok) in self.particles.iter_mut().zip(self.counts.iter_mut()) {
+        let cloud = self.particles.iter_mut().zip(self.weights.iter());
+        for ((particle, e), ok) in cloud.zip(self.counts.iter_mut()) {
             let refresh = phase == 0;
             phase = if phase + 1 == refresh_every {
                 0
             } else {
                 phase + 1
             };
-            // A particle of weight 0 (only without resampling) has no say
-            // in the posterior: it is left as it is, not repaired.
-            let weight = particle.weight();
+            // The new weight is ∝ step 2's exp(ln w − max), at hand without
+            // an exp (the slots no longer match the particles once
+            // resampled, but then every weight is 1). A particle of weight
+            // 0 (only without resampling) has no say in the posterior: it
+            // is left as it is, not repaired.
+            let weight = if resample { 1.0 } else { *e };
             if weight == 0.0 {
                 *ok = 1;
                 continue;
