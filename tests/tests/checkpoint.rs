@@ -321,10 +321,10 @@ fn corrupt_and_mismatched_checkpoints_are_refused_and_change_nothing() {
             SnapshotError::Shape,
             Pass::Verify,
         ),
-        // The format version (word 1, low half) edited to 2.
+        // The format version (word 1, low half) edited to the next one.
         (
-            "format version 2",
-            edit(4, &|_| 2),
+            "next format version",
+            edit(4, &|_| hsmoe_core::version::FORMAT_VERSION as u8 + 1),
             SnapshotError::Version,
             Pass::Verify,
         ),
