@@ -14,12 +14,13 @@ pub const PRIOR_MIN: f32 = 1.0e-6;
 /// Largest accepted prior hyperparameter; see [`PRIOR_MIN`].
 pub const PRIOR_MAX: f32 = 1.0e6;
 
-/// Prior hyperparameters and the horseshoe refresh period.
+/// Prior hyperparameters, the horseshoe refresh period and the resampling
+/// threshold.
 ///
 /// Defaults are chosen for standardized data (docs/model.md §1): `m0 = 0`,
 /// `V0 = v0·I` with `v0 = 10`, `σ² ~ IG(a0 = 2, b0 = 1)`, unshrunk gate
 /// intercepts `φ_{j,0} ~ N(0, s0²)` with `s0 = 2`, and a horseshoe refresh
-/// every `R = D` observations.
+/// every `R = D` observations, and resampling at every step.
 ///
 /// # Examples
 /// ```
@@ -49,6 +50,11 @@ pub struct Config {
     /// Whether feature 0 is an intercept (a column of ones). Its gate
     /// coefficients get the `N(0, s0²)` prior instead of the horseshoe.
     pub gate_intercept: bool,
+    /// Resample when a step's effective sample size is below
+    /// `resample_ess · N`, in `[0, 1]`; otherwise the particles keep their
+    /// weights into the next step (docs/model.md §3, step 3). `1` (the
+    /// default) resamples at every step, `0` never.
+    pub resample_ess: f32,
 }
 
 impl Config {
@@ -69,11 +75,13 @@ impl Config {
             s0: 2.0,
             refresh_every: if d == 0 { 1 } else { d as u32 },
             gate_intercept: true,
+            resample_ess: 1.0,
         }
     }
 
     /// Checks every field: `v0`, `a0`, `b0`, `s0` within
-    /// [[`PRIOR_MIN`], [`PRIOR_MAX`]], and `refresh_every ≥ 1`.
+    /// [[`PRIOR_MIN`], [`PRIOR_MAX`]], `refresh_every ≥ 1` and
+    /// `resample_ess` in `[0, 1]`.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] naming no field; the caller's value is kept.
@@ -86,6 +94,9 @@ impl Config {
     /// config.refresh_every = 3;
     /// config.v0 = 1.0e30; // f32 statistics would break down
     /// assert_eq!(config.validate(3), Err(hsmoe_core::Error::InvalidConfig));
+    /// config.v0 = 10.0;
+    /// config.resample_ess = 1.5;
+    /// assert_eq!(config.validate(3), Err(hsmoe_core::Error::InvalidConfig));
     /// ```
     pub fn validate(&self, d: usize) -> Result<(), Error> {
         let positive = |v: f32| (PRIOR_MIN..=PRIOR_MAX).contains(&v);
@@ -94,6 +105,7 @@ impl Config {
             && positive(self.b0)
             && positive(self.s0)
             && self.refresh_every >= 1
+            && (0.0..=1.0).contains(&self.resample_ess)
             && d >= 1;
         if ok {
             Ok(())

@@ -46,6 +46,7 @@ impl<const K: usize> FilterState<K> {
             s0: 0.0,
             refresh_every: 0,
             gate_intercept: false,
+            resample_ess: 0.0,
         },
         ready: false,
         steps: 0,
@@ -217,6 +218,23 @@ where
         Ok(())
     }
 
+    /// Sets [`Config::resample_ess`] from the next step on. Any rule that
+    /// decides from the past keeps the evidence estimate unbiased, so the
+    /// threshold may change in the middle of a run.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a value outside `[0, 1]` (nothing
+    /// changed).
+    pub fn set_resample_ess(&mut self, ess_fraction: f32) -> Result<(), Error> {
+        let config = Config {
+            resample_ess: ess_fraction,
+            ..self.state.config
+        };
+        config.validate(D)?;
+        self.state.config = config;
+        Ok(())
+    }
+
     fn ready(&self) -> Result<(), Error> {
         if self.state.ready {
             Ok(())
@@ -250,10 +268,15 @@ where
         check_values(&[y])?;
         let n = self.particles.len();
 
-        // 1. Weights in log space, and the predictive before y is used.
+        // 1. Weights in log space, and the predictive before y is used,
+        // both under the weights carried from the last step (all 1 after
+        // resampling).
         let mut mixture = Mixture::<K>::ZERO;
+        let mut carried = 0.0f32;
         let (mut psi, mut ln_pi, mut pi, mut terms) = ([0.0; K], [0.0; K], [0.0; K], [0.0; K]);
         for (particle, ln_w) in self.particles.iter_mut().zip(self.weights.iter_mut()) {
+            let weight = particle.weight();
+            carried += weight;
             for (p, stick) in psi.iter_mut().zip(particle.sticks()) {
                 *p = stick.logit(&x);
             }
@@ -266,39 +289,60 @@ where
                 .zip(&mut terms);
             for (k, ((expert, (ln_pi_k, pi_k)), term)) in components.enumerate() {
                 let t = expert.predictive(&x);
-                mixture.add(k, *pi_k, &t);
+                mixture.add(k, weight * pi_k, &t);
                 *term = ln_pi_k + t.ln_pdf(y);
             }
             // ln w = max + ln Σ exp(term − max). The exponentials stay in the
             // particle as its step-4 allocation weights (resampling carries
             // them with it), so each term costs at most one exp in the step.
             // Terms that are not finite are dead.
-            *ln_w = match categorical::exp_shifted(&terms, &mut particle.alloc_weights) {
-                Some((max, total)) => max + libm::logf(total),
-                None => f32::NEG_INFINITY,
-            };
+            *ln_w = particle.ln_weight
+                + match categorical::exp_shifted(&terms, &mut particle.alloc_weights) {
+                    Some((max, total)) => max + libm::logf(total),
+                    None => f32::NEG_INFINITY,
+                };
         }
-        let (pred_mean, pred_var, gate) = mixture.finish(n);
+        let (pred_mean, pred_var, gate) = mixture.finish(carried);
 
-        // 2. Evidence and ESS from max-subtracted weights.
+        // 2. Evidence and ESS from max-subtracted weights; each particle
+        // keeps its own (−∞ once dead) in case the weights are carried.
         let max = max_finite(self.weights);
         if !max.is_finite() {
             return Err(Error::Degenerate);
         }
         let (mut sum, mut sum_sq) = (0.0f32, 0.0f32);
-        for w in self.weights.iter_mut() {
+        for (w, particle) in self.weights.iter_mut().zip(self.particles.iter_mut()) {
             let e = libm::expf(*w - max);
+            particle.ln_weight = if e > 0.0 { *w - max } else { f32::NEG_INFINITY };
             *w = if e.is_nan() { 0.0 } else { e };
             sum += *w;
             sum_sq += *w * *w;
         }
-        let log_pred = max + libm::logf(sum / n as f32);
+        // ln Σ_i W_i p̂_i / Σ_i W_i with the carried weights W_i: an
+        // unbiased increment whether or not the last step resampled.
+        let ln_mean = libm::logf(sum / carried);
+        let log_pred = max + ln_mean;
         // Rounding can put (Σw)²/Σw² a few ulps past N, which it cannot exceed.
         let ess = (sum * sum / sum_sq).min(n as f32);
 
-        // 3. Systematic resampling, in place.
-        systematic_counts(self.weights, uniform::open01(rng), self.counts)?;
-        let resampled = replicate_in_place(self.particles, self.counts);
+        // 3. Systematic resampling, in place, when the ESS is below the
+        // threshold (always at the default 1); otherwise the particles
+        // carry their weights, normalized to sum to about N.
+        let threshold = self.state.config.resample_ess;
+        let resample = threshold >= 1.0 || ess < threshold * n as f32;
+        let resampled = if resample {
+            systematic_counts(self.weights, uniform::open01(rng), self.counts)?;
+            let resampled = replicate_in_place(self.particles, self.counts);
+            for particle in self.particles.iter_mut() {
+                particle.ln_weight = 0.0;
+            }
+            resampled
+        } else {
+            for particle in self.particles.iter_mut() {
+                particle.ln_weight -= ln_mean;
+            }
+            false
+        };
 
         // 4.–7. Allocation, expert, sticks, horseshoe; per particle.
         let t = self.state.steps.wrapping_add(1);
@@ -307,9 +351,27 @@ where
         // is a library call on the M4F).
         let refresh_every = self.state.config.refresh_every.max(1);
         let mut phase = t % refresh_every;
-        let mut alloc = [0.0f32; K];
+        let (mut alloc, mut posterior_weight) = ([0.0f32; K], 0.0f32);
         let mut healthy = 0usize;
-        for (particle, ok) in self.particles.iter_mut().zip(self.counts.iter_mut()) {
+        let cloud = self.particles.iter_mut().zip(self.weights.iter());
+        for ((particle, e), ok) in cloud.zip(self.counts.iter_mut()) {
+            let refresh = phase == 0;
+            phase = if phase + 1 == refresh_every {
+                0
+            } else {
+                phase + 1
+            };
+            // The new weight is ∝ step 2's exp(ln w − max), at hand without
+            // an exp (the slots no longer match the particles once
+            // resampled, but then every weight is 1). A particle of weight
+            // 0 (only without resampling) has no say in the posterior: it
+            // is left as it is, not repaired.
+            let weight = if resample { 1.0 } else { *e };
+            if weight == 0.0 {
+                *ok = 1;
+                continue;
+            }
+            posterior_weight += weight;
             // The step-1 weights exp(term − max), normalized by their sum,
             // not as exp(term − ln w): once |terms| ≳ 1e7 the f32 ln w cannot
             // carry ln Σ and the probabilities summed to up to K. A survivor
@@ -318,17 +380,11 @@ where
             let total: f32 = weights.iter().sum();
             let z = if total > 0.0 {
                 for (a, w) in alloc.iter_mut().zip(weights) {
-                    *a += w / total;
+                    *a += weight * (w / total);
                 }
                 categorical::sample(rng, weights, total)
             } else {
                 None
-            };
-            let refresh = phase == 0;
-            phase = if phase + 1 == refresh_every {
-                0
-            } else {
-                phase + 1
             };
             let result = match z {
                 Some(z) => particle.absorb(&x, y, z, refresh, &self.state.config, rng),
@@ -345,8 +401,9 @@ where
 
         self.state.steps = t;
         self.state.log_marginal += f64::from(log_pred);
+        let alloc = alloc.map(|a| a / posterior_weight);
         for (s, a) in self.state.alloc_sum.iter_mut().zip(&alloc) {
-            *s += f64::from(a / n as f32);
+            *s += f64::from(*a);
         }
         Ok(Update {
             pred_mean,
@@ -355,7 +412,7 @@ where
             ess,
             resampled,
             gate,
-            alloc: alloc.map(|a| a / n as f32),
+            alloc,
         })
     }
 
@@ -468,6 +525,14 @@ where
         rng: &mut R,
     ) -> Result<(), Error> {
         self.as_set().reset(config, rng)
+    }
+
+    /// See [`ParticleSet::set_resample_ess`].
+    ///
+    /// # Errors
+    /// As [`ParticleSet::set_resample_ess`].
+    pub fn set_resample_ess(&mut self, ess_fraction: f32) -> Result<(), Error> {
+        self.as_set().set_resample_ess(ess_fraction)
     }
 
     /// See [`ParticleSet::observe`].

@@ -34,6 +34,11 @@ where
     pub(crate) experts: [ExpertStats<D>; K],
     pub(crate) sticks: <Const<K> as Experts>::PerStick<Stick<D>>,
     pub(crate) global: GlobalScale,
+    /// Log weight carried from a step that did not resample (docs/model.md
+    /// §3, step 3), normalized so the weights `exp(ln_weight)` sum to
+    /// about `N`; exactly 0 after resampling, so equally weighted particles
+    /// cost no exponential.
+    pub(crate) ln_weight: f32,
     /// Step scratch (not in snapshots): the unnormalized allocation
     /// probabilities `exp(ℓ_k − max_j ℓ_j)`, `ℓ_k = ln π_k(x_t) + ln t_k(y_t)`
     /// (0 for a dead term), exponentiated in step 1 for the particle's
@@ -53,6 +58,7 @@ where
         experts: [ExpertStats::ZERO; K],
         sticks: Zeroed::ZERO,
         global: GlobalScale::ZERO,
+        ln_weight: 0.0,
         alloc_weights: [0.0; K],
     };
 
@@ -71,6 +77,17 @@ where
         self.sticks.as_mut()
     }
 
+    /// The particle's weight relative to an equally weighted one: 1 after a
+    /// step that resampled, `exp(ln_weight)` after one that did not
+    /// (docs/model.md §3, step 3). Every posterior summary weights by it.
+    pub fn weight(&self) -> f32 {
+        if self.ln_weight == 0.0 {
+            1.0
+        } else {
+            libm::expf(self.ln_weight)
+        }
+    }
+
     /// The horseshoe's global scale.
     pub fn global_scale(&self) -> &GlobalScale {
         &self.global
@@ -85,6 +102,7 @@ where
     ) -> Result<(), Error> {
         self.experts = [ExpertStats::prior(config); K];
         self.sticks = Zeroed::ZERO;
+        self.ln_weight = 0.0;
         horseshoe::draw_prior(self.sticks.as_mut(), &mut self.global, config, rng)
     }
 

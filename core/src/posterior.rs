@@ -1,6 +1,7 @@
 //! What the posterior says (docs/model.md §8): predictive at any `x`, router
 //! scores for top-k routing, and gate/horseshoe summaries. All read-only
-//! functions of the particle cloud, equally weighted after resampling.
+//! functions of the particle cloud, each particle weighted by
+//! [`Particle::weight`] (all equal after a step that resampled).
 
 use crate::dims::{Const, Experts, Features};
 use crate::expert::StudentT;
@@ -47,7 +48,7 @@ pub struct GateSummary<const K: usize, const D: usize> {
     pub tau2_geometric_mean: f32,
 }
 
-/// Running sums for a particle mean and standard deviation.
+/// Running weighted sums for a particle mean and standard deviation.
 #[derive(Clone, Copy)]
 struct Moments {
     sum: f32,
@@ -60,20 +61,35 @@ impl Moments {
         sum_sq: 0.0,
     };
 
-    fn add(&mut self, v: f32) {
-        self.sum += v;
-        self.sum_sq += v * v;
+    fn add(&mut self, v: f32, weight: f32) {
+        self.sum += weight * v;
+        self.sum_sq += weight * (v * v);
     }
 
-    fn mean_sd(&self, n: usize) -> (f32, f32) {
-        let n = n.max(1) as f32;
-        let mean = self.sum / n;
-        let var = (self.sum_sq / n - mean * mean).max(0.0);
+    /// Mean and sd over particles of total weight `total`.
+    fn mean_sd(&self, total: f32) -> (f32, f32) {
+        let mean = self.sum / total;
+        let var = (self.sum_sq / total - mean * mean).max(0.0);
         (mean, sqrt(var))
     }
 }
 
-/// The mixture predictive over equally weighted particles, accumulated.
+/// Total weight of `particles`, at least the smallest positive f32 so a
+/// mean over it is defined.
+fn total_weight<const K: usize, const D: usize>(particles: &[Particle<K, D>]) -> f32
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    particles
+        .iter()
+        .map(Particle::weight)
+        .sum::<f32>()
+        .max(f32::MIN_POSITIVE)
+}
+
+/// The mixture predictive over weighted particles, accumulated (each
+/// component's probability already multiplied by its particle's weight).
 pub(crate) struct Mixture<const K: usize> {
     mean: f32,
     second: f32,
@@ -97,18 +113,18 @@ impl<const K: usize> Mixture<K> {
         }
     }
 
-    /// `(mean, variance, mean gate)` over `n` particles. The variance is
-    /// `+∞` when the second moment is (an expert with `2a ≤ 2`, or f32
-    /// overflow at extreme inputs), not the `max(∞ − ∞, 0) = 0` it was.
-    pub(crate) fn finish(self, n: usize) -> (f32, f32, [f32; K]) {
-        let n = n as f32;
-        let mean = self.mean / n;
+    /// `(mean, variance, mean gate)` over particles of total weight
+    /// `total` (`N` when equally weighted). The variance is `+∞` when the
+    /// second moment is (an expert with `2a ≤ 2`, or f32 overflow at
+    /// extreme inputs), not the `max(∞ − ∞, 0) = 0` it was.
+    pub(crate) fn finish(self, total: f32) -> (f32, f32, [f32; K]) {
+        let mean = self.mean / total;
         let var = if self.second == f32::INFINITY {
             f32::INFINITY
         } else {
-            (self.second / n - mean * mean).max(0.0)
+            (self.second / total - mean * mean).max(0.0)
         };
-        (mean, var, self.gate.map(|g| g / n))
+        (mean, var, self.gate.map(|g| g / total))
     }
 }
 
@@ -163,12 +179,13 @@ where
     let mut mixture = Mixture::<K>::ZERO;
     let (mut psi, mut ln_pi) = ([0.0; K], [0.0; K]);
     for particle in particles {
+        let weight = particle.weight();
         particle.gate(&x, &mut psi, &mut ln_pi);
         for (k, expert) in particle.experts().iter().enumerate() {
-            mixture.add(k, libm::expf(ln_pi[k]), &expert.predictive(&x));
+            mixture.add(k, weight * libm::expf(ln_pi[k]), &expert.predictive(&x));
         }
     }
-    let (mean, var, gate) = mixture.finish(particles.len());
+    let (mean, var, gate) = mixture.finish(total_weight(particles));
     Ok(Prediction { mean, var, gate })
 }
 
@@ -205,13 +222,14 @@ where
     let mut logit = [Moments::ZERO; K];
     let (mut psi, mut ln_pi) = ([0.0; K], [0.0; K]);
     for particle in particles {
+        let weight = particle.weight();
         particle.gate(&x, &mut psi, &mut ln_pi);
         for k in 0..K {
-            gate[k].add(libm::expf(ln_pi[k]));
-            logit[k].add(psi[k]);
+            gate[k].add(libm::expf(ln_pi[k]), weight);
+            logit[k].add(psi[k], weight);
         }
     }
-    let n = particles.len();
+    let n = total_weight(particles);
     let split = |m: [Moments; K]| {
         let pairs = m.map(|m| m.mean_sd(n));
         (pairs.map(|p| p.0), pairs.map(|p| p.1))
@@ -265,7 +283,10 @@ where
     Const<D>: Features,
 {
     let mut shares = [0.0f64; K];
+    let mut n = 0.0f64;
     for particle in particles {
+        let weight = f64::from(particle.weight());
+        n += weight;
         let experts = particle.experts();
         let mut held: [f64; K] =
             core::array::from_fn(|k| f64::from(experts[k].shape() - config.a0).max(0.0));
@@ -275,11 +296,11 @@ where
         let total: f64 = held.iter().sum();
         if total > 0.0 {
             for (s, h) in shares.iter_mut().zip(held) {
-                *s += h / total;
+                *s += weight * (h / total);
             }
         }
     }
-    let n = particles.len().max(1) as f64;
+    let n = n.max(f64::MIN_POSITIVE);
     shares.map(|s| (s / n) as f32)
 }
 
@@ -308,23 +329,24 @@ where
     let mut shrinkage = [[0.0f32; D]; K];
     let mut ln_tau2 = 0.0f32;
     for particle in particles {
+        let weight = particle.weight();
         let tau2 = particle.global_scale().tau2();
-        ln_tau2 += libm::logf(tau2);
+        ln_tau2 += weight * libm::logf(tau2);
         for (j, stick) in particle.sticks().iter().enumerate() {
             for l in 0..D {
-                phi[j][l].add(stick.phi()[l]);
+                phi[j][l].add(stick.phi()[l], weight);
                 if crate::horseshoe::is_shrunk(config, l) {
-                    shrinkage[j][l] += 1.0 / (1.0 + tau2 * stick.lambda2()[l]);
+                    shrinkage[j][l] += weight * (1.0 / (1.0 + tau2 * stick.lambda2()[l]));
                 }
             }
         }
     }
-    let n = particles.len().max(1);
+    let n = total_weight(particles);
     let pairs = phi.map(|row| row.map(|m| m.mean_sd(n)));
     GateSummary {
         phi_mean: pairs.map(|row| row.map(|p| p.0)),
         phi_sd: pairs.map(|row| row.map(|p| p.1)),
-        shrinkage: shrinkage.map(|row| row.map(|s| s / n as f32)),
-        tau2_geometric_mean: libm::expf(ln_tau2 / n as f32),
+        shrinkage: shrinkage.map(|row| row.map(|s| s / n)),
+        tau2_geometric_mean: libm::expf(ln_tau2 / n),
     }
 }

@@ -299,6 +299,16 @@ pub enum Request<const D: usize> {
     /// [`Response::RestoreNext`], [`Response::Restored`] or
     /// [`Response::RestoreRefused`].
     Restore(RestoreMsg),
+    /// Sets the resampling threshold of the running filter
+    /// ([`Config::resample_ess`](crate::Config::resample_ess)) from the
+    /// next observation on; answered with [`Response::Config`], or
+    /// `Reject { seq: None, reason: Unsupported }` for a value outside
+    /// `[0, 1]` (nothing changed). `Reset` and `Restore` replace it with
+    /// the default and the checkpoint's.
+    Resampling {
+        /// Resample when a step's ESS is below this fraction of `N`.
+        ess_fraction: f32,
+    },
 }
 
 impl<const D: usize> Request<D> {
@@ -319,8 +329,9 @@ impl<const D: usize> Request<D> {
         let status = TAG;
         let snapshot = TAG + VARINT_U32;
         let restore = TAG + VARINT_U32 + varint_len(SNAPSHOT_CHUNK) + SNAPSHOT_CHUNK;
+        let resampling = TAG + F32;
         let firsts = max(max(hello, observe), max(predict, reset));
-        max(firsts, max(status, max(snapshot, restore)))
+        max(max(firsts, resampling), max(status, max(snapshot, restore)))
     };
 }
 
@@ -339,7 +350,8 @@ impl<const D: usize> Request<D> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Response<const K: usize> {
-    /// The device's configuration, answering `Hello` and `Reset`.
+    /// The device's configuration, answering `Hello`, `Reset` and
+    /// `Resampling`.
     Config(ConfigMsg),
     /// The result of absorbing one observation.
     Update(UpdateMsg<K>),
@@ -384,7 +396,7 @@ impl<const K: usize> Response<K> {
     /// assert_eq!(hsmoe_core::protocol::Response::<32>::MAX_SIZE, 157);
     /// ```
     pub const MAX_SIZE: usize = {
-        let config = TAG + VARINT_U16 + 3 * VARINT_U32 + VARINT_U64 + VARINT_U32;
+        let config = TAG + VARINT_U16 + 3 * VARINT_U32 + VARINT_U64 + VARINT_U32 + F32;
         let update = TAG + VARINT_U32 + 4 * F32 + TAG + f32_seq_len(K) + VARINT_U32;
         let prediction = TAG + VARINT_U32 + 2 * F32 + f32_seq_len(K);
         let reject = TAG + TAG + VARINT_U32 + TAG;
@@ -432,7 +444,7 @@ pub struct RestoreMsg {
 }
 
 /// The payload of [`Response::Config`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConfigMsg {
     /// [`PROTOCOL_VERSION`] of the device.
@@ -448,6 +460,9 @@ pub struct ConfigMsg {
     /// Longest frame the device accepts, delimiter included
     /// ([`crate::frame::MAX_FRAME`]).
     pub max_frame: u32,
+    /// The filter's resampling threshold
+    /// ([`Config::resample_ess`](crate::Config::resample_ess)).
+    pub resample_ess: f32,
 }
 
 /// The payload of [`Response::Update`].
@@ -666,6 +681,7 @@ pub(crate) mod tests {
                 offset: 128,
                 bytes: SnapshotBytes::from_slice(&[0, 1, 0xFF, 0]).unwrap(),
             }),
+            Request::Resampling { ess_fraction: 0.5 },
         ])
     }
 
@@ -680,6 +696,7 @@ pub(crate) mod tests {
                 d: 4,
                 seed: 0xDEAD_BEEF_0123_4567,
                 max_frame: 163,
+                resample_ess: 0.5,
             }),
             Response::Update(UpdateMsg {
                 seq: 77,
@@ -736,14 +753,14 @@ pub(crate) mod tests {
     }
 
     /// Append-only: the existing variants keep their wire tags, the
-    /// checkpoint messages come after `Status`.
+    /// checkpoint messages come after `Status`, `Resampling` last.
     #[test]
     fn variant_tags_are_append_only() {
         let tags: Vec<u8> = all_requests()
             .iter()
             .map(|r| postcard::to_allocvec(r).unwrap()[0])
             .collect();
-        assert_eq!(tags, [0, 1, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(tags, [0, 1, 1, 2, 3, 4, 5, 6, 7]);
         let tags: Vec<u8> = all_responses()
             .iter()
             .map(|r| postcard::to_allocvec(r).unwrap()[0])
@@ -829,7 +846,7 @@ pub(crate) mod tests {
     fn max_size_is_the_exact_worst_case() {
         let x = FeatureVec::from([f32::MAX; 32]);
         let full = SnapshotBytes::from_slice(&[0xAB; SNAPSHOT_CHUNK]).unwrap();
-        let requests: [Request<32>; 7] = [
+        let requests: [Request<32>; 8] = [
             Request::Hello,
             Request::Observe(ObserveMsg {
                 seq: u32::MAX,
@@ -844,6 +861,7 @@ pub(crate) mod tests {
                 offset: u32::MAX,
                 bytes: full.clone(),
             }),
+            Request::Resampling { ess_fraction: 1.0 },
         ];
         let g: GateVec<32> = gate(&[0.5; 32]);
         let responses: [Response<32>; 9] = [
@@ -854,6 +872,7 @@ pub(crate) mod tests {
                 d: u32::MAX,
                 seed: u64::MAX,
                 max_frame: u32::MAX,
+                resample_ess: 1.0,
             }),
             Response::Update(UpdateMsg {
                 seq: u32::MAX,

@@ -5,7 +5,7 @@
 /// Version of the wire protocol, reported in
 /// [`Response::Config`](crate::protocol::Response::Config).
 /// Bumped on any incompatible change to the messages or the framing.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Version of the snapshot layout ([`crate::snapshot`]). Bumped on any
 /// change to it (including a field added to a particle); older snapshots

@@ -126,6 +126,10 @@ fn requests() -> Vec<(&'static str, Request<D>)> {
                 bytes: SnapshotBytes::from_slice(&[0x48, 0x53, 0x00, 0xFF, 0x01]).unwrap(),
             }),
         ),
+        (
+            "request_resampling",
+            Request::Resampling { ess_fraction: 0.5 },
+        ),
     ]
 }
 
@@ -140,6 +144,7 @@ fn responses() -> Vec<(&'static str, Response<K>)> {
                 d: D as u32,
                 seed: 42,
                 max_frame: MAX_FRAME as u32,
+                resample_ess: 0.5,
             }),
         ),
         (

@@ -281,6 +281,12 @@ where
                 self.config()
             }
             Request::Reset { seed } => self.reset(seed),
+            Request::Resampling { ess_fraction } => {
+                match self.filter.set_resample_ess(ess_fraction) {
+                    Ok(()) => self.config(),
+                    Err(error) => self.reject(None, error.into()),
+                }
+            }
             Request::Status => Response::Status(StatusMsg {
                 steps: self.filter.state().steps(),
                 last_seq: self.last,
@@ -432,7 +438,7 @@ where
         }
     }
 
-    /// `Config` for `Hello` and `Reset`.
+    /// `Config` for `Hello`, `Reset` and `Resampling`.
     fn config(&self) -> Response<K> {
         Response::Config(ConfigMsg {
             version: PROTOCOL_VERSION,
@@ -441,6 +447,7 @@ where
             d: D as u32,
             seed: self.seed,
             max_frame: MAX_FRAME as u32,
+            resample_ess: self.filter.state().config().resample_ess,
         })
     }
 

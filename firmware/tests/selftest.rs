@@ -15,7 +15,7 @@ use hsmoe_core::frame::{self, MAX_FRAME};
 use hsmoe_core::linalg::{self, Triangle};
 use hsmoe_core::protocol::{
     ConfigMsg, FeatureVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason, Request,
-    Response, UpdateMsg,
+    Response, UpdateMsg, PROTOCOL_VERSION,
 };
 use hsmoe_core::{Config, Error, Filter};
 use hsmoe_firmware::board::{Board, Selected};
@@ -594,7 +594,8 @@ fn link_answers_the_protocol(ctx: &mut Ctx) -> Check {
                 k: 4,
                 d: 4,
                 seed: 77,
-                version: 1,
+                version: PROTOCOL_VERSION,
+                resample_ess: 1.0,
                 ..
             })
         ),
@@ -603,6 +604,26 @@ fn link_answers_the_protocol(ctx: &mut Ctx) -> Check {
     ensure!(
         answer(&mut link, &framed(&Request::Hello))? == config,
         "Hello ≠ Config"
+    );
+    // The resampling threshold: out of [0, 1] refused, 0.5 taken and
+    // reported, and `Reset` brings back the default.
+    ensure!(
+        answer(
+            &mut link,
+            &framed(&Request::Resampling { ess_fraction: 2.0 })
+        )? == reject(None, RejectReason::Unsupported),
+        "threshold 2 not refused"
+    );
+    ensure!(
+        matches!(
+            answer(&mut link, &framed(&Request::Resampling { ess_fraction: 0.5 }))?,
+            Response::Config(ConfigMsg { resample_ess, .. }) if resample_ess == 0.5
+        ),
+        "threshold 0.5 not taken"
+    );
+    ensure!(
+        answer(&mut link, &framed(&Request::Reset { seed: 77 }))? == config,
+        "Reset did not restore the default threshold"
     );
 
     let first = answer(&mut link, &framed(&observe(10, 0)))?;

@@ -192,12 +192,13 @@ where
 /// posterior that must be finite is. Read through the documented layout.
 pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize) -> bool {
     let word = |i: usize| f32::from_le_bytes(image[4 * i..4 * i + 4].try_into().unwrap());
-    let header_and_state = 9 + 11 + 2 * k;
+    let header_and_state = 9 + 12 + 2 * k;
     // Packed lower triangles: entry (i, i) is word i(i+1)/2 + i.
     let triangle = d * (d + 1) / 2;
     let expert_words = triangle + d + 3;
     let stick_words = 2 * triangle + 4 * d;
-    let particle_words = k * expert_words + (k - 1) * stick_words + 2;
+    // ... then τ², ξ and the carried log weight (−∞ for a dead particle).
+    let particle_words = k * expert_words + (k - 1) * stick_words + 3;
     let diagonal_ok = |start: usize| (0..d).all(|i| word(start + i * (i + 1) / 2 + i) > 0.0);
     let finite = |start: usize, len: usize| (start..start + len).all(|i| word(i).is_finite());
     (0..n).all(|p| {

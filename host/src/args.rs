@@ -98,7 +98,7 @@ impl DataArgs {
 pub const DEFAULT_PARTICLES: usize = 1000;
 
 /// Model sizes, seed and prior (`--experts`, `--particles`, `--seed`,
-/// `--prior-*`, `--refresh`); shared by `fit` and `validate`. A command
+/// `--prior-*`, `--refresh`, `--resample-ess`); shared by `fit` and `validate`. A command
 /// that needs `--experts` makes it required (`fit`), or takes it from a
 /// recording (`validate --telemetry`).
 #[derive(Debug, Clone, Args)]
@@ -127,6 +127,11 @@ pub struct ModelArgs {
     /// Refresh horseshoe scales every R observations [default: d].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub refresh: Option<u32>,
+    /// Core engine: resample when a step's ESS is below this fraction of
+    /// N, else carry the weights (1: every step, as the device by default;
+    /// 0: never) [default: 1].
+    #[arg(long, value_parser = unit_interval)]
+    pub resample_ess: Option<f32>,
 }
 
 impl ModelArgs {
@@ -174,6 +179,7 @@ impl ModelArgs {
         config.b0 = self.prior_b0.unwrap_or(config.b0);
         config.s0 = self.prior_s0.unwrap_or(config.s0);
         config.refresh_every = self.refresh.unwrap_or(config.refresh_every);
+        config.resample_ess = self.resample_ess.unwrap_or(config.resample_ess);
         Ok(opts)
     }
 }
@@ -199,6 +205,22 @@ pub fn positive_finite<T: std::str::FromStr + Copy + Into<f64>>(s: &str) -> Resu
     match s.parse::<T>() {
         Ok(v) if v.into().is_finite() && v.into() > 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a finite number > 0")),
+    }
+}
+
+/// Parses a number in `[0, 1]` (clap value parser).
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::args::unit_interval;
+/// assert_eq!(unit_interval("0.5"), Ok(0.5));
+/// assert!(unit_interval("1.5").is_err());
+/// assert!(unit_interval("NaN").is_err());
+/// ```
+pub fn unit_interval(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number in [0, 1]")),
     }
 }
 

@@ -59,6 +59,11 @@ pub enum EngineError {
     },
     /// The core filter refused (see [`hsmoe_core::Error`]).
     Core(hsmoe_core::Error),
+    /// A setting only the core engine implements.
+    CoreOnly {
+        /// The setting, as the command line names it.
+        setting: &'static str,
+    },
     /// The reference engine or the Gibbs sampler refused.
     Reference(ReferenceError),
 }
@@ -72,6 +77,9 @@ impl fmt::Display for EngineError {
                  (D counts the intercept), not K = {k}, D = {d}; use --engine reference"
             ),
             EngineError::Core(e) => write!(f, "core engine: {e}"),
+            EngineError::CoreOnly { setting } => {
+                write!(f, "{setting} runs on the core engine only (--engine core)")
+            }
             EngineError::Reference(e) => write!(f, "reference engine: {e}"),
         }
     }
@@ -336,6 +344,9 @@ pub fn online_engine_with_moves(
     match kind {
         EngineKind::Core => core_engine(k, d, n, config, seed, moves)
             .unwrap_or(Err(EngineError::Unsupported { k, d })),
+        EngineKind::Reference if config.resample_ess < 1.0 => Err(EngineError::CoreOnly {
+            setting: "--resample-ess below 1",
+        }),
         EngineKind::Reference => {
             let filter = ReferenceFilter::new(n, k, d, config, seed)?;
             Ok(Box::new(ReferenceEngine {
@@ -494,16 +505,16 @@ where
                 .map(|row| row.map(f64::from).to_vec())
                 .collect()
         };
-        let tau2_sum: f64 = self
-            .particles
-            .iter()
-            .map(|p| f64::from(p.global_scale().tau2()))
-            .sum();
+        // Weighted as every core summary (all weights 1 after resampling).
+        let (tau2_sum, total) = self.particles.iter().fold((0.0, 0.0), |(s, w), p| {
+            let weight = f64::from(p.weight());
+            (s + weight * f64::from(p.global_scale().tau2()), w + weight)
+        });
         Horseshoe {
             phi_mean: sticks(&s.phi_mean),
             phi_sd: Some(sticks(&s.phi_sd)),
             shrinkage: Some(sticks(&s.shrinkage)),
-            tau2_mean: tau2_sum / self.particles.len() as f64,
+            tau2_mean: tau2_sum / total,
             tau2_geometric_mean: Some(s.tau2_geometric_mean.into()),
         }
     }

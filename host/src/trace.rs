@@ -126,7 +126,7 @@ impl Trace {
     /// use hsmoe_core::frame;
     /// use hsmoe_core::protocol::{GateVec, Response, ConfigMsg, UpdateMsg};
     /// use hsmoe_host::trace::Trace;
-    /// let config: Response<4> = Response::Config(ConfigMsg { version: 1, n: 64, k: 1, d: 2, seed: 9, max_frame: 256 });
+    /// let config: Response<4> = Response::Config(ConfigMsg { version: 1, n: 64, k: 1, d: 2, seed: 9, max_frame: 256, resample_ess: 1.0 });
     /// let update: Response<4> = Response::Update(UpdateMsg {
     ///     seq: 0, pred_mean: 0.5, pred_var: 2.0, log_pred: -1.5, ess: 64.0,
     ///     resampled: false, gate: GateVec::from_slice(&[1.0]).unwrap(), ticks: 0,

@@ -537,6 +537,7 @@ fn telemetry_bytes(updates: u32) -> Vec<u8> {
         d: 2,
         seed: 1,
         max_frame: frame::MAX_FRAME as u32,
+        resample_ess: 1.0,
     })];
     responses.extend((0..updates).map(|seq| {
         HostResponse::Update(UpdateMsg {

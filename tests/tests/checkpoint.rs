@@ -263,6 +263,7 @@ fn options(checkpoint: Option<PathBuf>) -> StreamOptions {
             every: 1_000_000,
         }),
         stop_after: None,
+        resample_ess: None,
     }
 }
 
@@ -322,8 +323,8 @@ fn corrupt_and_mismatched_checkpoints_are_refused_and_change_nothing() {
         ),
         // The format version (word 1, low half) edited to the next one.
         (
-            "format version + 1",
-            edit(4, &|b| b.wrapping_add(1)),
+            "next format version",
+            edit(4, &|_| hsmoe_core::version::FORMAT_VERSION as u8 + 1),
             SnapshotError::Version,
             Pass::Verify,
         ),

@@ -57,10 +57,10 @@ struct HostFilter<const P: usize> {
 }
 
 impl<const P: usize> HostFilter<P> {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, config: &Config) -> Self {
         let mut rng = XorShiftRng::seed_from_u64(seed);
         let mut filter = Box::new(Filter::new());
-        filter.reset(&Config::default_for(D), &mut rng).unwrap();
+        filter.reset(config, &mut rng).unwrap();
         HostFilter { filter, rng }
     }
 
@@ -83,7 +83,16 @@ fn run_answers_every_seq_once_bit_identical_to_the_host_core() {
     if !serial::require_qemu("run_answers_every_seq_once_bit_identical_to_the_host_core") {
         return;
     }
-    run_bit_identical::<N>(Board::Mps2An386, "run", 150);
+    run_bit_identical::<N>(Board::Mps2An386, "run", 150, None);
+}
+
+#[test]
+fn a_resampling_threshold_set_from_the_host_stays_bit_identical() {
+    if !serial::require_qemu("a_resampling_threshold_set_from_the_host_stays_bit_identical") {
+        return;
+    }
+    // Weights carried across steps that do not resample, as on the host.
+    run_bit_identical::<N>(Board::Mps2An386, "run-resample-ess", 150, Some(0.5));
 }
 
 #[test]
@@ -91,16 +100,23 @@ fn stm32f405_run_is_bit_identical_to_the_host_core() {
     if !serial::require_qemu("stm32f405_run_is_bit_identical_to_the_host_core") {
         return;
     }
-    run_bit_identical::<FIRMWARE_N>(Board::Stm32f405, "run-stm32f405", 100);
+    run_bit_identical::<FIRMWARE_N>(Board::Stm32f405, "run-stm32f405", 100, None);
 }
 
 /// `hsmoe run --qemu --board board` on `rows` simulated rows: every `seq`
 /// answered once, the device's sizes `(P, K, D)`, and its telemetry bit
 /// for bit the host core's and `hsmoe fit --engine core`'s.
-fn run_bit_identical<const P: usize>(board: Board, name: &str, rows: usize) {
+fn run_bit_identical<const P: usize>(
+    board: Board,
+    name: &str,
+    rows: usize,
+    resample_ess: Option<f32>,
+) {
     let dir = scratch(name);
     let (csv, data) = simulated(&dir, rows, 21);
     let seed = 5;
+    let mut opts = FitOptions::new(EngineKind::Core, K, P, seed, &data);
+    opts.config.resample_ess = resample_ess.unwrap_or(opts.config.resample_ess);
     let telemetry_path = dir.join("telemetry.bin");
     let args = RunArgs {
         telemetry: Some(telemetry_path.clone()),
@@ -108,6 +124,7 @@ fn run_bit_identical<const P: usize>(board: Board, name: &str, rows: usize) {
         board,
         timeout_ms: ANSWER_TIMEOUT.as_millis() as u64,
         quiet: true,
+        resample_ess,
         ..RunArgs::qemu(csv)
     };
     let summary = run::run(&args).unwrap();
@@ -124,6 +141,7 @@ fn run_bit_identical<const P: usize>(board: Board, name: &str, rows: usize) {
         (P as u32, K as u32, D as u32)
     );
     assert_eq!(summary.device.seed, seed);
+    assert_eq!(summary.device.resample_ess, opts.config.resample_ess);
     assert!(
         summary
             .device_log
@@ -158,14 +176,26 @@ fn run_bit_identical<const P: usize>(board: Board, name: &str, rows: usize) {
     assert_eq!(updates.len() as u64, rows.len() as u64 + summary.resent);
 
     // Bit for bit against the core on the host: the filter directly...
-    let mut host = HostFilter::<P>::new(seed);
+    let mut host = HostFilter::<P>::new(seed, &opts.config);
     for (t, ((x, y), answer)) in rows.iter().zip(&summary.answers).enumerate() {
         assert_same_bits(answer, &host.observe(x, *y), t);
     }
     assert_eq!(summary.log_marginal(), host.filter.state().log_marginal());
+    if resample_ess.is_some() {
+        // Both kinds of step ran: some resampled, some carried weights.
+        let resampled: Vec<bool> = summary
+            .answers
+            .iter()
+            .filter_map(|a| match a {
+                Response::Update(UpdateMsg { resampled, .. }) => Some(*resampled),
+                _ => None,
+            })
+            .collect();
+        assert!(resampled.contains(&true) && resampled.contains(&false));
+    }
 
     // ... and through `hsmoe fit --engine core --json`.
-    let report = fit::fit(&data, &FitOptions::new(EngineKind::Core, K, P, seed, &data)).unwrap();
+    let report = fit::fit(&data, &opts).unwrap();
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     let as_f32 = |v: &serde_json::Value| v.as_f64().unwrap() as f32;
     for (t, answer) in summary.answers.iter().enumerate() {
@@ -289,7 +319,7 @@ fn damaged_frames_are_rejected_and_change_nothing() {
     let rows = run::rows_f32(&data).unwrap();
     let seed = 9;
     let mut session = Session::start(seed);
-    let mut host = HostFilter::<N>::new(seed);
+    let mut host = HostFilter::<N>::new(seed, &Config::default_for(D));
 
     // Each kind of damage, then the next row: a Reject without a seq for
     // the damage, and for the row exactly the host's answer.

@@ -24,16 +24,20 @@ const EVERY_STEP: MoveOptions = MoveOptions {
     final_sweeps: 0,
 };
 
-/// The log marginal of one run of `kind` over `(xs, ys)`.
+/// The log marginal of one run of `kind` over `(xs, ys)`, resampling
+/// when the ESS is below `resample_ess · N`.
 fn log_marginal(
     kind: EngineKind,
     (xs, ys): (&[Vec<f64>], &[f64]),
     k: usize,
     n: usize,
     seed: u64,
-    moves: Option<MoveOptions>,
+    (moves, resample_ess): (Option<MoveOptions>, f32),
 ) -> f64 {
-    let config = Config::default_for(xs[0].len());
+    let config = Config {
+        resample_ess,
+        ..Config::default_for(xs[0].len())
+    };
     let mut engine =
         online_engine_with_moves(kind, k, xs[0].len(), n, &config, seed, moves).unwrap();
     for (x, &y) in xs.iter().zip(ys) {
@@ -64,9 +68,10 @@ fn k1_stays_exact_with_moves() {
     let (xs, ys) = two_regimes(200, 11);
     let exact = conjugate_log_marginal(&xs, &ys, &Config::default_for(2)).unwrap();
     for kind in [EngineKind::Core, EngineKind::Reference] {
-        let plain = log_marginal(kind, (&xs, &ys), 1, 20, 3, None);
-        let moved = log_marginal(kind, (&xs, &ys), 1, 20, 3, Some(EVERY_STEP));
-        let defaults = log_marginal(kind, (&xs, &ys), 1, 20, 3, Some(MoveOptions::DEFAULT));
+        let run = |moves| log_marginal(kind, (&xs, &ys), 1, 20, 3, (moves, 1.0));
+        let plain = run(None);
+        let moved = run(Some(EVERY_STEP));
+        let defaults = run(Some(MoveOptions::DEFAULT));
         println!("{kind}: exact {exact:.6}, no moves {plain:.6}, moves {moved:.6}, default {defaults:.6}");
         // f32: 200 terms each within a few ulps of |ln p| ≈ 1 → 1e-3 is
         // generous for the sum; the reference is f64 (as in fit_k1.rs).
@@ -173,20 +178,26 @@ fn ratio_mean(log_marginals: &[f64], ln_exact: f64) -> (f64, f64) {
     (mean, (var / n).sqrt())
 }
 
-/// `E[p̂/p] = 1` with and without moves for `k` experts on `t` rows.
+/// `E[p̂/p] = 1` with and without moves for `k` experts on `t` rows, and
+/// on the core with weights carried across steps that do not resample
+/// (threshold 0.9, which at N = 50 mixes steps that resample and steps
+/// that do not, and 0: never resampling).
 fn check_unbiased(k: usize, t: usize, draws: usize, seeds: [u64; 2]) {
     let (xs, ys) = two_regimes(t, 5);
     let (ln_exact, rel_se) = exact_evidence(&xs, &ys, k, draws, 99);
     println!("K = {k}, T = {t}: exact ln p(y) = {ln_exact:.5} (relative MC SE {rel_se:.5})");
     let runs = [
-        (EngineKind::Core, None, seeds[0]),
-        (EngineKind::Core, Some(EVERY_STEP), seeds[0]),
-        (EngineKind::Reference, None, seeds[1]),
-        (EngineKind::Reference, Some(EVERY_STEP), seeds[1]),
+        (EngineKind::Core, (None, 1.0), seeds[0]),
+        (EngineKind::Core, (Some(EVERY_STEP), 1.0), seeds[0]),
+        (EngineKind::Core, (None, 0.9), seeds[0]),
+        (EngineKind::Core, (None, 0.0), seeds[0]),
+        (EngineKind::Core, (Some(EVERY_STEP), 0.9), seeds[0]),
+        (EngineKind::Reference, (None, 1.0), seeds[1]),
+        (EngineKind::Reference, (Some(EVERY_STEP), 1.0), seeds[1]),
     ];
-    for (kind, moves, seeds) in runs {
+    for (kind, (moves, resample_ess), seeds) in runs {
         let lms: Vec<f64> = (0..seeds)
-            .map(|s| log_marginal(kind, (&xs, &ys), k, 50, 1000 + s, moves))
+            .map(|s| log_marginal(kind, (&xs, &ys), k, 50, 1000 + s, (moves, resample_ess)))
             .collect();
         let (mean, se) = ratio_mean(&lms, ln_exact);
         // E[p̂/p] = 1; the two independent errors (seeds, exact MC)
@@ -194,10 +205,14 @@ fn check_unbiased(k: usize, t: usize, draws: usize, seeds: [u64; 2]) {
         // deviation with probability > 0.9999.
         let z = (mean - 1.0) / (se * se + rel_se * rel_se).sqrt();
         println!(
-            "{kind} moves {}: E[p̂/p] = {mean:.4} ± {se:.4} over {seeds} seeds (z = {z:+.2})",
+            "{kind} moves {}, resample below ESS {resample_ess}·N: E[p̂/p] = {mean:.4} ± {se:.4} \
+             over {seeds} seeds (z = {z:+.2})",
             moves.is_some()
         );
-        assert!(z.abs() < 4.0, "{kind}, moves {moves:?}: z = {z}");
+        assert!(
+            z.abs() < 4.0,
+            "{kind}, moves {moves:?}, resample_ess {resample_ess}: z = {z}"
+        );
     }
 }
 

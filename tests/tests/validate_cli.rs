@@ -71,6 +71,7 @@ fn write_telemetry(path: &Path, data: &Dataset, opts: &FitOptions) {
             d: data.d() as u32,
             seed,
             max_frame: MAX_FRAME as u32,
+            resample_ess: opts.config.resample_ess,
         })
     };
     // Exact: every value of a core run is an f32.

@@ -24,17 +24,17 @@ pub const RNG_STATE_LEN: usize = 16;
 pub(super) const HEADER_WORDS: usize = 5 + RNG_STATE_LEN / 4;
 
 /// Words of one particle: per expert a packed triangle `T = D(D+1)/2` and
-/// `D + 3`, per stick (`K − 1` of them) two triangles and `4D`, and the
-/// two global scales.
+/// `D + 3`, per stick (`K − 1` of them) two triangles and `4D`, the two
+/// global scales and the carried log weight.
 const fn particle_words(k: usize, d: usize) -> usize {
     let triangle = d * (d + 1) / 2;
-    k * (triangle + d + 3) + (k - 1) * (2 * triangle + 4 * d) + 2
+    k * (triangle + d + 3) + (k - 1) * (2 * triangle + 4 * d) + 3
 }
 
-/// Words of the [`FilterState`]: six of `Config`, ready, steps, an `f64`
+/// Words of the [`FilterState`]: seven of `Config`, ready, steps, an `f64`
 /// log marginal, `K` `f64` allocation sums, repairs.
 const fn state_words(k: usize) -> usize {
-    11 + 2 * k
+    12 + 2 * k
 }
 
 /// Length in bytes of the snapshot of a filter with `n` particles, `k`
@@ -44,8 +44,8 @@ const fn state_words(k: usize) -> usize {
 /// ```
 /// use hsmoe_core::{snapshot::snapshot_len, Filter};
 /// assert_eq!(snapshot_len(128, 4, 4), Filter::<128, 4, 4>::SNAPSHOT_LEN);
-/// assert_eq!(snapshot_len(128, 4, 4), 91_252);
-/// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 13 + 7 + 1));
+/// assert_eq!(snapshot_len(128, 4, 4), 91_768);
+/// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 14 + 8 + 1));
 /// ```
 pub const fn snapshot_len(n: usize, k: usize, d: usize) -> usize {
     Layout::new(n, k, d).words() * 4
@@ -81,7 +81,7 @@ impl Layout {
     }
 }
 
-impl_words!([] Config { v0, a0, b0, s0, refresh_every, gate_intercept });
+impl_words!([] Config { v0, a0, b0, s0, refresh_every, gate_intercept, resample_ess });
 impl_words!([] GlobalScale { tau2, xi });
 impl_words!([const D: usize] Stick<D> where [Const<D>: Features] { s, r, chol, phi, lambda2, nu });
 
@@ -96,6 +96,7 @@ where
         self.experts.words(f);
         self.sticks().iter().for_each(|stick| stick.words(f));
         self.global.words(f);
+        self.ln_weight.words(f);
     }
     fn words_mut(&mut self, f: &mut impl FnMut(&mut u32)) {
         self.experts.words_mut(f);
@@ -103,6 +104,7 @@ where
             .iter_mut()
             .for_each(|stick| stick.words_mut(f));
         self.global.words_mut(f);
+        self.ln_weight.words_mut(f);
     }
 }
 

@@ -42,7 +42,7 @@ use checkpoint::{check_checkpoint, save_checkpoint};
 pub use checkpoint::{write_atomically, CheckpointOptions};
 pub use device::Device;
 
-use crate::args::DataArgs;
+use crate::args::{unit_interval, DataArgs};
 use crate::data;
 use crate::faults::{FaultConfig, FaultProxy, FaultReport};
 use crate::link::{HostRequest, HostResponse, Received, HOST_D};
@@ -124,6 +124,11 @@ pub struct RunArgs {
     /// checkpoint and status check, as if the link died (testing only).
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
+    /// Set the device's resampling threshold after the reset or restore:
+    /// resample when a step's ESS is below this fraction of N (1: every
+    /// step; 0: never) [default: the device's].
+    #[arg(long, value_parser = unit_interval)]
+    pub resample_ess: Option<f32>,
 }
 
 impl RunArgs {
@@ -153,12 +158,13 @@ impl RunArgs {
             checkpoint_every: 1_000,
             resume: None,
             stop_after: None,
+            resample_ess: None,
         }
     }
 }
 
 /// How to stream observations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamOptions {
     /// Observations in flight at once.
     pub window: usize,
@@ -173,6 +179,9 @@ pub struct StreamOptions {
     /// Stop after this many rows of this session, as if the link died: no
     /// final checkpoint, no status check.
     pub stop_after: Option<usize>,
+    /// The resampling threshold to set on the device before the first row
+    /// (`Request::Resampling`); `None` keeps the device's.
+    pub resample_ess: Option<f32>,
 }
 
 /// How a [`session`] starts the device.
@@ -419,7 +428,7 @@ pub fn session(
             );
         }
     }
-    let (config, resumed) = match start {
+    let (mut config, resumed) = match start {
         Start::Reset { seed } => {
             let config = device.request_config(
                 &Request::Reset { seed },
@@ -442,6 +451,14 @@ pub fn session(
             (config, Some(restored))
         }
     };
+    if let Some(ess_fraction) = opts.resample_ess {
+        config = device.request_config(
+            &Request::Resampling { ess_fraction },
+            opts.timeout,
+            opts.retries,
+            |c| c.resample_ess == ess_fraction,
+        )?;
+    }
     let first = resumed
         .and_then(|r| r.last_seq)
         .map_or(0, |last| last as usize + 1);
@@ -652,6 +669,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
             every: args.checkpoint_every as usize,
         }),
         stop_after: args.stop_after,
+        resample_ess: args.resample_ess,
     };
     let checkpoint = match &args.resume {
         Some(path) => Some(
@@ -739,8 +757,9 @@ mod tests {
                         },
                         Request::Predict(PredictMsg { .. })
                         | Request::Snapshot { .. }
-                        | Request::Restore(RestoreMsg { .. }) => {
-                            unreachable!("these sessions neither predict nor checkpoint")
+                        | Request::Restore(RestoreMsg { .. })
+                        | Request::Resampling { .. } => {
+                            unreachable!("these sessions neither predict, checkpoint nor tune")
                         }
                         Request::Status => Response::Status(StatusMsg {
                             steps: absorbed.len() as u32,
@@ -768,6 +787,7 @@ mod tests {
             d: 2,
             seed,
             max_frame: MAX_FRAME as u32,
+            resample_ess: 1.0,
         })
     }
 
@@ -799,6 +819,7 @@ mod tests {
             progress: false,
             checkpoint: None,
             stop_after: None,
+            resample_ess: None,
         };
         let summary = session(&mut host, &data, Start::Reset { seed: 42 }, &opts).unwrap();
         drop(host);
@@ -869,6 +890,7 @@ mod tests {
             progress: false,
             checkpoint: None,
             stop_after: None,
+            resample_ess: None,
         };
         let rows = vec![(vec![1.0, 0.0], 0.0)];
         let error = session(&mut host, &rows, Start::Reset { seed: 1 }, &opts).unwrap_err();
