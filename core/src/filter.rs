@@ -7,7 +7,6 @@
 //! exact code path of the fixed-size [`Filter`] used on the device.
 
 use crate::dist::{categorical, uniform};
-use crate::gate::stick_breaking;
 use crate::math::max_finite;
 use crate::particle::Particle;
 use crate::posterior::{self, check_values, checked_features, Mixture, Prediction};
@@ -245,11 +244,8 @@ impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D> {
         let mut mixture = Mixture::<K>::ZERO;
         let (mut psi, mut ln_pi, mut pi, mut terms) = ([0.0; K], [0.0; K], [0.0; K], [0.0; K]);
         for (particle, ln_w) in self.particles.iter_mut().zip(self.weights.iter_mut()) {
-            for (p, stick) in psi.iter_mut().zip(particle.sticks()) {
-                *p = stick.logit(&x);
-            }
             // π in linear space from the gate's own exps: no exp(ln π) per expert.
-            stick_breaking(&psi, &mut ln_pi, &mut pi);
+            particle.gate_probabilities(&x, &mut psi, &mut ln_pi, &mut pi);
             let components = particle
                 .experts
                 .iter()

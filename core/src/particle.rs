@@ -3,7 +3,7 @@
 //! (docs/model.md §3).
 
 use crate::expert::ExpertStats;
-use crate::gate::{stick_breaking_ln, Stick};
+use crate::gate::{stick_breaking, Stick};
 use crate::horseshoe::{self, GlobalScale};
 use crate::{Config, Error};
 use rand_core::RngCore;
@@ -84,11 +84,25 @@ impl<const K: usize, const D: usize> Particle<K, D> {
 
     /// Stick logits `ψ_j = xᵀφ_j` (`psi[K−1] = 0`) and `ln π_k(x)`.
     pub fn gate(&self, x: &[f32; D], psi: &mut [f32; K], ln_pi: &mut [f32; K]) {
+        self.gate_probabilities(x, psi, ln_pi, &mut [0.0; K]);
+    }
+
+    /// [`Particle::gate`] and the probabilities `π_k(x)` in linear space
+    /// ([`stick_breaking`]): the gate exactly as the PL step weighs it, so
+    /// a prediction from the same particles matches the step's one-step
+    /// predictive bit for bit.
+    pub fn gate_probabilities(
+        &self,
+        x: &[f32; D],
+        psi: &mut [f32; K],
+        ln_pi: &mut [f32; K],
+        pi: &mut [f32; K],
+    ) {
         *psi = [0.0; K];
         for (p, stick) in psi.iter_mut().zip(self.sticks()) {
             *p = stick.logit(x);
         }
-        stick_breaking_ln(psi, ln_pi);
+        stick_breaking(psi, ln_pi, pi);
     }
 
     /// docs/model.md §3 steps 5–7 for this particle once `z` is drawn: expert
