@@ -198,8 +198,8 @@ impl Unstandardize {
         }
         if let Some(s) = scaling {
             let first = usize::from(intercept);
-            for l in first..d {
-                let (mean, sd) = (s.x_mean[l - first], s.x_sd[l - first]);
+            let moments = s.x_mean.iter().zip(&s.x_sd);
+            for (l, (mean, sd)) in (first..d).zip(moments) {
                 rows[l][l] = s.y_sd / sd;
                 if intercept {
                     rows[0][l] = -s.y_sd * mean / sd;

@@ -308,7 +308,11 @@ impl Mover {
             scheduler: Scheduler::resume(schedule, state.next_geometric, state.spent),
             t: state.t,
             work: state.work,
-            report: state.report.clone(),
+            // Seconds are this run's: the report's time share is of its time.
+            report: MoveReport {
+                seconds: 0.0,
+                ..state.report.clone()
+            },
         }
     }
 
