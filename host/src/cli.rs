@@ -1,8 +1,8 @@
 //! The `hsmoe` command line (README.md; each command's `--help`): argument
 //! structs and their execution. `main` only parses and reports errors.
 //!
-//! `run`, `decode`, `validate`, `plot` and `bench` keep their argument
-//! structs in [`crate::run`], [`crate::telemetry`], [`crate::validate`],
+//! `choose-k`, `run`, `decode`, `validate`, `plot` and `bench` keep their argument
+//! structs in [`crate::choose`], [`crate::run`], [`crate::telemetry`], [`crate::validate`],
 //! [`crate::plot`] and [`crate::bench`]; further subcommands plug into
 //! [`Command`] the same way: `Command::Name(NameArgs)` and an `execute`
 //! arm. [`DataArgs`] and [`ModelArgs`] are the flag groups several
@@ -11,6 +11,7 @@
 use crate::args::{positive_usize, read_noting_skips, DataArgs, ModelArgs};
 use crate::bench::{self, BenchArgs};
 use crate::data::LoadOptions;
+use crate::choose::{self, ChooseKArgs};
 use crate::engine::EngineKind;
 use crate::fit::{self, FitOptions, FitReport, FitWith, GibbsSettings};
 use crate::model::{Model, ModelError, ModelMeta};
@@ -51,6 +52,10 @@ pub enum Command {
     /// Continue filtering a saved model with more rows: the same filter
     /// as one fit over all the rows with the same seed.
     Update(UpdateArgs),
+    /// Choose the number of experts by the log marginal likelihood: fit
+    /// K = 1, …, --experts and take the smallest K within one nat (and two
+    /// standard errors over --replicates seeds) of the best.
+    ChooseK(ChooseKArgs),
     /// Stream a CSV file to the device (serial port or QEMU) and record
     /// its telemetry.
     Run(RunArgs),
@@ -195,6 +200,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Fit(args) => fit_command(&args),
         Command::Predict(args) => predict::predict_command(&args),
         Command::Update(args) => update_command(&args),
+        Command::ChooseK(args) => choose::command(&args),
         Command::Run(args) => {
             let summary = run::run(&args)?;
             writeln!(std::io::stdout().lock(), "{summary}")?;
