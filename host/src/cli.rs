@@ -10,8 +10,8 @@
 
 use crate::args::{positive_usize, read_noting_skips, DataArgs, ModelArgs};
 use crate::bench::{self, BenchArgs};
-use crate::data::LoadOptions;
 use crate::choose::{self, ChooseKArgs};
+use crate::data::LoadOptions;
 use crate::engine::EngineKind;
 use crate::fit::{self, FitOptions, FitReport, FitWith, GibbsSettings};
 use crate::model::{Model, ModelError, ModelMeta};

@@ -654,15 +654,10 @@ fn bad_model_files_are_refused_naming_the_file_and_the_fault() {
     let dir = scratch("bad-model");
     let csv = dir.join("d.csv");
     let model = dir.join("m.hsm");
-    ok(&hsmoe(&[
-        "simulate",
-        "--design",
-        "linear",
-        "--n",
-        "30",
-        "-o",
-        csv.to_str().unwrap(),
-    ]));
+    let rows: String = (0..30)
+        .map(|t| format!("{},{}\n", t % 7, 0.5 * f64::from(t % 5)))
+        .collect();
+    std::fs::write(&csv, format!("x1,y\n{rows}")).unwrap();
     ok(&hsmoe(&[
         "fit",
         "--data",
