@@ -159,6 +159,20 @@ where
         v
     }
 
+    /// `xᵀP⁻¹x`: with `b/(a − 1)` the posterior variance of `xᵀβ`
+    /// (`a > 1`), e.g. of one coefficient for a unit vector `x`.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_core::{expert::ExpertStats, Config};
+    /// let prior = ExpertStats::<2>::prior(&Config::default_for(2));
+    /// assert!((prior.quadratic_form(&[1.0, 0.0]) - 10.0).abs() < 1e-5); // v0
+    /// ```
+    pub fn quadratic_form(&self, x: &[f32; D]) -> f32 {
+        let v = self.whiten(x);
+        dot(&v, &v)
+    }
+
     /// The Student-t predictive of `y` at `x` (docs/model.md §3), in O(D²).
     pub fn predictive(&self, x: &[f32; D]) -> StudentT {
         let v = self.whiten(x);

@@ -8,7 +8,6 @@
 
 use crate::dims::{Const, Experts, Features};
 use crate::dist::{categorical, uniform};
-use crate::gate::stick_breaking;
 use crate::math::max_finite;
 use crate::particle::Particle;
 use crate::posterior::{self, check_values, checked_features, Mixture, Prediction};
@@ -277,11 +276,8 @@ where
         for (particle, ln_w) in self.particles.iter_mut().zip(self.weights.iter_mut()) {
             let weight = particle.weight();
             carried += weight;
-            for (p, stick) in psi.iter_mut().zip(particle.sticks()) {
-                *p = stick.logit(&x);
-            }
             // π in linear space from the gate's own exps: no exp(ln π) per expert.
-            stick_breaking(&psi, &mut ln_pi, &mut pi);
+            particle.gate_probabilities(&x, &mut psi, &mut ln_pi, &mut pi);
             let components = particle
                 .experts
                 .iter()

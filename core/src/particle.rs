@@ -4,7 +4,7 @@
 
 use crate::dims::{Const, Experts, Features, Zeroed};
 use crate::expert::ExpertStats;
-use crate::gate::{stick_breaking_ln, Stick};
+use crate::gate::{stick_breaking, Stick};
 use crate::horseshoe::{self, GlobalScale};
 use crate::{Config, Error};
 use rand_core::RngCore;
@@ -108,11 +108,25 @@ where
 
     /// Stick logits `ψ_j = xᵀφ_j` (`psi[K−1] = 0`) and `ln π_k(x)`.
     pub fn gate(&self, x: &[f32; D], psi: &mut [f32; K], ln_pi: &mut [f32; K]) {
+        self.gate_probabilities(x, psi, ln_pi, &mut [0.0; K]);
+    }
+
+    /// [`Particle::gate`] and the probabilities `π_k(x)` in linear space
+    /// ([`stick_breaking`]): the gate exactly as the PL step weighs it, so
+    /// a prediction from the same particles matches the step's one-step
+    /// predictive bit for bit.
+    pub fn gate_probabilities(
+        &self,
+        x: &[f32; D],
+        psi: &mut [f32; K],
+        ln_pi: &mut [f32; K],
+        pi: &mut [f32; K],
+    ) {
         *psi = [0.0; K];
         for (p, stick) in psi.iter_mut().zip(self.sticks()) {
             *p = stick.logit(x);
         }
-        stick_breaking_ln(psi, ln_pi);
+        stick_breaking(psi, ln_pi, pi);
     }
 
     /// docs/model.md §3 steps 5–7 for this particle once `z` is drawn: expert

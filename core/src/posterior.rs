@@ -177,12 +177,14 @@ where
         return Err(Error::WrongLength);
     }
     let mut mixture = Mixture::<K>::ZERO;
-    let (mut psi, mut ln_pi) = ([0.0; K], [0.0; K]);
+    let (mut psi, mut ln_pi, mut pi) = ([0.0; K], [0.0; K], [0.0; K]);
+    // The step's own gate arithmetic: after step t this is, bit for bit,
+    // step t + 1's one-step predictive (docs/model.md §8).
     for particle in particles {
         let weight = particle.weight();
-        particle.gate(&x, &mut psi, &mut ln_pi);
+        particle.gate_probabilities(&x, &mut psi, &mut ln_pi, &mut pi);
         for (k, expert) in particle.experts().iter().enumerate() {
-            mixture.add(k, weight * libm::expf(ln_pi[k]), &expert.predictive(&x));
+            mixture.add(k, weight * pi[k], &expert.predictive(&x));
         }
     }
     let (mean, var, gate) = mixture.finish(total_weight(particles));

@@ -104,6 +104,34 @@ impl Scheduler {
         }
     }
 
+    /// A scheduler continuing where one with these settings stood when
+    /// its [`Scheduler::next_geometric`] and [`Scheduler::spent`] were
+    /// read: a saved filter's moves go on as an uninterrupted run's.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_core::schedule::{Schedule, Scheduler};
+    /// let mut a = Scheduler::new(Schedule::DEFAULT);
+    /// for t in 1..=20 {
+    ///     a.after_step(t, 10.0, 100);
+    /// }
+    /// let mut b = Scheduler::resume(Schedule::DEFAULT, a.next_geometric(), a.spent());
+    /// assert_eq!(a, b);
+    /// assert_eq!(a.after_step(21, 10.0, 100), b.after_step(21, 10.0, 100));
+    /// ```
+    pub const fn resume(schedule: Schedule, next_geometric: u64, spent: u64) -> Self {
+        Scheduler {
+            schedule,
+            next_geometric,
+            spent,
+        }
+    }
+
+    /// The next geometric move time (0: none).
+    pub fn next_geometric(&self) -> u64 {
+        self.next_geometric
+    }
+
     /// The settings.
     pub fn schedule(&self) -> &Schedule {
         &self.schedule

@@ -1,11 +1,11 @@
 //! Command-line arguments shared by several commands, and the value
 //! parsers the commands' flags use.
 
-use crate::data::{self, Dataset, LoadOptions};
+use crate::data::{self, Dataset, LoadOptions, Loaded};
 use crate::engine::EngineKind;
 use crate::fit::FitOptions;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The data file and how it is prepared (`--data`, `--y`, `--features`,
 /// `--drop-missing`, `--no-intercept`, `--standardize`); shared by `fit`,
@@ -77,6 +77,7 @@ impl DataArgs {
             y: self.y.clone(),
             features: self.features.clone(),
             drop_missing: self.drop_missing,
+            ..LoadOptions::default()
         }
     }
 
@@ -86,12 +87,29 @@ impl DataArgs {
     /// # Errors
     /// The file's [`data::DataError`], naming the file, line and column.
     pub fn load(&self) -> anyhow::Result<Dataset> {
-        let loaded = data::read(&self.path, &self.load_options())?;
-        if let Some(note) = loaded.skipped_note(&self.path) {
-            eprintln!("hsmoe: {note}");
-        }
-        Ok(loaded.data)
+        Ok(self.read()?.data)
     }
+
+    /// [`DataArgs::load`], keeping what the loader recorded (the
+    /// standardization's moments, the rows skipped).
+    ///
+    /// # Errors
+    /// As [`DataArgs::load`].
+    pub fn read(&self) -> anyhow::Result<Loaded> {
+        read_noting_skips(&self.path, &self.load_options())
+    }
+}
+
+/// [`data::read`], listing rows skipped for a missing value on stderr.
+///
+/// # Errors
+/// The file's [`data::DataError`], naming the file, line and column.
+pub fn read_noting_skips(path: &Path, opts: &LoadOptions) -> anyhow::Result<Loaded> {
+    let loaded = data::read(path, opts)?;
+    if let Some(note) = loaded.skipped_note(path) {
+        eprintln!("hsmoe: {note}");
+    }
+    Ok(loaded)
 }
 
 /// Particles N when `--particles` is not given.

@@ -8,14 +8,17 @@
 //! arm. [`DataArgs`] and [`ModelArgs`] are the flag groups several
 //! subcommands share.
 
-use crate::args::{positive_usize, DataArgs, ModelArgs};
+use crate::args::{positive_usize, read_noting_skips, DataArgs, ModelArgs};
 use crate::bench::{self, BenchArgs};
 use crate::choose::{self, ChooseKArgs};
+use crate::data::LoadOptions;
 use crate::engine::EngineKind;
-use crate::fit::{self, GibbsSettings};
+use crate::fit::{self, FitOptions, FitReport, FitWith, GibbsSettings};
+use crate::model::{Model, ModelError, ModelMeta};
 use crate::moves::MoveArgs;
 use crate::output;
 use crate::plot::{self, PlotArgs};
+use crate::predict::{self, PredictArgs};
 use crate::run::{self, RunArgs};
 use crate::simulate::{self, Design};
 use crate::telemetry::{self, DecodeArgs};
@@ -42,6 +45,13 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Fit a mixture of experts to a CSV file and summarize the posterior.
     Fit(FitArgs),
+    /// Predict new rows with a saved model (`hsmoe fit --save`): mean, sd
+    /// and quantiles of the predictive in original units, the gate
+    /// probabilities and the router's top-k experts.
+    Predict(PredictArgs),
+    /// Continue filtering a saved model with more rows: the same filter
+    /// as one fit over all the rows with the same seed.
+    Update(UpdateArgs),
     /// Choose the number of experts by the log marginal likelihood: fit
     /// K = 1, …, --experts and take the smallest K within one nat (and two
     /// standard errors over --replicates seeds) of the best.
@@ -80,8 +90,10 @@ pub enum Command {
     ///
     /// The run is a fit report (`hsmoe fit --json`, a `.json` file) or
     /// recorded telemetry (`hsmoe run --telemetry`, any other file name);
-    /// `--data` gives y (with the same --no-intercept and --standardize as
-    /// the run). The image is PNG or SVG by the extension of `-o`.
+    /// `--data` gives y, read as the fit read it (a fit report records its
+    /// data options; for telemetry give them as flags or take them from a
+    /// saved model with `--model`). The image is PNG or SVG by the
+    /// extension of `-o`.
     Plot(PlotArgs),
     /// Measure the core's speed against the reference engine and its limits.
     Bench(BenchArgs),
@@ -142,6 +154,30 @@ pub struct FitArgs {
     /// Rejuvenation of the particle engines.
     #[command(flatten)]
     pub moves: MoveArgs,
+    /// Save the model here (core engine): the filter as it stands after
+    /// the last row, before the report's final sweeps, with the data
+    /// options, for `hsmoe predict` and `hsmoe update`.
+    #[arg(long, value_name = "MODEL")]
+    pub save: Option<PathBuf>,
+}
+
+/// `hsmoe update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The saved model to continue.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The new rows (`-`: standard input), read with the model's data
+    /// options (the same standardization as the fit's).
+    #[arg(long = "data", value_name = "CSV")]
+    pub data: PathBuf,
+    /// Save the continued model here (may be the same file).
+    #[arg(long, value_name = "MODEL")]
+    pub save: Option<PathBuf>,
+    /// Write the report of the new rows as JSON here (`-`: standard
+    /// output); its log marginal is over every row the model has seen.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// Runs one parsed command line.
@@ -162,6 +198,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Simulate(args) => simulate_command(&args),
         Command::Fit(args) => fit_command(&args),
+        Command::Predict(args) => predict::predict_command(&args),
+        Command::Update(args) => update_command(&args),
         Command::ChooseK(args) => choose::command(&args),
         Command::Run(args) => {
             let summary = run::run(&args)?;
@@ -194,10 +232,11 @@ fn simulate_command(args: &SimulateArgs) -> anyhow::Result<()> {
 }
 
 fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
-    let data = args.data.load()?;
+    let loaded = args.data.read()?;
+    let data = &loaded.data;
     let mut opts = args
         .model
-        .fit_options(args.engine, &data, !args.data.no_intercept)?;
+        .fit_options(args.engine, data, !args.data.no_intercept)?;
     opts.gibbs = GibbsSettings {
         iterations: args.gibbs_iterations,
         burn_in: args.gibbs_burn_in,
@@ -207,16 +246,94 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
     opts.progress = true;
     opts.moves = args.moves.options();
 
-    let report = fit::fit(&data, &opts).with_context(|| args.data.path.display().to_string())?;
+    if args.save.is_some() && args.engine != EngineKind::Core {
+        anyhow::bail!("--save needs --engine core (only the core filter has a saved form)");
+    }
+    let with = FitWith {
+        save: args.save.is_some(),
+        scaling: loaded.scaling.as_ref(),
+        ..FitWith::default()
+    };
+    let (mut report, saved) =
+        fit::fit_with(data, &opts, with).with_context(|| args.data.path.display().to_string())?;
+    let recorded = args.data.load_options().recorded(&loaded);
+    report.data = Some(recorded.clone());
     // Files first: a closed stdout must not lose them.
     let mut wrote = Vec::new();
+    if let (Some(path), Some(state)) = (&args.save, saved) {
+        let meta = model_meta(&report, &opts, recorded, 0);
+        Model { meta, state }.save(path)?;
+        wrote.push(path);
+    }
     if let Some(path) = &args.json {
         output::write(path, (report.to_json() + "\n").as_bytes())?;
         wrote.extend(Some(path).filter(|p| !output::is_stdout(p)));
     }
     if let Some(path) = &args.plot {
-        plot::plot(&data, &report, path)?;
+        plot::plot(data, &report, path)?;
         wrote.push(path);
+    }
+    let mut out = output::messages(args.json.as_deref());
+    writeln!(out, "{}", report.summary())?;
+    for path in wrote {
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    Ok(())
+}
+
+/// What a saved model records of a fit (or an update) whose filter had
+/// absorbed `before` rows before `report`'s.
+fn model_meta(
+    report: &FitReport<f64>,
+    opts: &FitOptions,
+    data: LoadOptions,
+    before: usize,
+) -> ModelMeta {
+    ModelMeta {
+        written_by: format!("hsmoe {}", env!("CARGO_PKG_VERSION")),
+        data,
+        feature_names: report.feature_names.clone(),
+        engine: opts.engine,
+        n_particles: opts.n_particles,
+        k: opts.k,
+        d: report.d,
+        seed: opts.seed,
+        prior: opts.config,
+        n_obs: before + report.n_obs,
+        log_marginal: report.log_marginal.unwrap_or(f64::NAN),
+    }
+}
+
+fn update_command(args: &UpdateArgs) -> anyhow::Result<()> {
+    let model = Model::load(&args.model)?;
+    let meta = &model.meta;
+    let loaded = read_noting_skips(&args.data, &model.load_options(false))?;
+    let data = &loaded.data;
+    let engine = model.engine().map_err(|kind| ModelError {
+        path: args.model.clone(),
+        kind,
+    })?;
+    let mut opts = FitOptions::new(meta.engine, meta.k, meta.n_particles, meta.seed, data);
+    opts.config = meta.prior;
+    opts.progress = true;
+    opts.moves = model.state.moves.as_ref().map(|m| m.report.options);
+    let with = FitWith {
+        engine: Some((engine, meta.n_obs)),
+        save: args.save.is_some(),
+        scaling: model.scaling(),
+    };
+    let (mut report, saved) =
+        fit::fit_with(data, &opts, with).with_context(|| args.data.display().to_string())?;
+    report.data = Some(meta.data.clone());
+    let mut wrote = Vec::new();
+    if let (Some(path), Some(state)) = (&args.save, saved) {
+        let meta = model_meta(&report, &opts, meta.data.clone(), meta.n_obs);
+        Model { meta, state }.save(path)?;
+        wrote.push(path);
+    }
+    if let Some(path) = &args.json {
+        output::write(path, (report.to_json() + "\n").as_bytes())?;
+        wrote.extend(Some(path).filter(|p| !output::is_stdout(p)));
     }
     let mut out = output::messages(args.json.as_deref());
     writeln!(out, "{}", report.summary())?;
@@ -247,7 +364,13 @@ fn validate_command(args: &ValidateArgs) -> anyhow::Result<()> {
 
 fn plot_command(args: &PlotArgs) -> anyhow::Result<()> {
     let trace = Trace::read(&args.input)?;
-    let data = args.data.load()?;
+    // The fit's own data options, when it recorded them, over the flags.
+    let recorded = match &args.model {
+        Some(path) => Some(Model::load(path)?.meta.data),
+        None => Trace::recorded_data_options(&args.input),
+    };
+    let opts = recorded.unwrap_or_else(|| args.data.load_options());
+    let data = read_noting_skips(&args.data.path, &opts)?.data;
     plot::plot_trace(&trace, &data.y, &args.output)?;
     writeln!(std::io::stdout().lock(), "wrote {}", args.output.display())?;
     Ok(())

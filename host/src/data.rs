@@ -10,6 +10,7 @@
 //! first data row is line 2. Columns are counted 1-based and also named
 //! by their header.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,8 @@ pub struct Dataset {
     pub feature_names: Vec<String>,
     /// Feature rows; every row has `feature_names.len()` entries.
     pub x: Vec<Vec<f64>>,
-    /// Responses, one per row.
+    /// Responses, one per row; empty when the file has no response
+    /// column and [`LoadOptions::response_optional`] allowed that.
     pub y: Vec<f64>,
 }
 
@@ -81,6 +83,35 @@ impl Dataset {
 /// The `--data` path that means standard input.
 pub const STDIN: &str = "-";
 
+/// The means and standard deviations (divisor T − 1) a standardized
+/// data set was z-scored with, to undo it (original units) or to read
+/// further files the same way (`predict`, `update`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaling {
+    /// Per feature column of the file, in the order of
+    /// [`Dataset::feature_names`] without the intercept.
+    pub x_mean: Vec<f64>,
+    /// Standard deviations of the same columns.
+    pub x_sd: Vec<f64>,
+    /// Mean of the response.
+    pub y_mean: f64,
+    /// Standard deviation of the response.
+    pub y_sd: f64,
+}
+
+impl Scaling {
+    /// A standardized response value in original units.
+    ///
+    /// # Examples
+    /// ```
+    /// let s = hsmoe_host::data::Scaling { x_mean: vec![], x_sd: vec![], y_mean: 10.0, y_sd: 2.0 };
+    /// assert_eq!(s.y_original(1.5), 13.0);
+    /// ```
+    pub fn y_original(&self, y: f64) -> f64 {
+        y * self.y_sd + self.y_mean
+    }
+}
+
 /// How to turn a file into a [`Dataset`].
 ///
 /// # Examples
@@ -88,8 +119,9 @@ pub const STDIN: &str = "-";
 /// let opts = hsmoe_host::data::LoadOptions::default();
 /// assert!(opts.intercept && !opts.standardize && !opts.drop_missing);
 /// assert_eq!((opts.y.as_str(), opts.features), ("y", None));
+/// assert!(opts.scaling.is_none() && !opts.response_optional);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadOptions {
     /// Add a column of ones as the first feature.
     pub intercept: bool,
@@ -105,6 +137,40 @@ pub struct LoadOptions {
     /// Skip rows with a missing value (see [`is_missing`]) in a used
     /// column instead of failing.
     pub drop_missing: bool,
+    /// Standardize with these recorded moments instead of the file's own
+    /// (a saved model reading new rows); `standardize` is then ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<Scaling>,
+    /// A file without the response column is read with an empty
+    /// [`Dataset::y`] instead of being refused (`predict`).
+    #[serde(default)]
+    pub response_optional: bool,
+}
+
+impl LoadOptions {
+    /// These options as a saved fit records them for `loaded` (what they
+    /// read): the features named explicitly and the standardization's
+    /// moments fixed, so that another file is read exactly the same way.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::data::{parse, LoadOptions};
+    /// let opts = LoadOptions { standardize: true, ..LoadOptions::default() };
+    /// let loaded = parse("a,y\n1,10\n3,20\n", "f.csv".as_ref(), &opts).unwrap();
+    /// let recorded = opts.recorded(&loaded);
+    /// assert_eq!(recorded.features.unwrap(), ["a"]);
+    /// assert_eq!(recorded.scaling.unwrap().y_mean, 15.0);
+    /// ```
+    pub fn recorded(&self, loaded: &Loaded) -> LoadOptions {
+        let names = &loaded.data.feature_names;
+        let features = names[usize::from(self.intercept).min(names.len())..].to_vec();
+        LoadOptions {
+            features: Some(features),
+            scaling: loaded.scaling.clone(),
+            response_optional: false,
+            ..self.clone()
+        }
+    }
 }
 
 impl Default for LoadOptions {
@@ -117,6 +183,8 @@ impl Default for LoadOptions {
             y: "y".to_owned(),
             features: None,
             drop_missing: false,
+            scaling: None,
+            response_optional: false,
         }
     }
 }
@@ -140,6 +208,9 @@ pub struct Loaded {
     pub data: Dataset,
     /// Rows with a missing value, skipped (only with `drop_missing`).
     pub skipped: Vec<Skipped>,
+    /// The moments the data were standardized with (`None`: not
+    /// standardized).
+    pub scaling: Option<Scaling>,
 }
 
 impl Loaded {
@@ -537,21 +608,14 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Loaded, Data
     let names: Vec<String> = header.iter().map(str::to_owned).collect();
     // pandas writes its row index as a first column with an empty name.
     let index_column = names.len() > 1 && names[0].is_empty();
-    for (i, name) in names.iter().enumerate() {
-        let reason = if name.is_empty() && !(i == 0 && index_column) {
-            Some("empty column name")
-        } else if !name.is_empty() && names[..i].contains(name) {
-            Some("duplicate column name")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            return Err(DataError::BadHeader {
-                path: path_buf(),
-                column: i + 1,
-                reason,
-            });
-        }
+    let index = |i: usize| i == 0 && index_column;
+    let reasons = ["empty column name", "duplicate column name"];
+    if let Some((i, reason)) = first_bad_name(&names, index, reasons) {
+        return Err(DataError::BadHeader {
+            path: path_buf(),
+            column: i + 1,
+            reason,
+        });
     }
     let column_of = |name: &str, response: bool| {
         names
@@ -564,31 +628,31 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Loaded, Data
                 columns: names.iter().filter(|n| !n.is_empty()).cloned().collect(),
             })
     };
-    let y_col = column_of(&opts.y, true)?;
+    let y_col = match column_of(&opts.y, true) {
+        Err(_) if opts.response_optional => None,
+        found => Some(found?),
+    };
     let feature_cols: Vec<usize> = match &opts.features {
         None => (usize::from(index_column)..names.len())
-            .filter(|&c| c != y_col)
+            .filter(|&c| Some(c) != y_col)
             .collect(),
         Some(features) => {
-            let mut cols = Vec::with_capacity(features.len());
-            for (i, name) in features.iter().enumerate() {
-                let reason = if *name == opts.y {
-                    Some("is the response")
-                } else if features[..i].contains(name) {
-                    Some("is listed twice")
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    return Err(DataError::BadFeatures {
-                        path: path_buf(),
-                        name: name.clone(),
-                        reason,
-                    });
-                }
-                cols.push(column_of(name, false)?);
+            let bad = features
+                .iter()
+                .position(|name| *name == opts.y)
+                .map(|i| (i, "is the response"))
+                .or_else(|| first_bad_name(features, |_| false, ["is empty", "is listed twice"]));
+            if let Some((i, reason)) = bad {
+                return Err(DataError::BadFeatures {
+                    path: path_buf(),
+                    name: features[i].clone(),
+                    reason,
+                });
             }
-            cols
+            features
+                .iter()
+                .map(|name| column_of(name, false))
+                .collect::<Result<_, _>>()?
         }
     };
     if feature_cols.is_empty() && !opts.intercept {
@@ -596,7 +660,7 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Loaded, Data
     }
 
     // The used columns: the features, then y.
-    let used: Vec<usize> = feature_cols.iter().copied().chain([y_col]).collect();
+    let used: Vec<usize> = feature_cols.iter().copied().chain(y_col).collect();
     let mut columns: Vec<Vec<f64>> = vec![Vec::new(); used.len()];
     let mut skipped = Vec::new();
     let mut row = Vec::with_capacity(used.len());
@@ -671,28 +735,60 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Loaded, Data
             }
         }
     }
-    if columns[0].is_empty() {
+    let rows = columns.first().map_or(0, Vec::len);
+    if rows == 0 {
         return Err(DataError::Empty { path: path_buf() });
     }
-    if opts.standardize {
-        for (column, &c) in columns.iter_mut().zip(&used) {
-            if !standardize(column) {
-                return Err(DataError::Constant {
+    let scaling = match &opts.scaling {
+        Some(recorded) => Some(recorded.clone()),
+        None if opts.standardize => {
+            let mut moments = Vec::with_capacity(used.len());
+            for (column, &c) in columns.iter().zip(&used) {
+                moments.push(column_moments(column).ok_or_else(|| DataError::Constant {
                     path: path_buf(),
                     column: c + 1,
                     name: names[c].clone(),
-                });
+                })?);
+            }
+            // Without a response column there is nothing to record for it.
+            let (y_mean, y_sd) = match y_col {
+                Some(_) => moments.pop().unwrap_or((0.0, 1.0)),
+                None => (0.0, 1.0),
+            };
+            Some(Scaling {
+                x_mean: moments.iter().map(|m| m.0).collect(),
+                x_sd: moments.iter().map(|m| m.1).collect(),
+                y_mean,
+                y_sd,
+            })
+        }
+        None => None,
+    };
+    if let Some(scaling) = &scaling {
+        let y_moments = y_col.map(|_| (scaling.y_mean, scaling.y_sd));
+        let moments = scaling
+            .x_mean
+            .iter()
+            .copied()
+            .zip(scaling.x_sd.iter().copied());
+        for (column, (mean, sd)) in columns.iter_mut().zip(moments.chain(y_moments)) {
+            for v in column.iter_mut() {
+                *v = (*v - mean) / sd;
             }
         }
     }
 
-    let y = columns.pop().unwrap_or_default();
+    let y = if y_col.is_some() {
+        columns.pop().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut feature_names: Vec<String> = Vec::with_capacity(feature_cols.len() + 1);
     if opts.intercept {
         feature_names.push(INTERCEPT_NAME.to_owned());
     }
     feature_names.extend(feature_cols.iter().map(|&c| names[c].clone()));
-    let x = (0..y.len())
+    let x = (0..rows)
         .map(|t| {
             let ones = opts.intercept.then_some(1.0);
             ones.into_iter()
@@ -707,6 +803,24 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Loaded, Data
             y,
         },
         skipped,
+        scaling,
+    })
+}
+
+/// The first of `names` that is empty (unless `may_be_empty(i)`) or
+/// repeats an earlier name, with the matching one of `reasons`
+/// (`[empty, duplicate]`): the header's check and `--features`'.
+fn first_bad_name(
+    names: &[String],
+    may_be_empty: impl Fn(usize) -> bool,
+    reasons: [&'static str; 2],
+) -> Option<(usize, &'static str)> {
+    names.iter().enumerate().find_map(|(i, name)| {
+        if name.is_empty() {
+            (!may_be_empty(i)).then_some((i, reasons[0]))
+        } else {
+            names[..i].contains(name).then_some((i, reasons[1]))
+        }
     })
 }
 
@@ -740,20 +854,14 @@ impl LineCounter<'_> {
     }
 }
 
-/// Z-scores `values` in place (divisor T − 1); false if their spread is
-/// zero (or there is one value), leaving them unchanged.
-fn standardize(values: &mut [f64]) -> bool {
+/// Mean and standard deviation (divisor T − 1) of `values`; `None` if
+/// their spread is zero (or there is one value): they cannot be z-scored.
+fn column_moments(values: &[f64]) -> Option<(f64, f64)> {
     let t = values.len() as f64;
     let mean = values.iter().sum::<f64>() / t;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (t - 1.0);
     let sd = var.sqrt();
-    if !(sd.is_finite() && sd > 0.0) {
-        return false;
-    }
-    for v in values.iter_mut() {
-        *v = (*v - mean) / sd;
-    }
-    true
+    (sd.is_finite() && sd > 0.0).then_some((mean, sd))
 }
 
 #[cfg(test)]

@@ -13,11 +13,13 @@
 //! [`CORE_D`]. `N` is a runtime size.
 
 use crate::gibbs::{self, GibbsOptions};
-use crate::moves::{sweep_all, sweep_seed, MoveOptions, MoveReport, Mover};
+use crate::mixture::{CoefficientMoments, ExpertCoefficients, TComponent, Unstandardize};
+use crate::moves::{sweep_all, sweep_seed, MoveOptions, MoveReport, Mover, MoverState};
 use crate::reference::dist::{log_sum_exp, normal_log_pdf};
 use crate::reference::gate::{log_stick_breaking, logits};
 use crate::reference::linalg::dot;
 use crate::reference::{ReferenceError, ReferenceFilter};
+use hsmoe_core::snapshot::{xorshift_from_state, xorshift_state, SnapshotError, SnapshotShape};
 use hsmoe_core::{posterior, Config, Const, Experts, Features, FilterState, Particle, ParticleSet};
 use rand_core::SeedableRng;
 use rand_xorshift::XorShiftRng;
@@ -59,13 +61,17 @@ pub enum EngineError {
     },
     /// The core filter refused (see [`hsmoe_core::Error`]).
     Core(hsmoe_core::Error),
-    /// A setting only the core engine implements.
-    CoreOnly {
-        /// The setting, as the command line names it.
-        setting: &'static str,
-    },
     /// The reference engine or the Gibbs sampler refused.
     Reference(ReferenceError),
+    /// Only the core engine can do this (its state has a saved form).
+    CoreOnly {
+        /// What was asked.
+        what: &'static str,
+    },
+    /// A saved filter state could not be restored.
+    Snapshot(SnapshotError),
+    /// A saved state's stored observations do not have `d` features.
+    StoredStream,
 }
 
 impl fmt::Display for EngineError {
@@ -77,10 +83,14 @@ impl fmt::Display for EngineError {
                  (D counts the intercept), not K = {k}, D = {d}; use --engine reference"
             ),
             EngineError::Core(e) => write!(f, "core engine: {e}"),
-            EngineError::CoreOnly { setting } => {
-                write!(f, "{setting} runs on the core engine only (--engine core)")
-            }
             EngineError::Reference(e) => write!(f, "reference engine: {e}"),
+            EngineError::CoreOnly { what } => {
+                write!(f, "{what} needs the core engine (--engine core)")
+            }
+            EngineError::Snapshot(e) => write!(f, "filter state: {e}"),
+            EngineError::StoredStream => {
+                write!(f, "stored observations do not match the filter's D")
+            }
         }
     }
 }
@@ -90,6 +100,12 @@ impl std::error::Error for EngineError {}
 impl From<hsmoe_core::Error> for EngineError {
     fn from(e: hsmoe_core::Error) -> Self {
         EngineError::Core(e)
+    }
+}
+
+impl From<SnapshotError> for EngineError {
+    fn from(e: SnapshotError) -> Self {
+        EngineError::Snapshot(e)
     }
 }
 
@@ -272,6 +288,105 @@ pub trait OnlineEngine {
     fn finish(&mut self) -> Result<(), EngineError>;
     /// What the engine's moves did (`None` without moves).
     fn moves(&self) -> Option<MoveReport>;
+    /// Everything needed to continue exactly from here ([`resume_core`]).
+    /// Call it before [`OnlineEngine::finish`]: the final sweeps are for
+    /// the report, and the continuing filter never ran them.
+    ///
+    /// # Errors
+    /// [`EngineError::CoreOnly`] for engines without a saved form.
+    fn save(&mut self) -> Result<EngineState, EngineError> {
+        Err(EngineError::CoreOnly {
+            what: "saving a model",
+        })
+    }
+    /// The posterior predictive at `x` as its components (for quantiles).
+    ///
+    /// # Errors
+    /// The engine's refusal of `x`; [`EngineError::CoreOnly`] for engines
+    /// that do not expose them.
+    fn mixture(&self, x: &[f64]) -> Result<Vec<TComponent>, EngineError> {
+        let _ = x;
+        Err(EngineError::CoreOnly {
+            what: "predictive quantiles",
+        })
+    }
+    /// Each expert's posterior coefficients mapped by `map` (to original
+    /// units), with its allocation share; `None` for engines that do not
+    /// expose them.
+    fn coefficients(&self, map: &Unstandardize) -> Option<Vec<ExpertCoefficients>> {
+        let _ = map;
+        None
+    }
+}
+
+/// What a core engine needs to continue exactly where it stood: the
+/// engine part of a saved model (host/src/model.rs writes it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineState {
+    /// The filter (particles, running state, the RNG) in the core's
+    /// snapshot format (docs/protocol.md §5).
+    pub snapshot: Vec<u8>,
+    /// Where the moves stand (`None` without moves).
+    pub moves: Option<MoverState>,
+    /// The observations the moves sweep over, as the core saw them (each
+    /// `x` has D entries); empty without moves.
+    pub stream: Vec<(Vec<f32>, f32)>,
+}
+
+/// Heap storage for a runtime number of core particles: what a
+/// [`ParticleSet`] borrows.
+#[derive(Debug, Clone)]
+pub struct OwnedSet<const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    particles: Vec<Particle<K, D>>,
+    weights: Vec<f32>,
+    counts: Vec<u32>,
+    state: FilterState<K>,
+}
+
+impl<const K: usize, const D: usize> OwnedSet<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    /// `n` zero particles (reset or restore before use) and a state
+    /// with `config`.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::engine::OwnedSet;
+    /// use rand_core::SeedableRng;
+    /// let config = hsmoe_core::Config::default_for(2);
+    /// let mut storage = OwnedSet::<3, 2>::new(50, config);
+    /// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(1);
+    /// let mut set = storage.as_set().unwrap();
+    /// set.reset(&config, &mut rng).unwrap();
+    /// assert!(set.observe(&[1.0, 0.5], 0.2, &mut rng).is_ok());
+    /// ```
+    pub fn new(n: usize, config: Config) -> Self {
+        OwnedSet {
+            particles: vec![Particle::ZERO; n],
+            weights: vec![0.0; n],
+            counts: vec![0; n],
+            state: FilterState::new(config),
+        }
+    }
+
+    /// The set over this storage.
+    ///
+    /// # Errors
+    /// [`hsmoe_core::Error::WrongLength`] for zero particles.
+    pub fn as_set(&mut self) -> Result<ParticleSet<'_, K, D>, hsmoe_core::Error> {
+        ParticleSet::new(
+            &mut self.particles,
+            &mut self.weights,
+            &mut self.counts,
+            &mut self.state,
+        )
+    }
 }
 
 /// Builds the `core` or `reference` particle engine: `n` particles, `k`
@@ -342,10 +457,10 @@ pub fn online_engine_with_moves(
     moves: Option<MoveOptions>,
 ) -> Result<Box<dyn OnlineEngine>, EngineError> {
     match kind {
-        EngineKind::Core => core_engine(k, d, n, config, seed, moves)
+        EngineKind::Core => core_engine(k, d, Start::Prior { n, config, moves }, seed)
             .unwrap_or(Err(EngineError::Unsupported { k, d })),
         EngineKind::Reference if config.resample_ess < 1.0 => Err(EngineError::CoreOnly {
-            setting: "--resample-ess below 1",
+            what: "--resample-ess below 1",
         }),
         EngineKind::Reference => {
             let filter = ReferenceFilter::new(n, k, d, config, seed)?;
@@ -360,6 +475,36 @@ pub fn online_engine_with_moves(
     }
 }
 
+/// The core engine continuing from `saved` (see [`OnlineEngine::save`]),
+/// for `k` experts and `d` features; `seed` is the fit's, which seeds the
+/// moves' streams.
+///
+/// # Errors
+/// [`EngineError::Unsupported`] for a `(k, d)` the core is not compiled
+/// for; [`EngineError::Snapshot`] for a snapshot of another shape,
+/// version or damaged; [`EngineError::StoredStream`] for stored rows of
+/// another length.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::engine::{online_engine_with_moves, resume_core, EngineKind};
+/// use hsmoe_host::moves::MoveOptions;
+/// let config = hsmoe_core::Config::default_for(2);
+/// let moves = Some(MoveOptions::DEFAULT);
+/// let mut a = online_engine_with_moves(EngineKind::Core, 2, 2, 30, &config, 4, moves).unwrap();
+/// a.observe(&[1.0, 0.3], 0.5).unwrap();
+/// let mut b = resume_core(2, 2, &a.save().unwrap(), 4).unwrap();
+/// assert_eq!(a.observe(&[1.0, -0.1], 0.2).unwrap(), b.observe(&[1.0, -0.1], 0.2).unwrap());
+/// ```
+pub fn resume_core(
+    k: usize,
+    d: usize,
+    saved: &EngineState,
+    seed: u64,
+) -> Result<Box<dyn OnlineEngine>, EngineError> {
+    core_engine(k, d, Start::Saved(saved), seed).unwrap_or(Err(EngineError::Unsupported { k, d }))
+}
+
 /// One stored row as the core sees it.
 type Observation<const D: usize> = ([f32; D], f32);
 
@@ -369,10 +514,7 @@ where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    particles: Vec<Particle<K, D>>,
-    weights: Vec<f32>,
-    counts: Vec<u32>,
-    state: FilterState<K>,
+    storage: OwnedSet<K, D>,
     rng: XorShiftRng,
     /// The moves, and the stream they sweep over.
     mover: Option<(Mover, Vec<Observation<D>>)>,
@@ -391,36 +533,63 @@ where
     Ok(x.map(|v| v as f32))
 }
 
+/// How a core engine starts: drawn from the prior, or from a saved state.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    Prior {
+        n: usize,
+        config: &'a Config,
+        moves: Option<MoveOptions>,
+    },
+    Saved(&'a EngineState),
+}
+
 impl<const K: usize, const D: usize> CoreEngine<K, D>
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    fn boxed(
-        n: usize,
-        config: &Config,
-        seed: u64,
-        moves: Option<MoveOptions>,
-    ) -> Result<Box<dyn OnlineEngine>, EngineError> {
-        let mut engine = CoreEngine::<K, D> {
-            particles: vec![Particle::ZERO; n],
-            weights: vec![0.0; n],
-            counts: vec![0; n],
-            state: FilterState::new(*config),
-            rng: XorShiftRng::seed_from_u64(seed),
-            mover: moves.map(|m| (Mover::new(m, K, D), Vec::new())),
-            seed,
-            last_ess: 0.0,
+    fn boxed(start: Start<'_>, seed: u64) -> Result<Box<dyn OnlineEngine>, EngineError> {
+        let engine: CoreEngine<K, D> = match start {
+            Start::Prior { n, config, moves } => {
+                let mut engine = CoreEngine {
+                    storage: OwnedSet::new(n, *config),
+                    rng: XorShiftRng::seed_from_u64(seed),
+                    mover: moves.map(|m| (Mover::new(m, K, D), Vec::new())),
+                    seed,
+                    last_ess: 0.0,
+                };
+                engine.storage.as_set()?.reset(config, &mut engine.rng)?;
+                engine
+            }
+            Start::Saved(saved) => {
+                let n = SnapshotShape::read(&saved.snapshot)?.n as usize;
+                let mut storage = OwnedSet::new(n.max(1), Config::default_for(D));
+                let rng_state = storage.as_set()?.restore_snapshot(&saved.snapshot)?;
+                let stream = saved
+                    .stream
+                    .iter()
+                    .map(|(x, y)| Ok((narrow_f32::<D>(x)?, *y)))
+                    .collect::<Result<Vec<_>, EngineError>>()?;
+                CoreEngine {
+                    storage,
+                    rng: xorshift_from_state(&rng_state),
+                    mover: saved
+                        .moves
+                        .as_ref()
+                        .map(|m| (Mover::resume(m, K, D), stream)),
+                    seed,
+                    last_ess: 0.0,
+                }
+            }
         };
-        let mut set = ParticleSet::new(
-            &mut engine.particles,
-            &mut engine.weights,
-            &mut engine.counts,
-            &mut engine.state,
-        )?;
-        set.reset(config, &mut engine.rng)?;
         Ok(Box::new(engine))
     }
+}
+
+/// A stored row of the saved stream as `[f32; D]`.
+fn narrow_f32<const D: usize>(x: &[f32]) -> Result<[f32; D], EngineError> {
+    x.try_into().map_err(|_| EngineError::StoredStream)
 }
 
 impl<const K: usize, const D: usize> OnlineEngine for CoreEngine<K, D>
@@ -430,17 +599,16 @@ where
 {
     fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError> {
         let x: [f32; D] = narrow(x)?;
-        let mut set = ParticleSet::new(
-            &mut self.particles,
-            &mut self.weights,
-            &mut self.counts,
-            &mut self.state,
-        )?;
-        let update = set.observe(&x, y as f32, &mut self.rng)?;
+        let update = self
+            .storage
+            .as_set()?
+            .observe(&x, y as f32, &mut self.rng)?;
         self.last_ess = update.ess;
         if let Some((mover, stream)) = &mut self.mover {
             stream.push((x, y as f32));
-            let (particles, config, seed) = (&mut self.particles, self.state.config(), self.seed);
+            let storage = &mut self.storage;
+            let (particles, config, seed) =
+                (&mut storage.particles, storage.state.config(), self.seed);
             mover.after_step(particles.len(), update.ess.into(), |index| {
                 sweep_all(particles, stream, config, seed, index)
             });
@@ -456,27 +624,29 @@ where
     }
 
     fn log_marginal(&self) -> f64 {
-        self.state.log_marginal()
+        self.storage.state.log_marginal()
     }
 
     fn allocation_freq(&self) -> Vec<f64> {
         let freq = match &self.mover {
-            Some((mover, _)) if mover.swept() => {
-                posterior::expert_shares(&self.particles, self.state.config(), false)
-            }
-            _ => self.state.allocation_freq(),
+            Some((mover, _)) if mover.swept() => posterior::expert_shares(
+                &self.storage.particles,
+                self.storage.state.config(),
+                false,
+            ),
+            _ => self.storage.state.allocation_freq(),
         };
         freq.map(f64::from).to_vec()
     }
 
     fn allocation_freq_sorted(&self) -> Vec<f64> {
-        posterior::expert_shares(&self.particles, self.state.config(), true)
+        posterior::expert_shares(&self.storage.particles, self.storage.state.config(), true)
             .map(f64::from)
             .to_vec()
     }
 
     fn predict(&self, x: &[f64]) -> Result<(PredictiveMoments<f64>, Vec<f64>), EngineError> {
-        let p = posterior::predict(&self.particles, &narrow::<D>(x)?)?;
+        let p = posterior::predict(&self.storage.particles, &narrow::<D>(x)?)?;
         let prediction = PredictiveMoments {
             mean: p.mean.into(),
             var: p.var.into(),
@@ -485,7 +655,7 @@ where
     }
 
     fn router(&self, x: &[f64]) -> Result<Router<f64>, EngineError> {
-        let r = posterior::router_scores(&self.particles, &narrow::<D>(x)?)?;
+        let r = posterior::router_scores(&self.storage.particles, &narrow::<D>(x)?)?;
         let wide = |v: &[f32]| v.iter().map(|&s| f64::from(s)).collect();
         // The core pads the K − 1 stick logits with a zero K-th entry.
         Ok(Router {
@@ -498,7 +668,8 @@ where
     }
 
     fn horseshoe(&self) -> Horseshoe<f64> {
-        let s = posterior::gate_summary(&self.particles, self.state.config());
+        let particles = &self.storage.particles;
+        let s = posterior::gate_summary(particles, self.storage.state.config());
         let sticks = |m: &[[f32; D]; K]| -> Vec<Vec<f64>> {
             m[..K - 1]
                 .iter()
@@ -506,7 +677,7 @@ where
                 .collect()
         };
         // Weighted as every core summary (all weights 1 after resampling).
-        let (tau2_sum, total) = self.particles.iter().fold((0.0, 0.0), |(s, w), p| {
+        let (tau2_sum, total) = particles.iter().fold((0.0, 0.0), |(s, w), p| {
             let weight = f64::from(p.weight());
             (s + weight * f64::from(p.global_scale().tau2()), w + weight)
         });
@@ -525,7 +696,9 @@ where
 
     fn finish(&mut self) -> Result<(), EngineError> {
         if let Some((mover, stream)) = &mut self.mover {
-            let (particles, config, seed) = (&mut self.particles, self.state.config(), self.seed);
+            let storage = &mut self.storage;
+            let (particles, config, seed) =
+                (&mut storage.particles, storage.state.config(), self.seed);
             mover.finish(self.last_ess.into(), |index| {
                 sweep_all(particles, stream, config, seed, index)
             });
@@ -536,13 +709,83 @@ where
     fn moves(&self) -> Option<MoveReport> {
         self.mover.as_ref().map(|(mover, _)| mover.report())
     }
+
+    fn save(&mut self) -> Result<EngineState, EngineError> {
+        let set = self.storage.as_set()?;
+        let mut snapshot = vec![0u8; set.snapshot_len()];
+        set.write_snapshot(&xorshift_state(&self.rng), 0, &mut snapshot);
+        let (moves, stream) = match &self.mover {
+            Some((mover, stream)) => (
+                Some(mover.state()),
+                stream.iter().map(|(x, y)| (x.to_vec(), *y)).collect(),
+            ),
+            None => (None, Vec::new()),
+        };
+        Ok(EngineState {
+            snapshot,
+            moves,
+            stream,
+        })
+    }
+
+    fn mixture(&self, x: &[f64]) -> Result<Vec<TComponent>, EngineError> {
+        let x: [f32; D] = narrow(x)?;
+        let particles = &self.storage.particles;
+        let n = particles.len() as f64;
+        let (mut psi, mut ln_pi, mut pi) = ([0.0; K], [0.0; K], [0.0; K]);
+        let mut components = Vec::with_capacity(particles.len() * K);
+        for particle in particles {
+            particle.gate_probabilities(&x, &mut psi, &mut ln_pi, &mut pi);
+            for (expert, &p) in particle.experts().iter().zip(&pi) {
+                let t = expert.predictive(&x);
+                components.push(TComponent {
+                    weight: f64::from(p) / n,
+                    loc: t.loc.into(),
+                    scale2: t.scale2.into(),
+                    df: t.df.into(),
+                });
+            }
+        }
+        Ok(components)
+    }
+
+    fn coefficients(&self, map: &Unstandardize) -> Option<Vec<ExpertCoefficients>> {
+        // Each row of `map` as the f32 vector whose quadratic form gives
+        // that coefficient's variance within a particle.
+        let rows: Vec<[f32; D]> = map
+            .rows
+            .iter()
+            .map(|r| narrow::<D>(r))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let shares = self.allocation_freq();
+        let summaries = (0..K)
+            .map(|k| {
+                let mut moments = CoefficientMoments::new(D);
+                for particle in &self.storage.particles {
+                    let expert = &particle.experts()[k];
+                    let beta = expert.mean().map(f64::from);
+                    let (a, b) = (f64::from(expert.shape()), f64::from(expert.scale()));
+                    // β | y ~ Student-t with variance b/(a − 1)·P⁻¹ for a > 1.
+                    let var: Option<Vec<f64>> = (a > 1.0).then(|| {
+                        rows.iter()
+                            .map(|r| b / (a - 1.0) * f64::from(expert.quadratic_form(r)))
+                            .collect()
+                    });
+                    moments.add(&map.apply(&beta), var.as_deref());
+                }
+                moments.finish(shares[k])
+            })
+            .collect();
+        Some(summaries)
+    }
 }
 
 /// `CoreEngine::<k, d>` for a `d` in the list, inside the arm for `k`.
 macro_rules! core_for_d {
-    ($k:literal, $d:expr, ($n:expr, $config:expr, $seed:expr, $moves:expr), [$($dd:literal),*]) => {
+    ($k:literal, $d:expr, ($start:expr, $seed:expr), [$($dd:literal),*]) => {
         match $d {
-            $($dd => Some(CoreEngine::<$k, $dd>::boxed($n, $config, $seed, $moves)),)*
+            $($dd => Some(CoreEngine::<$k, $dd>::boxed($start, $seed)),)*
             _ => None,
         }
     };
@@ -564,13 +807,11 @@ macro_rules! core_sizes {
         fn core_engine(
             k: usize,
             d: usize,
-            n: usize,
-            config: &Config,
+            start: Start<'_>,
             seed: u64,
-            moves: Option<MoveOptions>,
         ) -> Option<Result<Box<dyn OnlineEngine>, EngineError>> {
             match k {
-                $($k => core_for_d!($k, d, (n, config, seed, moves), $ds),)*
+                $($k => core_for_d!($k, d, (start, seed), $ds),)*
                 _ => None,
             }
         }

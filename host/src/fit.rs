@@ -1,9 +1,12 @@
 //! `hsmoe fit`: run an engine over a data set and collect the report
 //! whose JSON form (`--json`) is what scripts read.
 
-use crate::data::{Dataset, INTERCEPT_NAME};
-use crate::engine::{gibbs_final, online_engine_with_moves, EngineKind, Final, Step};
+use crate::data::{Dataset, LoadOptions, Scaling, INTERCEPT_NAME};
+use crate::engine::{
+    gibbs_final, online_engine_with_moves, EngineKind, EngineState, Final, OnlineEngine, Step,
+};
 use crate::gibbs::{Convergence, GibbsOptions};
+use crate::mixture::{ExpertCoefficients, Unstandardize};
 use crate::moves::{MoveOptions, MoveReport};
 use crate::progress::Progress;
 use anyhow::{bail, Context as _};
@@ -151,6 +154,20 @@ pub struct FitReport<F> {
     /// What the rejuvenation moves did (particle engines with moves only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moves: Option<MoveReport>,
+    /// Each expert's posterior coefficients (in the order of
+    /// `feature_names`, in the data's original units) and allocation
+    /// share (core engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experts: Option<Vec<ExpertCoefficients>>,
+    /// Rows the filter had absorbed before these (`hsmoe update`); the
+    /// log marginal is over all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continued_from: Option<usize>,
+    /// How the data file was read (features by name, the
+    /// standardization's moments), so `hsmoe plot` can read it again the
+    /// same way; set by the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<LoadOptions>,
 }
 
 impl<F: Copy> FitReport<F> {
@@ -173,6 +190,9 @@ impl<F: Copy> FitReport<F> {
             precision: self.precision,
             elapsed_seconds: self.elapsed_seconds,
             moves: self.moves.clone(),
+            experts: self.experts.clone(),
+            continued_from: self.continued_from,
+            data: self.data.clone(),
         }
     }
 }
@@ -223,6 +243,13 @@ impl FitReport<f64> {
             self.k,
             self.seed
         );
+        if let Some(rows) = self.continued_from {
+            let _ = writeln!(
+                s,
+                "continued                a model of {rows} rows; the log marginal is over all {}",
+                rows + self.n_obs
+            );
+        }
         match self.log_marginal {
             Some(lm) => {
                 let _ = writeln!(s, "log marginal likelihood  {lm:.4}");
@@ -241,6 +268,25 @@ impl FitReport<f64> {
             .map(|f| format!("{f:.3}"))
             .collect();
         let _ = writeln!(s, "allocation frequencies   {}", freq.join(" "));
+        for (k, e) in self.experts.iter().flatten().enumerate() {
+            let terms: Vec<String> = self
+                .feature_names
+                .iter()
+                .zip(&e.mean)
+                .zip(&e.sd)
+                .map(|((name, m), sd)| match sd {
+                    Some(sd) => format!("{name} {m:.4} ± {sd:.4}"),
+                    None => format!("{name} {m:.4}"),
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "expert {:<2} (share {:.3})   {}",
+                k + 1,
+                e.share,
+                terms.join(", ")
+            );
+        }
         if !self.predictive.is_empty() {
             let ess: Vec<f64> = self.predictive.iter().map(|p| p.ess).collect();
             let mean = ess.iter().sum::<f64>() / ess.len() as f64;
@@ -296,6 +342,56 @@ impl FitReport<f64> {
 /// assert!((total - 1.0).abs() < 1e-5);
 /// ```
 pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> {
+    fit_with(data, opts, FitWith::default()).map(|(report, _)| report)
+}
+
+/// What [`fit_with`] does besides a plain [`fit`].
+#[derive(Default)]
+pub struct FitWith<'a> {
+    /// Continue this engine (a saved model's, `hsmoe update`) instead of
+    /// starting one from the prior; it has absorbed `continued_from`
+    /// rows.
+    pub engine: Option<(Box<dyn OnlineEngine>, usize)>,
+    /// Keep the engine's state after the last row, before the final
+    /// sweeps (which are for the report only: a continuing filter never
+    /// runs them).
+    pub save: bool,
+    /// How the data were standardized, so that the expert coefficients
+    /// are reported in original units.
+    pub scaling: Option<&'a Scaling>,
+}
+
+/// [`fit`], continuing an engine and keeping its state as `with` asks;
+/// returns the report and the state (when `with.save`).
+///
+/// # Errors
+/// As [`fit`]; saving needs the core engine.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::{data::Dataset, engine::{resume_core, EngineKind}, fit, simulate};
+/// let data = simulate::simulate(simulate::Design::Linear, 40, 3).dataset(true);
+/// let part = |rows: std::ops::Range<usize>| Dataset {
+///     feature_names: data.feature_names.clone(),
+///     x: data.x[rows.clone()].to_vec(),
+///     y: data.y[rows].to_vec(),
+/// };
+/// let mut opts = fit::FitOptions::new(EngineKind::Core, 2, 50, 9, &data);
+/// opts.moves = Some(hsmoe_host::moves::MoveOptions::DEFAULT);
+/// let with = fit::FitWith { save: true, ..Default::default() };
+/// let (_, saved) = fit::fit_with(&part(0..20), &opts, with).unwrap();
+/// let engine = resume_core(2, data.d(), &saved.unwrap(), 9).unwrap();
+/// let rest = part(20..40);
+/// let more = fit::FitWith { engine: Some((engine, 20)), ..Default::default() };
+/// let (continued, _) = fit::fit_with(&rest, &opts, more).unwrap();
+/// let whole = fit::fit(&data, &opts).unwrap();
+/// assert_eq!(continued.log_marginal, whole.log_marginal);
+/// ```
+pub fn fit_with(
+    data: &Dataset,
+    opts: &FitOptions,
+    with: FitWith<'_>,
+) -> anyhow::Result<(FitReport<f64>, Option<EngineState>)> {
     let start = Instant::now();
     let (t, d, k) = (data.y.len(), data.d(), opts.k);
     if t == 0 || data.x.len() != t {
@@ -316,6 +412,9 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
     }
     let x_mean = data.x_mean();
     let mut gibbs_convergence = None;
+    let mut saved = None;
+    let mut experts = None;
+    let continued_from = with.engine.as_ref().map(|(_, rows)| *rows);
     let (log_marginal, predictive, final_, single, mut moves) = match opts.engine {
         EngineKind::Gibbs => {
             let g = opts.gibbs;
@@ -352,8 +451,12 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
                 bail!("--particles must be at least 1");
             }
             let n = opts.n_particles;
-            let mut engine =
-                online_engine_with_moves(kind, k, d, n, &opts.config, opts.seed, opts.moves)?;
+            let mut engine = match with.engine {
+                Some((engine, _)) => engine,
+                None => {
+                    online_engine_with_moves(kind, k, d, n, &opts.config, opts.seed, opts.moves)?
+                }
+            };
             let mut bar = Progress::new(opts.progress, 2 * t as u64, &format!("{kind}"));
             let mut steps = Vec::with_capacity(t);
             for (row, (x, &y)) in data.x.iter().zip(&data.y).enumerate() {
@@ -362,6 +465,9 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
                     .with_context(|| format!("data row {}", row + 1))?;
                 steps.push(step);
                 bar.inc();
+            }
+            if with.save {
+                saved = Some(engine.save()?);
             }
             engine.finish()?;
             let mut predictive = Vec::with_capacity(t);
@@ -382,6 +488,8 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
                 router: engine.router(&x_mean)?,
                 horseshoe: engine.horseshoe(),
             };
+            let intercept = data.feature_names.first().map(String::as_str) == Some(INTERCEPT_NAME);
+            experts = engine.coefficients(&Unstandardize::new(d, intercept, with.scaling));
             (
                 Some(engine.log_marginal()),
                 steps,
@@ -395,7 +503,7 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
     if let Some(m) = &mut moves {
         m.time_share = m.seconds / elapsed_seconds;
     }
-    Ok(FitReport {
+    let report = FitReport {
         n_obs: t,
         d,
         k,
@@ -416,5 +524,9 @@ pub fn fit(data: &Dataset, opts: &FitOptions) -> anyhow::Result<FitReport<f64>> 
         },
         elapsed_seconds,
         moves,
-    })
+        experts,
+        continued_from,
+        data: None,
+    };
+    Ok((report, saved))
 }

@@ -222,6 +222,22 @@ pub(crate) struct Mover {
     report: MoveReport,
 }
 
+/// Where the moves of a run stand: what a saved model keeps so that an
+/// update moves exactly as the uninterrupted run would have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MoverState {
+    /// The schedule's next geometric move time.
+    pub next_geometric: u64,
+    /// The schedule's move work spent, in particle-observations per particle.
+    pub spent: u64,
+    /// Steps seen.
+    pub t: usize,
+    /// Move work so far (for the report's work ratio).
+    pub work: f64,
+    /// The record so far; its sweep count numbers the next move's seeds.
+    pub report: MoveReport,
+}
+
 impl Mover {
     /// No moves yet, for particles of `k` experts and `d` features.
     pub(crate) fn new(options: MoveOptions, k: usize, d: usize) -> Self {
@@ -275,6 +291,33 @@ impl Mover {
             ess,
             failed,
         });
+    }
+
+    /// Where the moves stand, to save.
+    pub(crate) fn state(&self) -> MoverState {
+        MoverState {
+            next_geometric: self.scheduler.next_geometric(),
+            spent: self.scheduler.spent(),
+            t: self.t,
+            work: self.work,
+            report: self.report.clone(),
+        }
+    }
+
+    /// Moves continuing from a saved `state`, for particles of `k`
+    /// experts and `d` features.
+    pub(crate) fn resume(state: &MoverState, k: usize, d: usize) -> Self {
+        let schedule = state.report.options.schedule(k, d);
+        Mover {
+            scheduler: Scheduler::resume(schedule, state.next_geometric, state.spent),
+            t: state.t,
+            work: state.work,
+            // Seconds are this run's: the report's time share is of its time.
+            report: MoveReport {
+                seconds: 0.0,
+                ..state.report.clone()
+            },
+        }
     }
 
     /// Whether any sweep has run (otherwise the particles are the plain

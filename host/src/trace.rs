@@ -282,4 +282,15 @@ impl Trace {
             Trace::from_telemetry(&bytes, &path.display().to_string())
         }
     }
+
+    /// The data options a fit report at `path` recorded (`hsmoe fit`
+    /// writes them), or `None` (telemetry, an older report, no file).
+    pub fn recorded_data_options(path: &Path) -> Option<crate::data::LoadOptions> {
+        #[derive(serde::Deserialize)]
+        struct Recorded {
+            data: Option<crate::data::LoadOptions>,
+        }
+        let bytes = std::fs::read(path).ok()?;
+        serde_json::from_slice::<Recorded>(&bytes).ok()?.data
+    }
 }

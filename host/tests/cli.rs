@@ -647,3 +647,72 @@ fn a_closed_pipe_ends_quietly() {
     assert!(out.status.success(), "{:?}", out.status);
     assert_eq!(stderr(&out), "");
 }
+
+/// A saved model that is random bytes, cut short or of another version is
+/// refused: non-zero exit, one line naming the file and what is wrong.
+#[test]
+fn bad_model_files_are_refused_naming_the_file_and_the_fault() {
+    let dir = scratch("bad-model");
+    let csv = dir.join("d.csv");
+    let model = dir.join("m.hsm");
+    let rows: String = (0..30)
+        .map(|t| format!("{},{}\n", t % 7, 0.5 * f64::from(t % 5)))
+        .collect();
+    std::fs::write(&csv, format!("x1,y\n{rows}")).unwrap();
+    ok(&hsmoe(&[
+        "fit",
+        "--data",
+        csv.to_str().unwrap(),
+        "--experts",
+        "1",
+        "--particles",
+        "10",
+        "--save",
+        model.to_str().unwrap(),
+    ]));
+    let good = std::fs::read(&model).unwrap();
+    let predict = |bytes: &[u8]| {
+        let bad = dir.join("bad.hsm");
+        std::fs::write(&bad, bytes).unwrap();
+        let args = [
+            "predict",
+            "--model",
+            bad.to_str().unwrap(),
+            "--data",
+            csv.to_str().unwrap(),
+        ];
+        let line = error_line(&hsmoe(&args));
+        assert!(line.contains("bad.hsm"), "{line}");
+        line
+    };
+    // Random bytes (a fixed pattern, not starting with the magic).
+    let noise: Vec<u8> = (0..200u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    assert!(predict(&noise).contains("not an hsmoe model file"));
+    let cut = predict(&good[..good.len() / 2]);
+    assert!(
+        cut.contains("truncated") && cut.contains("section"),
+        "{cut}"
+    );
+    let mut other = good.clone();
+    other[4] = 99;
+    assert!(predict(&other).contains("version 99"));
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 1;
+    assert!(predict(&flipped).contains("damaged"));
+    // The good file predicts, CSV on standard output.
+    let out = ok(&hsmoe(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+    ]));
+    assert!(
+        out.starts_with("row,y,mean,sd,q0.05,q0.5,q0.95,gate_1,score_1,top\n"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 31);
+}

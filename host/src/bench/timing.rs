@@ -1,11 +1,12 @@
 //! The timers: one PL update of the core and of the reference engine,
 //! `PG(1, c)` draws, and the rank-1 Cholesky update.
 
+use crate::engine::OwnedSet;
 use crate::reference::{self, ReferenceFilter};
 use anyhow::bail;
 use hsmoe_core::dist::polya_gamma;
 use hsmoe_core::linalg::{self, Factor, Triangle};
-use hsmoe_core::{Const, Experts, Features, FilterState, Particle, ParticleSet};
+use hsmoe_core::{Const, Experts, Features};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xorshift::XorShiftRng;
@@ -40,10 +41,7 @@ where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    particles: Vec<Particle<K, D>>,
-    weights: Vec<f32>,
-    counts: Vec<u32>,
-    state: FilterState<K>,
+    storage: OwnedSet<K, D>,
     rng: XorShiftRng,
     rows: Vec<([f32; D], f32)>,
     next: usize,
@@ -57,13 +55,7 @@ where
     fn update(&mut self) -> anyhow::Result<()> {
         let (x, y) = &self.rows[self.next % self.rows.len()];
         self.next += 1;
-        let mut set = ParticleSet::new(
-            &mut self.particles,
-            &mut self.weights,
-            &mut self.counts,
-            &mut self.state,
-        )?;
-        black_box(set.observe(x, *y, &mut self.rng)?);
+        black_box(self.storage.as_set()?.observe(x, *y, &mut self.rng)?);
         Ok(())
     }
 }
@@ -78,10 +70,7 @@ where
 {
     let n = point.n;
     let mut filter = CoreLoop::<K, D> {
-        particles: vec![Particle::ZERO; n],
-        weights: vec![0.0; n],
-        counts: vec![0; n],
-        state: FilterState::new(point.config()),
+        storage: OwnedSet::new(n, point.config()),
         rng: XorShiftRng::seed_from_u64(seed),
         rows: rows(D, STREAM, DATA_SEED)
             .into_iter()
@@ -89,13 +78,10 @@ where
             .collect::<anyhow::Result<_>>()?,
         next: 0,
     };
-    ParticleSet::new(
-        &mut filter.particles,
-        &mut filter.weights,
-        &mut filter.counts,
-        &mut filter.state,
-    )?
-    .reset(&point.config(), &mut filter.rng)?;
+    filter
+        .storage
+        .as_set()?
+        .reset(&point.config(), &mut filter.rng)?;
     for _ in 0..WARM_UP {
         filter.update()?;
     }

@@ -28,9 +28,14 @@ pub struct PlotArgs {
     /// The run: a fit report (`hsmoe fit --json`, a `.json` file) or
     /// recorded telemetry (`hsmoe run --telemetry`, any other name).
     pub input: PathBuf,
-    /// The data the run saw (y is drawn from it).
+    /// The data the run saw (y is drawn from it). A fit report's recorded
+    /// data options take the place of these flags.
     #[command(flatten)]
     pub data: DataArgs,
+    /// Read the data with this saved model's data options (for telemetry,
+    /// which records none).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// The image to write, `.png` or `.svg`.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -329,14 +334,25 @@ impl Figure for FitFigure<'_> {
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
 
-        for band in &bands {
+        // The one-step line last, on top of the final band it would hide.
+        for band in bands.iter().rev() {
             band.draw(&mut chart)?;
         }
 
-        chart.draw_series(data.y.iter().enumerate().map(|(t, &y)| {
-            let k = report.final_.alloc.get(t).map_or(0, |a| argmax(a));
-            Circle::new((axis.values[t], y), 3, expert_color(k).filled())
-        }))?;
+        // One series per expert, so the legend names the point colours.
+        let most_likely: Vec<usize> = (0..data.y.len())
+            .map(|t| report.final_.alloc.get(t).map_or(0, |a| argmax(a)))
+            .collect();
+        for k in 0..report.k {
+            let color = expert_color(k);
+            let points = (0..data.y.len())
+                .filter(|&t| most_likely[t] == k)
+                .map(|t| Circle::new((axis.values[t], data.y[t]), 3, color.filled()));
+            chart
+                .draw_series(points)?
+                .label(format!("expert {}", k + 1))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        }
         legend(&mut chart)?;
 
         // Allocation frequencies (docs/model.md §8), one bar per expert in its

@@ -1,0 +1,410 @@
+//! A saved model (`hsmoe fit --save`): the core filter's state and what
+//! the host needs to use and continue it, in one small versioned file
+//! (docs/protocol.md §5, "Model files").
+//!
+//! # Format (version [`MODEL_VERSION`])
+//! | bytes | content |
+//! |---|---|
+//! | 4 | [`MAGIC`] |
+//! | 2 | [`MODEL_VERSION`], `u16` little-endian |
+//! | 2 | zero (reserved) |
+//! | 8 + m | section `META`: tag, length `m` (`u32` LE), [`ModelMeta`] as JSON |
+//! | 8 + s | section `SNAP`: tag, length, the core snapshot (its own format, version and CRC) |
+//! | 8 + o | section `OBSV`: tag, length, rows `u32`, width `D + 1` `u32`, then each stored row's `x` and `y` as f32 LE |
+//! | 4 | CRC-32C of every byte before it |
+//!
+//! The filter state is written and read only through the core's snapshot
+//! writer and restorer, so a change of the snapshot format is the core's
+//! own (it bumps its version and the restorer refuses old snapshots).
+
+use crate::data::{LoadOptions, Scaling};
+use crate::engine::{resume_core, EngineError, EngineKind, EngineState, OnlineEngine};
+use crate::moves::MoverState;
+use hsmoe_core::Config;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The first bytes of every model file.
+pub const MAGIC: [u8; 4] = *b"HSMM";
+
+/// The model file layout version; a change a reader would notice bumps it.
+pub const MODEL_VERSION: u16 = 1;
+
+/// Bytes before the first section.
+const HEADER_LEN: usize = 8;
+
+/// The sections, in file order.
+const SECTIONS: [[u8; 4]; 3] = [*b"META", *b"SNAP", *b"OBSV"];
+
+/// CRC-32C, the core's checksum (docs/protocol.md §1).
+static CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&hsmoe_core::crc::CRC_ALGORITHM);
+
+/// What the host records beside the filter: how to read data for it and
+/// how it was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// The hsmoe version that wrote the file.
+    pub written_by: String,
+    /// How rows are read for this model: the fit's data options with the
+    /// features named explicitly and the standardization's moments
+    /// recorded, so new files are read exactly as the fit's.
+    pub data: LoadOptions,
+    /// Names of the d features (intercept included).
+    pub feature_names: Vec<String>,
+    /// The engine (always core: only it has a saved form).
+    pub engine: EngineKind,
+    /// Particles N.
+    pub n_particles: usize,
+    /// Experts K.
+    pub k: usize,
+    /// Features d, intercept included.
+    pub d: usize,
+    /// The fit's seed (it seeds the moves' streams).
+    pub seed: u64,
+    /// Prior and refresh period (also inside the snapshot).
+    pub prior: Config,
+    /// Rows the filter has absorbed.
+    pub n_obs: usize,
+    /// `Σ_t ln p̂(y_t | past)` over them.
+    pub log_marginal: f64,
+}
+
+/// The `META` section as written: the metadata and where the moves stand.
+// Nested, not flattened: serde's flatten buffers numbers in a form that
+// this serde_json build cannot read back as f32.
+#[derive(Serialize)]
+struct MetaOut<'a> {
+    meta: &'a ModelMeta,
+    mover: &'a Option<MoverState>,
+}
+
+/// The `META` section as read.
+#[derive(Deserialize)]
+struct MetaIn {
+    meta: ModelMeta,
+    mover: Option<MoverState>,
+}
+
+/// A saved model: the recorded options and the engine's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// What the host records.
+    pub meta: ModelMeta,
+    /// The filter, its RNG, the moves and their stored observations.
+    pub state: EngineState,
+}
+
+/// What is wrong with a model file's bytes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ModelErrorKind {
+    /// The file could not be read or written.
+    Io(std::io::Error),
+    /// The file does not start with [`MAGIC`].
+    NotAModel {
+        /// Its first bytes (up to 4).
+        found: Vec<u8>,
+    },
+    /// Another [`MODEL_VERSION`].
+    Version {
+        /// The file's version.
+        found: u16,
+    },
+    /// The file ends inside `what`.
+    Truncated {
+        /// The part cut off (a section tag, "header" or "CRC").
+        what: String,
+        /// Byte offset where the part starts.
+        at: usize,
+        /// Bytes it needs.
+        needed: usize,
+        /// The file's length.
+        len: usize,
+    },
+    /// A section other than the one expected at `at`.
+    Section {
+        /// The tag expected.
+        expected: String,
+        /// Byte offset.
+        at: usize,
+    },
+    /// The CRC does not match: the file was damaged.
+    Crc {
+        /// The CRC stored in the file.
+        stored: u32,
+        /// The CRC of its bytes.
+        computed: u32,
+    },
+    /// Bytes after the CRC.
+    Trailing {
+        /// Offset of the first extra byte.
+        at: usize,
+    },
+    /// The `META` section is not valid.
+    Meta(String),
+    /// The `OBSV` section does not hold `D + 1` columns.
+    Stream {
+        /// Width found.
+        width: usize,
+        /// Width expected.
+        expected: usize,
+    },
+    /// The filter state inside could not be restored.
+    Engine(EngineError),
+}
+
+impl fmt::Display for ModelErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelErrorKind::Io(e) => write!(f, "{e}"),
+            ModelErrorKind::NotAModel { found } => write!(
+                f,
+                "not an hsmoe model file (it starts with {found:02x?}, a model with \"HSMM\"); \
+                 write one with `hsmoe fit --save`"
+            ),
+            ModelErrorKind::Version { found } => write!(
+                f,
+                "model file version {found}, but this hsmoe reads version {MODEL_VERSION}; \
+                 refit with this hsmoe"
+            ),
+            ModelErrorKind::Truncated {
+                what,
+                at,
+                needed,
+                len,
+            } => write!(
+                f,
+                "truncated: the {what} at byte {at} needs {needed} bytes, but the file ends at byte {len}"
+            ),
+            ModelErrorKind::Section { expected, at } => {
+                write!(f, "damaged: expected the {expected} section at byte {at}")
+            }
+            ModelErrorKind::Crc { stored, computed } => write!(
+                f,
+                "damaged: CRC-32C {computed:#010x} of the contents, but the file records {stored:#010x}"
+            ),
+            ModelErrorKind::Trailing { at } => {
+                write!(f, "damaged: extra bytes after the CRC at byte {at}")
+            }
+            ModelErrorKind::Meta(e) => write!(f, "damaged META section: {e}"),
+            ModelErrorKind::Stream { width, expected } => write!(
+                f,
+                "damaged OBSV section: rows of {width} values, expected {expected}"
+            ),
+            ModelErrorKind::Engine(e) => write!(f, "SNAP section: {e}"),
+        }
+    }
+}
+
+/// A model file that could not be read or written: the file and what is
+/// wrong, on one line.
+#[derive(Debug)]
+pub struct ModelError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub kind: ModelErrorKind,
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.kind)
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+impl Model {
+    /// The file's bytes.
+    ///
+    /// # Errors
+    /// If the metadata cannot be written as JSON (not expected).
+    pub fn to_bytes(&self) -> serde_json::Result<Vec<u8>> {
+        let meta = serde_json::to_vec(&MetaOut {
+            meta: &self.meta,
+            mover: &self.state.moves,
+        })?;
+        let width = self.meta.d + 1;
+        let mut observations = Vec::with_capacity(8 + 4 * width * self.state.stream.len());
+        observations.extend((self.state.stream.len() as u32).to_le_bytes());
+        observations.extend((width as u32).to_le_bytes());
+        for (x, y) in &self.state.stream {
+            for v in x.iter().chain([y]) {
+                observations.extend(v.to_le_bytes());
+            }
+        }
+        let mut bytes = Vec::new();
+        bytes.extend(MAGIC);
+        bytes.extend(MODEL_VERSION.to_le_bytes());
+        bytes.extend([0, 0]);
+        for (tag, body) in SECTIONS
+            .iter()
+            .zip([&meta, &self.state.snapshot, &observations])
+        {
+            bytes.extend(tag);
+            bytes.extend((body.len() as u32).to_le_bytes());
+            bytes.extend(body.iter());
+        }
+        let crc = CRC.checksum(&bytes);
+        bytes.extend(crc.to_le_bytes());
+        Ok(bytes)
+    }
+
+    /// Reads a model from its file's bytes (see the module docs).
+    ///
+    /// # Errors
+    /// A [`ModelErrorKind`] saying what is wrong and where.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::model::{Model, ModelErrorKind};
+    /// let err = Model::from_bytes(b"not a model").unwrap_err();
+    /// assert!(matches!(err, ModelErrorKind::NotAModel { .. }));
+    /// assert!(err.to_string().starts_with("not an hsmoe model file"));
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelErrorKind> {
+        let len = bytes.len();
+        let need = |what: &str, at: usize, needed: usize| {
+            bytes
+                .get(at..at + needed)
+                .ok_or_else(|| ModelErrorKind::Truncated {
+                    what: what.to_owned(),
+                    at,
+                    needed,
+                    len,
+                })
+        };
+        let magic = &bytes[..len.min(4)];
+        if magic != MAGIC {
+            return Err(ModelErrorKind::NotAModel {
+                found: magic.to_vec(),
+            });
+        }
+        let header = need("header", 0, HEADER_LEN)?;
+        let version = u16::from_le_bytes([header[4], header[5]]);
+        if version != MODEL_VERSION {
+            return Err(ModelErrorKind::Version { found: version });
+        }
+        let mut at = HEADER_LEN;
+        let mut bodies = Vec::with_capacity(SECTIONS.len());
+        for tag in SECTIONS {
+            let name = String::from_utf8_lossy(&tag).into_owned();
+            let head = need(&format!("{name} section header"), at, 8)?;
+            if head[..4] != tag {
+                return Err(ModelErrorKind::Section { expected: name, at });
+            }
+            let size = le_u32(&head[4..]) as usize;
+            bodies.push(need(&format!("{name} section"), at + 8, size)?);
+            at += 8 + size;
+        }
+        let stored = le_u32(need("CRC", at, 4)?);
+        if at + 4 != len {
+            return Err(ModelErrorKind::Trailing { at: at + 4 });
+        }
+        let computed = CRC.checksum(&bytes[..at]);
+        if stored != computed {
+            return Err(ModelErrorKind::Crc { stored, computed });
+        }
+        let MetaIn { meta, mover } =
+            serde_json::from_slice(bodies[0]).map_err(|e| ModelErrorKind::Meta(e.to_string()))?;
+        let stream = read_stream(bodies[2], meta.d + 1)?;
+        Ok(Model {
+            state: EngineState {
+                snapshot: bodies[1].to_vec(),
+                moves: mover,
+                stream,
+            },
+            meta,
+        })
+    }
+
+    /// Writes the model to `path` (through a temporary file renamed into
+    /// place, so a crash never leaves half a model).
+    ///
+    /// # Errors
+    /// [`ModelError`] naming the file.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let error = |kind| ModelError {
+            path: path.to_path_buf(),
+            kind,
+        };
+        let bytes = self
+            .to_bytes()
+            .map_err(|e| error(ModelErrorKind::Meta(e.to_string())))?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| error(ModelErrorKind::Io(e)))
+    }
+
+    /// Reads the model in `path`.
+    ///
+    /// # Errors
+    /// [`ModelError`] naming the file and what is wrong with it.
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let error = |kind| ModelError {
+            path: path.to_path_buf(),
+            kind,
+        };
+        let bytes = std::fs::read(path).map_err(|e| error(ModelErrorKind::Io(e)))?;
+        Model::from_bytes(&bytes).map_err(error)
+    }
+
+    /// The core engine continuing from this model.
+    ///
+    /// # Errors
+    /// [`ModelErrorKind::Engine`] if the snapshot does not restore (other
+    /// sizes or format version, damage).
+    pub fn engine(&self) -> Result<Box<dyn OnlineEngine>, ModelErrorKind> {
+        resume_core(self.meta.k, self.meta.d, &self.state, self.meta.seed)
+            .map_err(ModelErrorKind::Engine)
+    }
+
+    /// How new rows are read for this model (`response_optional` for
+    /// predictions).
+    pub fn load_options(&self, response_optional: bool) -> LoadOptions {
+        LoadOptions {
+            response_optional,
+            ..self.meta.data.clone()
+        }
+    }
+
+    /// The standardization's moments, if the fit standardized.
+    pub fn scaling(&self) -> Option<&Scaling> {
+        self.meta.data.scaling.as_ref()
+    }
+}
+
+/// A little-endian `u32` from the first 4 bytes.
+fn le_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// The stored observations of an `OBSV` body with `width` columns.
+fn read_stream(body: &[u8], width: usize) -> Result<Vec<(Vec<f32>, f32)>, ModelErrorKind> {
+    let bad = |found: usize| ModelErrorKind::Stream {
+        width: found,
+        expected: width,
+    };
+    if body.len() < 8 {
+        return Err(bad(0));
+    }
+    let (rows, found) = (le_u32(body) as usize, le_u32(&body[4..]) as usize);
+    let values = &body[8..];
+    if found != width || values.len() != rows * width * 4 {
+        return Err(bad(found));
+    }
+    Ok(values
+        .chunks_exact(width * 4)
+        .map(|row| {
+            let mut v: Vec<f32> = row
+                .chunks_exact(4)
+                .map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .collect();
+            let y = v.pop().unwrap_or(f32::NAN);
+            (v, y)
+        })
+        .collect())
+}
