@@ -16,6 +16,7 @@ use crate::moves::MoveArgs;
 use crate::output;
 use crate::plot::{self, PlotArgs};
 use crate::run::{self, RunArgs};
+use crate::serial;
 use crate::simulate::{self, Design};
 use crate::telemetry::{self, DecodeArgs};
 use crate::trace::Trace;
@@ -158,6 +159,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate_command(&args),
         Command::Fit(args) => fit_command(&args),
         Command::Run(args) => {
+            serial::kill_qemu_on_signals()?;
             let summary = run::run(&args)?;
             writeln!(std::io::stdout().lock(), "{summary}")?;
             Ok(())
