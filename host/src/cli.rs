@@ -1,8 +1,8 @@
 //! The `hsmoe` command line (README.md; each command's `--help`): argument
 //! structs and their execution. `main` only parses and reports errors.
 //!
-//! `run`, `decode`, `validate`, `plot` and `bench` keep their argument
-//! structs in [`crate::run`], [`crate::telemetry`], [`crate::validate`],
+//! `choose-k`, `run`, `decode`, `validate`, `plot` and `bench` keep their argument
+//! structs in [`crate::choose`], [`crate::run`], [`crate::telemetry`], [`crate::validate`],
 //! [`crate::plot`] and [`crate::bench`]; further subcommands plug into
 //! [`Command`] the same way: `Command::Name(NameArgs)` and an `execute`
 //! arm. [`DataArgs`] and [`ModelArgs`] are the flag groups several
@@ -10,6 +10,7 @@
 
 use crate::args::{positive_usize, DataArgs, ModelArgs};
 use crate::bench::{self, BenchArgs};
+use crate::choose::{self, ChooseKArgs};
 use crate::engine::EngineKind;
 use crate::fit::{self, GibbsSettings};
 use crate::moves::MoveArgs;
@@ -42,6 +43,10 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Fit a mixture of experts to a CSV file and summarize the posterior.
     Fit(FitArgs),
+    /// Choose the number of experts by the log marginal likelihood: fit
+    /// K = 1, …, --experts and take the smallest K within one nat (and two
+    /// standard errors over --replicates seeds) of the best.
+    ChooseK(ChooseKArgs),
     /// Stream a CSV file to the device (serial port or QEMU) and record
     /// its telemetry.
     Run(RunArgs),
@@ -158,6 +163,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Simulate(args) => simulate_command(&args),
         Command::Fit(args) => fit_command(&args),
+        Command::ChooseK(args) => choose::command(&args),
         Command::Run(args) => {
             serial::kill_qemu_on_signals()?;
             let summary = run::run(&args)?;

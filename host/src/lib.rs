@@ -1,10 +1,11 @@
-//! Host side of hsmoe: the `hsmoe` command line (simulate, fit, run,
+//! Host side of hsmoe: the `hsmoe` command line (simulate, fit, choose-k, run,
 //! decode, validate, plot, bench), the f64 reference engine and the batch
 //! Gibbs gold standard, and the host end of the device link.
 #![deny(missing_docs)]
 
 pub mod args;
 pub mod bench;
+pub mod choose;
 pub mod cli;
 pub mod data;
 pub mod defmt_log;

@@ -17,9 +17,16 @@ pub struct BenchArgs {
     /// report its instructions per update.
     #[arg(long)]
     pub qemu: bool,
-    /// Also draw update time against D and against N to this PNG file.
+    /// Also draw update time against D and against N (with `--fit-cost`:
+    /// fit time against T) to this PNG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Instead of the core's speed, measure the default fit's cost against
+    /// `--moves none` at these stream lengths T (comma-separated) on the
+    /// paper design, K = 10, N = 1000, one thread.
+    #[arg(long, value_name = "T,…", value_delimiter = ',', value_parser = crate::args::positive_usize,
+          conflicts_with_all = ["quick", "qemu", "criterion"])]
+    pub fit_cost: Vec<usize>,
     /// Measure nothing on the host: report the criterion benches' results
     /// found in this directory (their `CRITERION_HOME`, e.g.
     /// `target/criterion`), the full grid included.

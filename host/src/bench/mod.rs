@@ -11,7 +11,9 @@
 //!   approximation against the exact (Devroye) sampler;
 //! - the rank-1 Cholesky update against refactoring, and the horseshoe
 //!   refresh every observation (`R = 1`) against every `D` (`R = D`);
-//! - with `--qemu`, the firmware's instructions per update in QEMU.
+//! - with `--qemu`, the firmware's instructions per update in QEMU;
+//! - with `--fit-cost`, instead of all the above, the default fit's cost
+//!   against the plain filter over the stream length ([`fit_cost`]).
 //!
 //! Times are wall-clock medians over rounds; on a shared machine the
 //! ratios (both engines measured alternately) are steadier than the
@@ -22,13 +24,14 @@
 //! (`scripts/bench-host.sh` runs both steps for `BENCHMARKS.md`).
 
 mod args;
+pub mod fit_cost;
 pub mod markdown;
 pub mod points;
 pub mod report;
 pub mod timing;
 
 use crate::output;
-use crate::plot::bench::plot;
+use crate::plot::bench::{plot, plot_fit_cost};
 use anyhow::Context as _;
 use markdown::splice;
 use report::measure;
@@ -43,6 +46,23 @@ use std::io::Write as _;
 /// A failed measurement, or a file that cannot be written.
 pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let mut err = std::io::stderr();
+    if !args.fit_cost.is_empty() {
+        let costs = fit_cost::measure(&args.fit_cost, &mut |line| {
+            let _ = writeln!(err, "bench: {line}");
+        })?;
+        if let Some(path) = &args.json {
+            output::write(path, (output::json(&costs)? + "\n").as_bytes())?;
+        }
+        write!(
+            output::messages(args.json.as_deref()),
+            "{}",
+            fit_cost::markdown(&costs)
+        )?;
+        if let Some(path) = &args.plot {
+            plot_fit_cost(&costs, path)?;
+        }
+        return Ok(());
+    }
     let report = measure(args, &mut |line| {
         let _ = writeln!(err, "bench: {line}");
     })?;

@@ -1,5 +1,7 @@
-//! The benchmark plot: update time against D and against N (log-log).
+//! The benchmark plots: update time against D and against N, and fit
+//! time against T (log-log).
 
+use crate::bench::fit_cost::{FitCost, WORKLOAD};
 use crate::bench::points::{Point, EXPONENT_NK};
 use crate::bench::report::BenchReport;
 use crate::bench::timing::UpdateTiming;
@@ -11,6 +13,11 @@ use super::font::register_font;
 
 /// Size of the plot in pixels.
 const PLOT_SIZE: (u32, u32) = (1100, 500);
+/// Colours of the core (or default fit), the reference (or plain filter)
+/// and the guide.
+const BLUE_LINE: RGBColor = RGBColor(20, 60, 200);
+const ORANGE_LINE: RGBColor = RGBColor(230, 120, 20);
+const GREY_GUIDE: RGBColor = RGBColor(120, 120, 120);
 
 /// Draws update time against D and against N (log-log) to a PNG file: the
 /// core's exponent and N series, and, from a full run's grid, the core and
@@ -24,6 +31,53 @@ pub fn plot(report: &BenchReport, path: &Path) -> anyhow::Result<()> {
         |e: &dyn std::fmt::Display| anyhow!("{}: cannot draw the plot: {e}", path.display());
     let root = BitMapBackend::new(path, PLOT_SIZE).into_drawing_area();
     draw(&root, report).map_err(|e| failed(&e))?;
+    root.present().map_err(|e| failed(&e))
+}
+
+/// Draws the default fit's and the plain filter's time against T
+/// (log-log, with a slope-1 guide) to a PNG file.
+///
+/// # Errors
+/// A drawing or I/O failure naming `path`.
+pub fn plot_fit_cost(costs: &[FitCost], path: &Path) -> anyhow::Result<()> {
+    register_font();
+    let failed =
+        |e: &dyn std::fmt::Display| anyhow!("{}: cannot draw the plot: {e}", path.display());
+    let root = BitMapBackend::new(path, (PLOT_SIZE.0 / 2, PLOT_SIZE.1)).into_drawing_area();
+    let series: Vec<Series> = vec![
+        (
+            "default (moves)".to_owned(),
+            BLUE_LINE,
+            false,
+            costs
+                .iter()
+                .map(|c| (c.t as f64, c.moves_seconds))
+                .collect(),
+        ),
+        (
+            "--moves none".to_owned(),
+            ORANGE_LINE,
+            false,
+            costs
+                .iter()
+                .map(|c| (c.t as f64, c.plain_seconds))
+                .collect(),
+        ),
+    ];
+    let (k, n, _) = WORKLOAD;
+    let title = format!("fit time vs T (paper, K = {k}, N = {n})");
+    root.fill(&WHITE)
+        .and_then(|()| {
+            panel(
+                &root,
+                &title,
+                "T (rows)",
+                "CPU seconds, one thread",
+                &series,
+                1.0,
+            )
+        })
+        .map_err(|e| failed(&e))?;
     root.present().map_err(|e| failed(&e))
 }
 
@@ -57,11 +111,7 @@ fn draw<DB: DrawingBackend>(
 ) -> PlotResult<DB> {
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(PLOT_SIZE.0 / 2);
-    let (blue, orange, grey) = (
-        RGBColor(20, 60, 200),
-        RGBColor(230, 120, 20),
-        RGBColor(120, 120, 120),
-    );
+    let (blue, orange) = (BLUE_LINE, ORANGE_LINE);
     let core_d: Vec<(f64, f64)> = report
         .update_vs_d
         .iter()
@@ -92,7 +142,7 @@ fn draw<DB: DrawingBackend>(
         ));
     }
     let title_d = format!("update vs D (N = {n_d}, R = D)");
-    panel(&left, &title_d, "D (features)", &by_d, 2.0, grey)?;
+    panel(&left, &title_d, "D (features)", PER_UPDATE, &by_d, 2.0)?;
 
     let core_n: Vec<(f64, f64)> = report
         .update_vs_n
@@ -112,9 +162,9 @@ fn draw<DB: DrawingBackend>(
         &right,
         "update vs N (K = 4, D = 8)",
         "N (particles)",
+        PER_UPDATE,
         &by_n,
         1.0,
-        grey,
     )?;
     Ok(())
 }
@@ -157,16 +207,20 @@ fn tick_label(v: f64) -> String {
     }
 }
 
+/// The y axis of the update-time panels.
+const PER_UPDATE: &str = "µs per update";
+
 /// One log-log panel: the series, and a dashed grey guide of slope `guide`
 /// through the first point of the first series.
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     x_label: &str,
+    y_label: &str,
     series: &[Series],
     guide: f64,
-    grey: RGBColor,
 ) -> PlotResult<DB> {
+    let grey = GREY_GUIDE;
     let points = series.iter().flat_map(|s| s.3.iter().copied());
     let (x_lo, x_hi, y_lo, y_hi) = points.fold(
         (f64::INFINITY, 0.0f64, f64::INFINITY, 0.0f64),
@@ -198,7 +252,7 @@ fn panel<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc(x_label)
-        .y_desc("µs per update")
+        .y_desc(y_label)
         .x_label_formatter(&|x| tick_label(*x))
         .y_label_formatter(&|y| tick_label(*y))
         .light_line_style(WHITE)
