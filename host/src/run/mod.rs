@@ -18,9 +18,11 @@
 //! # Checkpoints
 //! With `--checkpoint FILE` the host pauses every `--checkpoint-every`
 //! rows (at row indices that are multiples of it, once every earlier row
-//! is answered and no later one sent) and after the last row, reads the
-//! device's checkpoint stream with `Snapshot` requests and writes it to
-//! `FILE` atomically (a temporary file in the same directory, synced,
+//! is answered and no later one sent) and after the last row, gets the
+//! device's checkpoint stream (from the host's copy of the device's
+//! filter, confirmed by the stream's tail, see `shadow`; else with
+//! `Snapshot` requests for the whole stream) and writes it to `FILE`
+//! atomically (a temporary file in the same directory, synced,
 //! then renamed over `FILE`), so a crash at any moment leaves the
 //! previous complete checkpoint. The file is the stream, byte for byte:
 //! the filter snapshot and the link trailer (last `seq`, rejected count,
