@@ -4,7 +4,8 @@
 //! string contains `no-run` is skipped: the test suite itself (it would
 //! run this test) and what needs a real board.
 //!
-//! `cargo install --locked --path host` (the lock file, as every other build here, so its artifacts are shared) installs into the clone's temporary
+//! `cargo install --locked --path host` (the lock file, as every other
+//! build here, so artifacts are shared) installs into the clone's temporary
 //! directory (`CARGO_INSTALL_ROOT`, put first on the `PATH`), and every
 //! cargo command shares the workspace's target directory, so the host
 //! is not built a second time. Needs `git` and QEMU (the README runs the
