@@ -11,7 +11,7 @@ bash scripts/setup.sh
 out="${1:-target/demo}"
 mkdir -p "$out"
 cargo build --release -p hsmoe-host
-hsmoe=target/release/hsmoe
+hsmoe="${CARGO_TARGET_DIR:-target}/release/hsmoe"
 
 # The default firmware is N = 128, K = 4, D = 4 (intercept + 3 features):
 # the `device` design has four experts over three features.

@@ -20,6 +20,7 @@ use crate::output;
 use crate::plot::{self, PlotArgs};
 use crate::predict::{self, PredictArgs};
 use crate::run::{self, RunArgs};
+use crate::serial;
 use crate::simulate::{self, Design};
 use crate::telemetry::{self, DecodeArgs};
 use crate::trace::Trace;
@@ -202,6 +203,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Update(args) => update_command(&args),
         Command::ChooseK(args) => choose::command(&args),
         Command::Run(args) => {
+            serial::kill_qemu_on_signals()?;
             let summary = run::run(&args)?;
             writeln!(std::io::stdout().lock(), "{summary}")?;
             Ok(())

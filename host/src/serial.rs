@@ -5,7 +5,15 @@
 //! the firmware for a [`Board`] if needed ([`build_firmware`]), boots it
 //! on the board's QEMU machine with `-icount shift=0`, connects its UART
 //! to a socket and decodes its defmt log (semihosting, on QEMU's stdout)
-//! with [`crate::defmt_log`]. QEMU is killed when the [`Qemu`] is dropped.
+//! with [`crate::defmt_log`].
+//!
+//! QEMU dies with the host: it is killed when the [`Qemu`] is dropped,
+//! by [`kill_qemu_on_signals`] on SIGINT, SIGTERM or SIGHUP, and on Linux
+//! by the kernel when the host dies of anything else (SIGKILL included):
+//! the child asks for `PR_SET_PDEATHSIG` before it runs QEMU. Sharing the
+//! host's process group, as every child does, would not be enough: a
+//! signal sent to the host's PID alone (`kill PID`, a supervisor's
+//! SIGKILL) does not reach the group.
 
 use crate::defmt_log::DeviceLog;
 use anyhow::{bail, Context as _};
@@ -13,7 +21,76 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// PIDs of the QEMUs this process started and has not yet reaped: what
+/// the signal handler kills.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Installs a handler for SIGINT (Ctrl-C), SIGTERM and SIGHUP that kills
+/// every QEMU this process started, then exits with status 130. Call it
+/// early in a program that launches QEMU; calling it again does nothing.
+///
+/// # Errors
+/// If the handler cannot be installed.
+pub fn kill_qemu_on_signals() -> anyhow::Result<()> {
+    let installed = ctrlc::set_handler(|| {
+        let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        for &pid in running.iter() {
+            kill_pid(pid);
+        }
+        let _ = writeln!(io::stderr(), "interrupted: QEMU stopped");
+        std::process::exit(130);
+    });
+    match installed {
+        Ok(()) | Err(ctrlc::Error::MultipleHandlers) => Ok(()),
+        Err(error) => Err(error).context("cannot install the signal handler"),
+    }
+}
+
+/// Kills the process `pid` (SIGKILL), ignoring failure (it may be gone).
+fn kill_pid(pid: u32) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// On Linux, makes the child of `command` get SIGKILL when the host
+/// thread that starts it exits (`PR_SET_PDEATHSIG`), so that QEMU does
+/// not outlive a host killed by a signal no handler can catch. Elsewhere
+/// a no-op.
+fn die_with_host(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt as _;
+        let host = nix::unistd::getpid();
+        let in_child = move || -> io::Result<()> {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            // The host may have died between fork and prctl: then the
+            // signal will never come, so do not start QEMU.
+            if nix::unistd::getppid() != host {
+                return Err(nix::errno::Errno::ESRCH.into());
+            }
+            Ok(())
+        };
+        // SAFETY: the closure runs in the forked child before exec. It
+        // only makes the prctl(2) and getppid(2) system calls, which are
+        // async-signal-safe, and neither allocates nor takes a lock (its
+        // error is a raw OS error code).
+        unsafe {
+            command.pre_exec(in_child);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
 
 /// How long QEMU may take to connect its UART to our socket.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -359,7 +436,10 @@ impl Qemu {
         if !elf.is_file() {
             bail!("no firmware ELF at {}", elf.display());
         }
-        let mut child = qemu_command(machine, elf, serial)
+        let mut command = qemu_command(machine, elf, serial);
+        die_with_host(&mut command);
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -370,6 +450,8 @@ impl Qemu {
                     qemu_program().display()
                 )
             })?;
+        running.push(child.id());
+        drop(running);
         let log = match child.stdout.take() {
             Some(stdout) => Some(DeviceLog::spawn(elf, stdout, echo)?),
             None => None,
@@ -440,6 +522,9 @@ impl Qemu {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        // Reaped: its PID may now be reused, so the handler must forget it.
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        running.retain(|&pid| pid != self.child.id());
     }
 }
 

@@ -2,6 +2,7 @@
 //! device before a restore and written atomically.
 
 use super::device::Device;
+use super::shadow::{Shadow, TAIL};
 use anyhow::{bail, Context as _};
 use hsmoe_core::protocol::ConfigMsg;
 use hsmoe_core::snapshot::{self, SnapshotError, SnapshotShape};
@@ -62,16 +63,31 @@ pub(super) fn check_checkpoint(bytes: &[u8], device: &ConfigMsg) -> anyhow::Resu
     Ok(())
 }
 
-/// Reads the device's checkpoint and replaces the file atomically.
+/// Saves the device's checkpoint, replacing the file atomically: the
+/// host's copy of the stream if the device confirms it (its last
+/// [`TAIL`] bytes, see [`super::shadow`]), else the whole stream read from
+/// the device, which then also re-seeds the copy.
 pub(super) fn save_checkpoint(
     device: &mut Device,
+    shadow: Option<&mut Box<dyn Shadow>>,
     checkpoint: &CheckpointOptions,
     timeout: Duration,
     retries: u32,
 ) -> anyhow::Result<()> {
-    let bytes = device
-        .snapshot(timeout, retries)
-        .context("reading the device's checkpoint")?;
+    let reading = "reading the device's checkpoint";
+    let mut shadow = shadow;
+    if let Some(bytes) = shadow.as_mut().and_then(|s| s.checkpoint()) {
+        let tail = device
+            .snapshot_tail(bytes.len(), TAIL, timeout, retries)
+            .context(reading)?;
+        if tail.as_deref() == bytes.get(bytes.len().saturating_sub(TAIL)..) {
+            return write_atomically(&checkpoint.path, &bytes);
+        }
+    }
+    let bytes = device.snapshot(timeout, retries).context(reading)?;
+    if let Some(shadow) = shadow {
+        shadow.restore(&bytes);
+    }
     write_atomically(&checkpoint.path, &bytes)
 }
 

@@ -186,6 +186,47 @@ impl Device {
         )
     }
 
+    /// The chunk of the device's checkpoint stream at `offset` and the
+    /// stream's length, with `Snapshot { offset }`.
+    fn snapshot_chunk(
+        &mut self,
+        offset: usize,
+        timeout: Duration,
+        retries: u32,
+    ) -> anyhow::Result<(usize, SnapshotBytes)> {
+        let offset = u32::try_from(offset).context("checkpoint longer than 4 GiB")?;
+        self.request(
+            &Request::Snapshot { offset },
+            timeout,
+            retries,
+            |r| match r {
+                Response::SnapshotChunk(SnapshotChunkMsg {
+                    offset: at,
+                    total,
+                    bytes,
+                }) if *at == offset => Some((*total as usize, bytes.clone())),
+                _ => None,
+            },
+        )
+    }
+
+    /// The last `tail` bytes of the device's checkpoint stream, if it is
+    /// `len` bytes long (one request: the checkpoint's identity, see
+    /// `shadow`); `None` if the device's stream has another length.
+    ///
+    /// # Errors
+    /// If no answer comes after `1 + retries` tries.
+    pub(super) fn snapshot_tail(
+        &mut self,
+        len: usize,
+        tail: usize,
+        timeout: Duration,
+        retries: u32,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let (total, chunk) = self.snapshot_chunk(len.saturating_sub(tail), timeout, retries)?;
+        Ok((total == len).then(|| chunk.to_vec()))
+    }
+
     /// Reads the device's whole checkpoint stream, chunk by chunk with
     /// `Snapshot` (see [`Request`]). No observation may be in flight.
     ///
@@ -196,20 +237,8 @@ impl Device {
         let mut bytes = Vec::new();
         let mut total = None;
         while total != Some(bytes.len()) {
-            let offset = u32::try_from(bytes.len()).context("checkpoint longer than 4 GiB")?;
-            let (length, chunk) = self.request(
-                &Request::Snapshot { offset },
-                timeout,
-                retries,
-                |r| match r {
-                    Response::SnapshotChunk(SnapshotChunkMsg {
-                        offset: at,
-                        total,
-                        bytes,
-                    }) if *at == offset => Some((*total as usize, bytes.clone())),
-                    _ => None,
-                },
-            )?;
+            let offset = bytes.len();
+            let (length, chunk) = self.snapshot_chunk(offset, timeout, retries)?;
             if total.is_some_and(|t| t != length) {
                 bail!("the device changed its checkpoint length during a snapshot");
             }

@@ -18,9 +18,11 @@
 //! # Checkpoints
 //! With `--checkpoint FILE` the host pauses every `--checkpoint-every`
 //! rows (at row indices that are multiples of it, once every earlier row
-//! is answered and no later one sent) and after the last row, reads the
-//! device's checkpoint stream with `Snapshot` requests and writes it to
-//! `FILE` atomically (a temporary file in the same directory, synced,
+//! is answered and no later one sent) and after the last row, gets the
+//! device's checkpoint stream (from the host's copy of the device's
+//! filter, confirmed by the stream's tail, see `shadow`; else with
+//! `Snapshot` requests for the whole stream) and writes it to `FILE`
+//! atomically (a temporary file in the same directory, synced,
 //! then renamed over `FILE`), so a crash at any moment leaves the
 //! previous complete checkpoint. The file is the stream, byte for byte:
 //! the filter snapshot and the link trailer (last `seq`, rejected count,
@@ -37,10 +39,12 @@
 
 mod checkpoint;
 mod device;
+mod shadow;
 
 use checkpoint::{check_checkpoint, save_checkpoint};
 pub use checkpoint::{write_atomically, CheckpointOptions};
 pub use device::Device;
+use shadow::Shadow;
 
 use crate::args::{unit_interval, DataArgs};
 use crate::data;
@@ -332,8 +336,11 @@ impl fmt::Display for RunSummary {
         if let Some(r) = &self.resumed {
             writeln!(
                 f,
-                "resumed: run of seed {} at {} absorbed, {} rejected, last seq {:?}",
-                r.seed, r.steps, r.rejected, r.last_seq
+                "resumed: the checkpoint of seed {} covers {} rows ({} absorbed, {} rejected)",
+                r.seed,
+                rows_through(r.last_seq),
+                r.steps,
+                r.rejected
             )?;
         }
         if let Some(rows) = self.checkpoints.last() {
@@ -349,7 +356,19 @@ impl fmt::Display for RunSummary {
                 "stopped early (--stop-after): no final checkpoint or status"
             )?;
         }
-        writeln!(f, "log marginal: {:.6}", self.log_marginal())?;
+        match (&self.resumed, &self.status) {
+            (Some(r), Some(status)) => writeln!(
+                f,
+                "log marginal: {:.6} over {} rows ({:.6} carried by the checkpoint's {} rows, {:.6} from this run's {})",
+                status.log_marginal,
+                rows_through(status.last_seq),
+                status.log_marginal - self.log_marginal(),
+                rows_through(r.last_seq),
+                self.log_marginal(),
+                self.answered()
+            )?,
+            _ => writeln!(f, "log marginal: {:.6}", self.log_marginal())?,
+        }
         if let Some(ticks) = self.mean_ticks() {
             writeln!(
                 f,
@@ -365,6 +384,11 @@ impl fmt::Display for RunSummary {
         }
         Ok(())
     }
+}
+
+/// Rows up to and including `last_seq` (rows are `seq`s).
+fn rows_through(last_seq: Option<u32>) -> u64 {
+    last_seq.map_or(0, |last| u64::from(last) + 1)
 }
 
 /// Rows of a data set as the f32 the device computes in.
@@ -451,6 +475,19 @@ pub fn session(
             (config, Some(restored))
         }
     };
+    // Only checkpoints need the host's copy of the device's filter.
+    let mut shadow = match (&opts.checkpoint, start) {
+        (None, _) => None,
+        (Some(_), Start::Reset { seed }) => {
+            shadow::after_reset(hello.n as usize, hello.k as usize, hello.d as usize, seed)
+        }
+        (Some(_), Start::Resume { checkpoint, .. }) => shadow::from_checkpoint(
+            hello.n as usize,
+            hello.k as usize,
+            hello.d as usize,
+            checkpoint,
+        ),
+    };
     if let Some(ess_fraction) = opts.resample_ess {
         config = device.request_config(
             &Request::Resampling { ess_fraction },
@@ -458,6 +495,9 @@ pub fn session(
             opts.retries,
             |c| c.resample_ess == ess_fraction,
         )?;
+        if let Some(shadow) = shadow.as_mut() {
+            shadow.set_resample_ess(ess_fraction);
+        }
     }
     let first = resumed
         .and_then(|r| r.last_seq)
@@ -469,14 +509,20 @@ pub fn session(
             rows.len()
         );
     }
-    let mut summary = stream(device, rows, first, opts, config)?;
+    let mut summary = stream(device, rows, first, opts, config, shadow.as_mut())?;
     summary.resumed = resumed;
     if summary.interrupted {
         device.flush_telemetry()?;
         return Ok(summary);
     }
     if let Some(checkpoint) = &opts.checkpoint {
-        save_checkpoint(device, checkpoint, opts.timeout, opts.retries)?;
+        save_checkpoint(
+            device,
+            shadow.as_mut(),
+            checkpoint,
+            opts.timeout,
+            opts.retries,
+        )?;
         summary.checkpoints.push(rows.len());
     }
     let status = device.request_status(opts.timeout, opts.retries)?;
@@ -518,14 +564,36 @@ pub fn session(
     Ok(summary)
 }
 
+/// Feeds `shadow` the rows from `*next` up to `upto`, all answered.
+fn mirror(
+    shadow: Option<&mut Box<dyn Shadow>>,
+    rows: &[(Vec<f32>, f32)],
+    answers: &[Option<HostResponse>],
+    next: &mut usize,
+    upto: usize,
+) {
+    if let Some(shadow) = shadow {
+        for row in *next..upto {
+            if let (Some((x, y)), Some(Some(answer))) = (rows.get(row), answers.get(row)) {
+                // Rows are seqs, below 2^32 (`observe`).
+                shadow.absorb(row as u32, x, *y, answer);
+            }
+        }
+    }
+    *next = upto.max(*next);
+}
+
 /// Streams `rows[first..]` go-back-N (see the module docs), saves the
 /// checkpoints due on the way, and collects one final answer per row.
+/// `shadow`, if any, absorbs every answered row, while the device works
+/// on the next ones.
 fn stream(
     device: &mut Device,
     rows: &[(Vec<f32>, f32)],
     first: usize,
     opts: &StreamOptions,
     config: ConfigMsg,
+    mut shadow: Option<&mut Box<dyn Shadow>>,
 ) -> anyhow::Result<RunSummary> {
     let total = rows.len();
     let mut window = SendWindow::new(first, opts.window);
@@ -543,10 +611,19 @@ fn stream(
     let stop = opts
         .stop_after
         .map_or(usize::MAX, |m| first.saturating_add(m));
+    // Rows below this one are in the shadow.
+    let mut mirrored = first;
     while window.base() < total.min(stop) {
         let base = window.base();
         if let Some(checkpoint) = opts.checkpoint.as_ref().filter(|_| base == due) {
-            save_checkpoint(device, checkpoint, opts.timeout, opts.retries)?;
+            mirror(shadow.as_deref_mut(), rows, &answers, &mut mirrored, base);
+            save_checkpoint(
+                device,
+                shadow.as_deref_mut(),
+                checkpoint,
+                opts.timeout,
+                opts.retries,
+            )?;
             checkpoints.push(base);
             due = due.saturating_add(checkpoint.every.max(1));
             deadline = Instant::now() + opts.timeout;
@@ -561,6 +638,13 @@ fn stream(
                 resent += 1;
             }
         }
+        mirror(
+            shadow.as_deref_mut(),
+            rows,
+            &answers,
+            &mut mirrored,
+            window.base(),
+        );
         let Some(frame) = device.receive(deadline)? else {
             timeouts += 1;
             if timeouts > opts.retries {
@@ -613,6 +697,7 @@ fn stream(
         }
     }
     progress.finish();
+    mirror(shadow, rows, &answers, &mut mirrored, window.base());
     Ok(RunSummary {
         device: config,
         status: None,
