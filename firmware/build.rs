@@ -54,7 +54,7 @@ const OTHER_STATICS: usize = 8192;
 /// the formula against `size_of`).
 fn bytes_per_particle(k: usize, d: usize) -> usize {
     let triangle = d * (d + 1) / 2;
-    4 * (k * (triangle + d + 4) + (k - 1) * (2 * triangle + 4 * d) + 5)
+    4 * (k * (triangle + d + 4) + (k - 1) * (triangle + 4 * d) + 5)
 }
 
 /// Largest `K` and `D` the core implements (`hsmoe_core::dims`).

@@ -7,9 +7,9 @@
 //! [`Const<V>`] implements [`Experts`] and [`Features`] for `V` in
 //! `1..=16`, and code generic over a particle states
 //! `where Const<K>: Experts, Const<D>: Features`. The alternatives cost
-//! memory: a `K`-slot stick array with its last slot unused takes 884
-//! instead of 740 bytes per particle at K = D = 4, full `D × D` factors
-//! 980. The bounds are the cheaper price; concrete sizes
+//! memory: a `K`-slot stick array with its last slot unused takes 724
+//! instead of 620 bytes per particle at K = D = 4, full `D × D` factors
+//! 788. The bounds are the cheaper price; concrete sizes
 //! (`Filter<128, 4, 4>`) need none.
 
 use core::fmt::Debug;

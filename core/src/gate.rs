@@ -4,7 +4,7 @@
 use crate::dims::{Const, Features, Zeroed};
 use crate::dist::{normal, polya_gamma};
 use crate::linalg::{self, Factor, Triangle};
-use crate::math::{dot, sigmoid_pair, sqrt};
+use crate::math::{dot, sigmoid_pair};
 use crate::Error;
 use rand_core::RngCore;
 
@@ -59,10 +59,10 @@ pub fn stick_breaking<const K: usize>(psi: &[f32; K], ln_pi: &mut [f32; K], pi: 
 /// One stick's Pólya-Gamma statistics, its horseshoe local scales and its
 /// current coefficients `φ_j`.
 ///
-/// `Λ = diag(prior precision) + S` is kept as a Cholesky factor so that
-/// each observation costs a rank-1 update; `S` itself is kept so the
-/// horseshoe refresh can rebuild `Λ` when the prior precisions change.
-/// Both are packed lower triangles.
+/// `Λ = diag(prior precision) + S` is factored afresh whenever `φ_j` is
+/// drawn, from `S` (a packed lower triangle) and the prior precisions the
+/// caller passes: a stored factor would cost `D(D+1)/2` words per stick,
+/// and at D = 4 a fresh factor costs about what its rank-1 update did.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stick<const D: usize>
 where
@@ -72,8 +72,6 @@ where
     pub(crate) s: Triangle<D>,
     /// `r = Σ κ x`.
     pub(crate) r: [f32; D],
-    /// Cholesky factor of `Λ`.
-    pub(crate) chol: Factor<D>,
     /// Current draw of the coefficients `φ_j`.
     pub(crate) phi: [f32; D],
     /// Horseshoe local scales `λ²_{j,l}` (unused for an unshrunk intercept).
@@ -90,7 +88,6 @@ where
     const ZERO: Self = Stick {
         s: Triangle::ZERO,
         r: [0.0; D],
-        chol: Factor::ZERO,
         phi: [0.0; D],
         lambda2: [0.0; D],
         nu: [0.0; D],
@@ -118,34 +115,31 @@ where
 
     /// One Bernoulli trial of this stick at `x` (docs/model.md §3 step 6):
     /// `ω ~ PG(1, xᵀφ)`, `S += ω x xᵀ`, `r += κ x` with `κ = ±½`, then a
-    /// fresh `φ ~ N(Λ⁻¹r, Λ⁻¹)`.
+    /// fresh `φ ~ N(Λ⁻¹r, Λ⁻¹)` with `Λ = diag(prior) + S`.
     ///
     /// # Errors
-    /// [`Error::NotPositiveDefinite`] if the factor update fails; the stick
+    /// [`Error::NotPositiveDefinite`] if `Λ` cannot be factored; the stick
     /// must then be discarded by the caller.
     pub fn observe_trial<R: RngCore + ?Sized>(
         &mut self,
         x: &[f32; D],
         success: bool,
+        prior: &[f32; D],
         rng: &mut R,
     ) -> Result<(), Error> {
-        let omega = self.add_trial(x, success, rng);
-        let root = sqrt(omega);
-        let mut scaled = x.map(|v| root * v);
-        linalg::cholesky_rank1_update(&mut self.chol, &mut scaled)?;
-        self.redraw_phi(rng);
-        Ok(())
+        self.add_trial(x, success, rng);
+        self.redraw_phi(prior, rng)
     }
 
     /// The statistics half of [`Stick::observe_trial`]: `ω ~ PG(1, xᵀφ)`,
-    /// `S += ω x xᵀ`, `r += κ x`; returns `ω`. `Λ` and `φ` are left alone
-    /// (a rejuvenation sweep refactors `Λ` once after all its trials).
+    /// `S += ω x xᵀ`, `r += κ x`. `φ` is left alone (a rejuvenation sweep
+    /// redraws it once after all its trials).
     pub(crate) fn add_trial<R: RngCore + ?Sized>(
         &mut self,
         x: &[f32; D],
         success: bool,
         rng: &mut R,
-    ) -> f32 {
+    ) {
         let omega = polya_gamma::sample(rng, self.logit(x));
         let kappa = if success { 0.5 } else { -0.5 };
         for i in 0..D {
@@ -154,25 +148,45 @@ where
             }
             self.r[i] += kappa * x[i];
         }
-        omega
     }
 
-    /// Forgets every trial: `S = 0`, `r = 0` (`Λ`, `φ` and the scales are
-    /// kept until the caller rebuilds them).
+    /// Forgets every trial: `S = 0`, `r = 0` (`φ` and the scales are kept
+    /// until the caller redraws them).
     pub(crate) fn clear_trials(&mut self) {
         self.s = Triangle::ZERO;
         self.r = [0.0; D];
     }
 
-    /// `φ = Λ⁻¹r + L⁻ᵀε` with `ε ~ N(0, I)`: two triangular solves.
-    pub(crate) fn redraw_phi<R: RngCore + ?Sized>(&mut self, rng: &mut R) {
+    /// The Cholesky factor `L` of `Λ = diag(prior) + S`.
+    ///
+    /// # Errors
+    /// [`Error::NotPositiveDefinite`] if `Λ` is not, even with jitter.
+    pub(crate) fn precision_factor(&self, prior: &[f32; D]) -> Result<Factor<D>, Error> {
+        let diagonal = core::array::from_fn(|l| self.s[(l, l)] + prior[l]);
+        let mut chol = Factor::ZERO;
+        linalg::cholesky_with_jitter(&self.s, &diagonal, &mut chol)?;
+        Ok(chol)
+    }
+
+    /// `φ = Λ⁻¹r + L⁻ᵀε` with `ε ~ N(0, I)` and `Λ = diag(prior) + S`:
+    /// one factorization, two triangular solves.
+    ///
+    /// # Errors
+    /// As [`Stick::precision_factor`]; `φ` is then unchanged.
+    pub(crate) fn redraw_phi<R: RngCore + ?Sized>(
+        &mut self,
+        prior: &[f32; D],
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        let chol = self.precision_factor(prior)?;
         let mut v = self.r;
-        linalg::solve_lower(&self.chol, &mut v);
+        linalg::solve_lower(&chol, &mut v);
         for vi in v.iter_mut() {
             *vi += normal::standard_normal(rng);
         }
-        linalg::solve_lower_transposed(&self.chol, &mut v);
+        linalg::solve_lower_transposed(&chol, &mut v);
         self.phi = v;
+        Ok(())
     }
 }
 

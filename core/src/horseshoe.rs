@@ -16,7 +16,6 @@
 use crate::dims::{Const, Features};
 use crate::dist::gamma::inverse_gamma;
 use crate::gate::Stick;
-use crate::linalg::{self, Factor, Triangle};
 use crate::{Config, Error};
 use rand_core::RngCore;
 
@@ -95,6 +94,18 @@ where
     }
 }
 
+/// Prior precision of every coefficient of a stick.
+pub(crate) fn prior_precisions<const D: usize>(
+    config: &Config,
+    stick: &Stick<D>,
+    global: &GlobalScale,
+) -> [f32; D]
+where
+    Const<D>: Features,
+{
+    core::array::from_fn(|l| prior_precision(config, stick, global, l))
+}
+
 /// Draws every scale of a particle from the prior (`ν, ξ ~ IG(½, 1)`, then
 /// `λ² ~ IG(½, 1/ν)`, `τ² ~ IG(½, 1/ξ)`), rebuilds each `Λ_j` from `S_j`
 /// and draws each `φ_j`. Used at initialization, where `S = 0`, `r = 0`.
@@ -167,8 +178,8 @@ pub fn draw_scales<R: RngCore + ?Sized, const D: usize>(
     }
 }
 
-/// Refactors `Λ_j = diag(prior precision) + S_j` for every stick and draws
-/// a fresh `φ_j`.
+/// Draws a fresh `φ_j` for every stick from `Λ_j = diag(prior precision)
+/// + S_j`.
 pub(crate) fn rebuild<R: RngCore + ?Sized, const D: usize>(
     sticks: &mut [Stick<D>],
     global: &GlobalScale,
@@ -179,49 +190,17 @@ where
     Const<D>: Features,
 {
     for stick in sticks.iter_mut() {
-        let diagonal =
-            core::array::from_fn(|l| stick.s[(l, l)] + prior_precision(config, stick, global, l));
-        factor_with_jitter(&stick.s, &diagonal, &mut stick.chol)?;
-        stick.redraw_phi(rng);
+        let prior = prior_precisions(config, stick, global);
+        stick.redraw_phi(&prior, rng)?;
     }
     Ok(())
-}
-
-/// Factors the matrix with strict lower triangle from `s` and diagonal
-/// `diagonal` into `chol`, written in place (no whole-matrix temporaries:
-/// their copies were a tenth of the firmware's step). If rounding in `S`
-/// made it numerically indefinite, retries once with every diagonal entry
-/// raised by the relative size of f32 rounding in a Cholesky of order D
-/// (docs/model.md §7). Relative per entry, because Cholesky's rounding
-/// error in entry `(i, j)` scales with `√(a_ii a_jj)`: a jitter scaled by
-/// the largest entry could swamp a small one by many orders of magnitude.
-/// On error `chol` holds garbage.
-fn factor_with_jitter<const D: usize>(
-    s: &Triangle<D>,
-    diagonal: &[f32; D],
-    chol: &mut Factor<D>,
-) -> Result<(), Error>
-where
-    Const<D>: Features,
-{
-    let mut scale = 1.0;
-    for _attempt in 0..2 {
-        *chol = *s;
-        for (i, d) in diagonal.iter().enumerate() {
-            chol[(i, i)] = d * scale;
-        }
-        if linalg::cholesky_in_place(chol).is_ok() {
-            return Ok(());
-        }
-        scale = 1.0 + 16.0 * f32::EPSILON * D as f32;
-    }
-    Err(Error::NotPositiveDefinite)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dims::Zeroed;
+    use crate::linalg::Triangle;
     use rand_core::SeedableRng;
     use rand_xorshift::XorShiftRng;
 
@@ -379,7 +358,8 @@ mod tests {
             Triangle::from_fn(|i, j| [[2.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.5, 0.5, 2.0]][i][j]);
         let global = GlobalScale { tau2: 0.5, xi: 1.0 };
         rebuild(&mut sticks, &global, &config, &mut rng).unwrap();
-        let l = sticks[0].chol;
+        let prior = prior_precisions(&config, &sticks[0], &global);
+        let l = sticks[0].precision_factor(&prior).unwrap();
         for i in 0..3 {
             for j in 0..=i {
                 let llt: f32 = (0..=j).map(|k| l[(i, k)] * l[(j, k)]).sum();
@@ -396,49 +376,5 @@ mod tests {
         }
         assert_eq!(prior_precision(&config, &sticks[0], &global, 0), 0.25); // 1/s0²
         assert_eq!(prior_precision(&config, &sticks[0], &global, 1), 2.0); // 1/(τ²λ²)
-    }
-
-    /// A badly scaled `Λ`: a block at 10⁶ that f32 rounding makes
-    /// singular (so the jitter is needed) next to an uncoupled entry of
-    /// 10⁻⁴. The jitter must protect that entry at its own scale: the
-    /// solve of `Λ v = e₂` must give the exact `v₂ = 10⁴` within 10⁻⁵
-    /// relative (the jitter's relative size, 16·ε·D = 5.7·10⁻⁶, plus
-    /// rounding).
-    #[test]
-    fn jitter_keeps_a_badly_scaled_entry_at_its_own_scale() {
-        let s = Triangle::<3>::from_fn(|i, j| if (i, j) == (1, 0) { 1.0e6 } else { 0.0 });
-        let diagonal = [1.0e6, 1.0e6 * (1.0 - 1.0e-8), 1.0e-4];
-        let mut plain = s;
-        for (i, d) in diagonal.iter().enumerate() {
-            plain[(i, i)] = *d;
-        }
-        assert!(linalg::cholesky_in_place(&mut plain).is_err());
-        let mut chol = Triangle::ZERO;
-        factor_with_jitter(&s, &diagonal, &mut chol).unwrap();
-        let mut v = [0.0, 0.0, 1.0];
-        linalg::solve_lower(&chol, &mut v);
-        linalg::solve_lower_transposed(&chol, &mut v);
-        let exact = 1.0e4;
-        let relative = (f64::from(v[2]) - exact).abs() / exact;
-        assert!(
-            relative < 1.0e-5,
-            "v₂ = {} (relative error {relative})",
-            v[2]
-        );
-    }
-
-    #[test]
-    fn jitter_rescues_a_numerically_indefinite_matrix() {
-        // Rank-one S with a rounding-size negative eigenvalue and no prior.
-        let s = Triangle::<2>::from_fn(|i, j| [[1.0, 0.0], [1.0, 1.0 - 1.0e-7]][i][j]);
-        let mut chol = Triangle::ZERO;
-        let mut plain = s;
-        assert!(linalg::cholesky_in_place(&mut plain).is_err());
-        assert!(factor_with_jitter(&s, &[1.0, 1.0 - 1.0e-7], &mut chol).is_ok());
-        let clearly_indefinite = Triangle::from_fn(|i, j| [[1.0, 0.0], [2.0, 1.0]][i][j]);
-        assert_eq!(
-            factor_with_jitter(&clearly_indefinite, &[1.0, 1.0], &mut chol),
-            Err(Error::NotPositiveDefinite)
-        );
     }
 }

@@ -178,6 +178,51 @@ where
     Ok(())
 }
 
+/// Factors the matrix with strict lower triangle from `s` and diagonal
+/// `diagonal` into `chol`, written in place (no whole-matrix temporaries:
+/// their copies were a tenth of the firmware's step). If rounding made it
+/// numerically indefinite, retries once with every diagonal entry raised
+/// by the relative size of f32 rounding in a Cholesky of order D
+/// (docs/model.md §7). Relative per entry, because Cholesky's rounding
+/// error in entry `(i, j)` scales with `√(a_ii a_jj)`: a jitter scaled by
+/// the largest entry could swamp a small one by many orders of magnitude.
+///
+/// # Errors
+/// [`Error::NotPositiveDefinite`] if the jittered matrix fails too; `chol`
+/// then holds garbage.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::dims::Zeroed;
+/// use hsmoe_core::linalg::{cholesky_with_jitter, Triangle};
+/// // Rank one up to rounding: plain Cholesky meets a zero pivot.
+/// let s = Triangle::<2>::from_fn(|i, j| [[0.0, 0.0], [1.0, 0.0]][i][j]);
+/// let mut l = Triangle::ZERO;
+/// assert!(cholesky_with_jitter(&s, &[1.0, 1.0 - 1.0e-7], &mut l).is_ok());
+/// assert!(cholesky_with_jitter(&s, &[1.0, 0.5], &mut l).is_err());
+/// ```
+pub fn cholesky_with_jitter<const D: usize>(
+    s: &Triangle<D>,
+    diagonal: &[f32; D],
+    chol: &mut Triangle<D>,
+) -> Result<(), Error>
+where
+    Const<D>: Features,
+{
+    let mut scale = 1.0;
+    for _attempt in 0..2 {
+        *chol = *s;
+        for (i, d) in diagonal.iter().enumerate() {
+            chol[(i, i)] = d * scale;
+        }
+        if cholesky_in_place(chol).is_ok() {
+            return Ok(());
+        }
+        scale = 1.0 + 16.0 * f32::EPSILON * D as f32;
+    }
+    Err(Error::NotPositiveDefinite)
+}
+
 /// Replaces `L` by the factor of `L Lᵀ + x xᵀ` in O(D²) (the rank-1 update
 /// by Givens-like rotations, Golub & Van Loan 6.5.4). `x` is used as
 /// workspace and overwritten.
@@ -366,6 +411,50 @@ mod tests {
         let mut x = [1.0, 1.0];
         assert_eq!(
             cholesky_rank1_update(&mut singular, &mut x),
+            Err(Error::NotPositiveDefinite)
+        );
+    }
+
+    /// A badly scaled `Λ`: a block at 10⁶ that f32 rounding makes
+    /// singular (so the jitter is needed) next to an uncoupled entry of
+    /// 10⁻⁴. The jitter must protect that entry at its own scale: the
+    /// solve of `Λ v = e₂` must give the exact `v₂ = 10⁴` within 10⁻⁵
+    /// relative (the jitter's relative size, 16·ε·D = 5.7·10⁻⁶, plus
+    /// rounding).
+    #[test]
+    fn jitter_keeps_a_badly_scaled_entry_at_its_own_scale() {
+        let s = Triangle::<3>::from_fn(|i, j| if (i, j) == (1, 0) { 1.0e6 } else { 0.0 });
+        let diagonal = [1.0e6, 1.0e6 * (1.0 - 1.0e-8), 1.0e-4];
+        let mut plain = s;
+        for (i, d) in diagonal.iter().enumerate() {
+            plain[(i, i)] = *d;
+        }
+        assert!(cholesky_in_place(&mut plain).is_err());
+        let mut chol = Triangle::ZERO;
+        cholesky_with_jitter(&s, &diagonal, &mut chol).unwrap();
+        let mut v = [0.0, 0.0, 1.0];
+        solve_lower(&chol, &mut v);
+        solve_lower_transposed(&chol, &mut v);
+        let exact = 1.0e4;
+        let relative = (f64::from(v[2]) - exact).abs() / exact;
+        assert!(
+            relative < 1.0e-5,
+            "v₂ = {} (relative error {relative})",
+            v[2]
+        );
+    }
+
+    #[test]
+    fn jitter_rescues_a_numerically_indefinite_matrix() {
+        // Rank-one S with a rounding-size negative eigenvalue and no prior.
+        let s = Triangle::<2>::from_fn(|i, j| [[1.0, 0.0], [1.0, 1.0 - 1.0e-7]][i][j]);
+        let mut chol = Triangle::ZERO;
+        let mut plain = s;
+        assert!(cholesky_in_place(&mut plain).is_err());
+        assert!(cholesky_with_jitter(&s, &[1.0, 1.0 - 1.0e-7], &mut chol).is_ok());
+        let clearly_indefinite = Triangle::from_fn(|i, j| [[1.0, 0.0], [2.0, 1.0]][i][j]);
+        assert_eq!(
+            cholesky_with_jitter(&clearly_indefinite, &[1.0, 1.0], &mut chol),
             Err(Error::NotPositiveDefinite)
         );
     }

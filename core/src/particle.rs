@@ -148,7 +148,8 @@ where
         let sticks = self.sticks.as_mut();
         let trials = (z + 1).min(sticks.len());
         for (j, stick) in sticks[..trials].iter_mut().enumerate() {
-            stick.observe_trial(x, j == z, rng)?;
+            let prior = horseshoe::prior_precisions(config, stick, &self.global);
+            stick.observe_trial(x, j == z, &prior, rng)?;
         }
         if refresh && !sticks.is_empty() {
             horseshoe::refresh(sticks, &mut self.global, config, rng)?;

@@ -187,16 +187,17 @@ where
     bytes
 }
 
-/// Every Cholesky factor in a snapshot image (each expert's and each live
-/// stick's) has positive, finite diagonal entries, and every `f32` of the
-/// posterior that must be finite is. Read through the documented layout.
+/// Every expert's Cholesky factor in a snapshot image has positive, finite
+/// diagonal entries, every stick's `S` a non-negative one (its `Λ` is then
+/// positive definite with any prior), and every `f32` of the posterior
+/// that must be finite is. Read through the documented layout.
 pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize) -> bool {
     let word = |i: usize| f32::from_le_bytes(image[4 * i..4 * i + 4].try_into().unwrap());
     let header_and_state = 9 + 12 + 2 * k;
     // Packed lower triangles: entry (i, i) is word i(i+1)/2 + i.
     let triangle = d * (d + 1) / 2;
     let expert_words = triangle + d + 3;
-    let stick_words = 2 * triangle + 4 * d;
+    let stick_words = triangle + 4 * d;
     // ... then τ², ξ and the carried log weight (−∞ for a dead particle).
     let particle_words = k * expert_words + (k - 1) * stick_words + 3;
     let diagonal_ok = |start: usize| (0..d).all(|i| word(start + i * (i + 1) / 2 + i) > 0.0);
@@ -208,9 +209,11 @@ pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize)
             diagonal_ok(at) && finite(at, expert_words)
         });
         let sticks = base + k * expert_words;
+        // A stick stores `S = Σ ω x xᵀ` (its factor of `Λ = prior + S` is
+        // recomputed): positive semi-definite, so a non-negative diagonal.
         let sticks_ok = (0..k - 1).all(|j| {
             let at = sticks + j * stick_words;
-            diagonal_ok(at + triangle + d) && finite(at, stick_words)
+            (0..d).all(|i| word(at + i * (i + 1) / 2 + i) >= 0.0) && finite(at, stick_words)
         });
         experts_ok && sticks_ok && finite(sticks + (k - 1) * stick_words, 2)
     })

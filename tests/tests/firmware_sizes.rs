@@ -9,7 +9,7 @@ use object::{Endianness, Object, ObjectSection};
 
 #[test]
 fn too_many_particles_for_the_stm32f405_fail_the_build_naming_the_bytes() {
-    // N = 256 at K = D = 4: 256 × 740 B of particles alone exceed the
+    // N = 256 at K = D = 4: 256 × 620 B of particles alone exceed the
     // chip's 128 KiB (README, "Boards").
     let output = firmware_build_command(Board::Stm32f405, false)
         .env("HSMOE_N", "256")
@@ -18,9 +18,9 @@ fn too_many_particles_for_the_stm32f405_fail_the_build_naming_the_bytes() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "the build succeeded:\n{stderr}");
     assert!(
-        stderr.contains("board stm32f405: N = 256, K = 4, D = 4 needs 201824 bytes of RAM")
+        stderr.contains("board stm32f405: N = 256, K = 4, D = 4 needs 171104 bytes of RAM")
             && stderr.contains("the board has 131072 bytes available")
-            && stderr.contains("The largest N that fits at this K and D is 160"),
+            && stderr.contains("The largest N that fits at this K and D is 191"),
         "{stderr}"
     );
 }

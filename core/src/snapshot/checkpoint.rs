@@ -157,7 +157,7 @@ impl LinkState {
 /// ```
 /// use hsmoe_core::snapshot::{checkpoint_len, snapshot_len, LINK_STATE_LEN};
 /// assert_eq!(checkpoint_len(128, 4, 4), snapshot_len(128, 4, 4) + LINK_STATE_LEN);
-/// assert_eq!(checkpoint_len(128, 4, 4), 91_796);
+/// assert_eq!(checkpoint_len(128, 4, 4), 76_436);
 /// ```
 pub const fn checkpoint_len(n: usize, k: usize, d: usize) -> usize {
     snapshot_len(n, k, d) + LINK_STATE_LEN

@@ -28,7 +28,7 @@ pub(super) const HEADER_WORDS: usize = 5 + RNG_STATE_LEN / 4;
 /// global scales and the carried log weight.
 const fn particle_words(k: usize, d: usize) -> usize {
     let triangle = d * (d + 1) / 2;
-    k * (triangle + d + 3) + (k - 1) * (2 * triangle + 4 * d) + 3
+    k * (triangle + d + 3) + (k - 1) * (triangle + 4 * d) + 3
 }
 
 /// Words of the [`FilterState`]: seven of `Config`, ready, steps, an `f64`
@@ -44,7 +44,7 @@ const fn state_words(k: usize) -> usize {
 /// ```
 /// use hsmoe_core::{snapshot::snapshot_len, Filter};
 /// assert_eq!(snapshot_len(128, 4, 4), Filter::<128, 4, 4>::SNAPSHOT_LEN);
-/// assert_eq!(snapshot_len(128, 4, 4), 91_768);
+/// assert_eq!(snapshot_len(128, 4, 4), 76_408);
 /// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 14 + 8 + 1));
 /// ```
 pub const fn snapshot_len(n: usize, k: usize, d: usize) -> usize {
@@ -83,7 +83,7 @@ impl Layout {
 
 impl_words!([] Config { v0, a0, b0, s0, refresh_every, gate_intercept, resample_ess });
 impl_words!([] GlobalScale { tau2, xi });
-impl_words!([const D: usize] Stick<D> where [Const<D>: Features] { s, r, chol, phi, lambda2, nu });
+impl_words!([const D: usize] Stick<D> where [Const<D>: Features] { s, r, phi, lambda2, nu });
 
 // By hand, since `sticks` is an array of derived length (seen as a slice);
 // `alloc_weights` is step scratch (see the module docs).

@@ -13,8 +13,8 @@
 //! | 1 | [`FORMAT_VERSION`] (low half), [`PROTOCOL_VERSION`](crate::version::PROTOCOL_VERSION) (high half) |
 //! | 3 | `N`, `K`, `D` |
 //! | 4 | the caller's RNG state ([`RNG_STATE_LEN`] bytes, verbatim) |
-//! | 11 + 2K | filter state: `Config` (`v0`, `a0`, `b0`, `s0`, `refresh_every`, `gate_intercept`), ready flag, step counter, log marginal, `K` allocation sums, repairs |
-//! | N · (K(T + D + 3) + (K − 1)(2T + 4D) + 2), `T = D(D+1)/2` | each particle: `K` experts (Cholesky factor as a packed lower triangle, `T` words row by row, mean, `a`, `b`, cached normalizer), `K − 1` sticks (`S` and the factor of `Λ` packed the same way: `S`, `r`, factor, `φ`, `λ²`, `ν`), `τ²`, `ξ` |
+//! | 12 + 2K | filter state: `Config` (`v0`, `a0`, `b0`, `s0`, `refresh_every`, `gate_intercept`, `resample_ess`), ready flag, step counter, log marginal, `K` allocation sums, repairs |
+//! | N · (K(T + D + 3) + (K − 1)(T + 4D) + 3), `T = D(D+1)/2` | each particle: `K` experts (Cholesky factor as a packed lower triangle, `T` words row by row, mean, `a`, `b`, cached normalizer), `K − 1` sticks (`S` packed the same way, `r`, `φ`, `λ²`, `ν`), `τ²`, `ξ`, the carried log weight |
 //! | 1 | CRC-32C ([`CRC_ALGORITHM`](crate::frame::CRC_ALGORITHM)) of every byte before it |
 //!
 //! Everything the filter carries from one step to the next is there, bit
@@ -35,7 +35,7 @@
 //! and commits the state only if the bytes have the CRC verified in the
 //! first pass. The extra RAM is the `Restorer` itself (the header, a
 //! staged [`FilterState`](crate::FilterState), a CRC register: at most `128 + 8K` bytes),
-//! against `N · (K(T + D + 4) + (K − 1)(2T + 4D) + 4) · 4` bytes for a scratch filter.
+//! against `N · (K(T + D + 4) + (K − 1)(T + 4D) + 5) · 4` bytes for a scratch filter.
 //! The price is streaming the snapshot twice, and one window: between the
 //! first particle write and the commit the filter reports
 //! [`Error::Uninitialized`](crate::Error::Uninitialized). A write pass
