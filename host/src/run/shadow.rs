@@ -58,7 +58,6 @@ where
     Const<D>: Features,
 {
     storage: OwnedSet<K, D>,
-    n: usize,
     rng: XorShiftRng,
     link: LinkState,
     /// Whether the copy is known to equal the device.
@@ -74,7 +73,6 @@ where
     fn empty(n: usize, seed: u64) -> Self {
         Mirror {
             storage: OwnedSet::new(n, Config::default_for(D)),
-            n,
             rng: XorShiftRng::seed_from_u64(seed),
             link: LinkState::new(seed),
             trusted: true,
@@ -137,11 +135,10 @@ where
         if !self.trusted {
             return None;
         }
-        let mut bytes = vec![0u8; snapshot_len(self.n, K, D)];
         let rng_state = xorshift_state(&self.rng);
-        if let Some(set) = self.set() {
-            set.write_snapshot(&rng_state, 0, &mut bytes);
-        }
+        let set = self.set()?;
+        let mut bytes = vec![0u8; snapshot_len(set.particles().len(), K, D)];
+        set.write_snapshot(&rng_state, 0, &mut bytes);
         let crc = bytes[bytes.len() - 4..].try_into().map(u32::from_le_bytes);
         bytes.extend_from_slice(&self.link.to_bytes(crc.unwrap_or_default()));
         Some(bytes)
