@@ -87,10 +87,14 @@ fn killed_and_resumed_run_equals_uninterrupted_run(
     // Only the final checkpoint.
     let once = u32::MAX;
 
+    // A resampling threshold other than the power-on one, so the resume
+    // must take it from the checkpoint.
+    let threshold = Some(0.5);
     let full = run::run(&RunArgs {
         telemetry: Some(path("full.bin")),
         checkpoint: Some(path("full.ckpt")),
         checkpoint_every: once,
+        resample_ess: threshold,
         ..args(&csv)
     })
     .unwrap();
@@ -104,6 +108,7 @@ fn killed_and_resumed_run_equals_uninterrupted_run(
             TIMEOUT_MS
         },
         retries: 40,
+        resample_ess: threshold,
         ..args(&csv)
     };
     let killed = run::run(&RunArgs {
@@ -140,8 +145,10 @@ fn killed_and_resumed_run_equals_uninterrupted_run(
         checkpoint: Some(path("resumed.ckpt")),
         checkpoint_every: once,
         resume: Some(path("killed.ckpt")),
-        // Ignored when resuming: the checkpoint carries the random state.
+        // Ignored when resuming: the checkpoint carries the random state
+        // and the threshold.
         seed: 999,
+        resample_ess: None,
         ..faulty
     })
     .unwrap();
@@ -155,6 +162,7 @@ fn killed_and_resumed_run_equals_uninterrupted_run(
         })
     );
     assert_eq!(resumed.device.seed, SEED);
+    assert_eq!(Some(resumed.device.resample_ess), threshold);
     assert_eq!(resumed.answered(), rows - resume_after);
 
     // The device's own count: each row absorbed once, same log marginal.

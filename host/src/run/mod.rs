@@ -468,10 +468,12 @@ pub fn session(
             let restored = device
                 .restore(checkpoint, opts.timeout, opts.retries)
                 .with_context(|| format!("cannot resume from checkpoint {}", path.display()))?;
-            let config = ConfigMsg {
-                seed: restored.seed,
-                ..hello
-            };
+            // The checkpoint carries its own threshold; the power-on
+            // `Hello` answer does not know it, so ask again.
+            let config =
+                device.request_config(&Request::Hello, opts.timeout, opts.retries, |c| {
+                    c.seed == restored.seed
+                })?;
             (config, Some(restored))
         }
     };
