@@ -312,8 +312,8 @@ impl FitReport<f64> {
         if let Some(c) = &self.gibbs_convergence {
             let _ = writeln!(
                 s,
-                "gibbs split R-hat        max {:.3} ({})",
-                c.rhat_max, c.rhat_max_at
+                "gibbs split R-hat        max {:.3} ({}); allocation frequencies max {:.3}",
+                c.rhat_max, c.rhat_max_at, c.rhat_max_allocation
             );
         }
         let _ = write!(s, "time                     {:.2} s", self.elapsed_seconds);

@@ -283,6 +283,10 @@ pub struct Convergence {
     pub rhat_max: f64,
     /// Which quantity has it, e.g. `predictive mean, row 17` (1-based).
     pub rhat_max_at: String,
+    /// Largest split R-hat over the sorted allocation frequencies alone:
+    /// chains can agree on how the data split between experts while a
+    /// few rows' predictive means still differ between their modes.
+    pub rhat_max_allocation: f64,
 }
 
 /// `a` sorted in decreasing order: allocation frequencies without their
@@ -348,26 +352,22 @@ pub fn run_chains(
     Ok((pool(results), convergence))
 }
 
-/// Split R-hat of every compared quantity; the largest.
+/// Split R-hat of every compared quantity; the largest, overall and over
+/// the allocation frequencies.
 fn convergence(results: &[GibbsResult], xs: &[Vec<f64>], opts: &GibbsOptions) -> Convergence {
-    let mut worst = (f64::NEG_INFINITY, String::new());
-    let mut consider = |series: Vec<Vec<f64>>, name: &dyn Fn() -> String| {
-        let r = split_rhat(&series);
-        // NaN (too short to split) must win: it is no evidence of mixing.
-        if r.is_nan() || r > worst.0 && !worst.0.is_nan() {
-            worst = (r, name());
-        }
-    };
-    for (row, x) in xs.iter().enumerate() {
-        let series = results
+    let predictive = xs.iter().enumerate().map(|(row, x)| {
+        let series: Vec<Vec<f64>> = results
             .iter()
             .map(|r| r.draws.iter().map(|d| d.predictive(x).0).collect())
             .collect();
-        consider(series, &|| format!("predictive mean, row {}", row + 1));
-    }
+        (
+            split_rhat(&series),
+            format!("predictive mean, row {}", row + 1),
+        )
+    });
     let k = results[0].allocation_freq.len();
-    for rank in 0..k {
-        let series = results
+    let allocation = (0..k).map(|rank| {
+        let series: Vec<Vec<f64>> = results
             .iter()
             .map(|r| {
                 r.allocation_draws
@@ -376,17 +376,33 @@ fn convergence(results: &[GibbsResult], xs: &[Vec<f64>], opts: &GibbsOptions) ->
                     .collect()
             })
             .collect();
-        consider(series, &|| {
-            format!("allocation frequency, rank {}", rank + 1)
-        });
-    }
+        (
+            split_rhat(&series),
+            format!("allocation frequency, rank {}", rank + 1),
+        )
+    });
+    let allocation_worst = worst_rhat(allocation);
+    let (rhat_max, rhat_max_at) = worst_rhat(predictive.chain([allocation_worst.clone()]));
     Convergence {
         chains: results.len(),
         sweeps: opts.iterations,
         kept_per_chain: opts.kept(),
-        rhat_max: worst.0,
-        rhat_max_at: worst.1,
+        rhat_max,
+        rhat_max_at,
+        rhat_max_allocation: allocation_worst.0,
     }
+}
+
+/// The largest R-hat with its name; NaN (a chain too short to split) wins,
+/// since it is no evidence of mixing.
+fn worst_rhat(rhats: impl Iterator<Item = (f64, String)>) -> (f64, String) {
+    rhats.fold((f64::NEG_INFINITY, String::new()), |worst, (r, name)| {
+        if r.is_nan() || r > worst.0 && !worst.0.is_nan() {
+            (r, name)
+        } else {
+            worst
+        }
+    })
 }
 
 /// One result from equally long chains: draws in chain order, means
@@ -671,6 +687,25 @@ mod tests {
     #[test]
     fn rhat_flags_chains_that_have_not_mixed() {
         assert!(mcycle_k2_rhat(6, 0).rhat_max > 1.05);
+    }
+
+    #[test]
+    fn the_worst_rhat_is_the_largest_and_nan_wins() {
+        let named = |rs: &[f64]| {
+            rs.iter()
+                .enumerate()
+                .map(|(i, &r)| (r, format!("q{i}")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            worst_rhat(named(&[1.01, 1.3, 1.1]).into_iter()),
+            (1.3, "q1".into())
+        );
+        let (r, at) = worst_rhat(named(&[1.01, f64::NAN, 1.3]).into_iter());
+        assert!(r.is_nan() && at == "q1");
+        // Six sweeps have not mixed, in either group.
+        let conv = mcycle_k2_rhat(6, 0);
+        assert!(conv.rhat_max_allocation > 1.05 && conv.rhat_max_allocation <= conv.rhat_max);
     }
 
     #[test]
