@@ -9,19 +9,38 @@
 # `Filter::observe` in the default build over the first ROWS updates (QEMU
 # logs every executed instruction, `-singlestep -d exec,nochain`, into a
 # pipe; a shadow call stack over the ELF's function entries charges each
-# instruction to the call site in `Link::serve` it descends from, and only
+# instruction to the call site in `Link::handle` it descends from, and only
 # call sites inside the inlined `ParticleSet::observe` are kept; PCs are
 # mapped to functions and lines, inlining included, by llvm-symbolizer).
 # Slow (QEMU runs ~40× slower): use ROWS ≈ 20.
 #
-# Usage: firmware/bench.sh [ROWS]             (needs qemu-system-arm, size)
-#        firmware/bench.sh --profile [ROWS]   (also python3, llvm-symbolizer)
+# With --board stm32f405 the table is measured the same way on QEMU's
+# netduinoplus2, for N = 32 and 128 (256 does not fit its 128 KiB). Its
+# SysTick runs on QEMU's fixed 168 MHz system clock, so under -icount
+# shift=0 (1 ns per instruction) 1 tick = 1000/168 instructions, not 40.
+#
+# Usage: firmware/bench.sh [--board BOARD] [ROWS]   (needs qemu-system-arm, size)
+#        firmware/bench.sh --profile [ROWS]         (also python3, llvm-symbolizer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=false
-if [ "${1:-}" = --profile ]; then
-  profile=true
-  shift
+board=mps2-an386
+while [ $# -gt 0 ]; do
+  case $1 in
+    --profile) profile=true; shift ;;
+    --board) board=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+case $board in
+  # Instructions per SysTick tick, and the N measured.
+  mps2-an386) per_tick=40; sizes="32 128 256" ;;
+  stm32f405) per_tick=$(awk 'BEGIN { print 1000 / 168 }'); sizes="32 128" ;;
+  *) echo "bench.sh: no QEMU board $board (mps2-an386, stm32f405)" >&2; exit 2 ;;
+esac
+if $profile && [ "$board" != mps2-an386 ]; then
+  echo "bench.sh: --profile runs on mps2-an386 only" >&2
+  exit 2
 fi
 rows=${1:-500}
 cargo build --release -p hsmoe-host --quiet
@@ -30,14 +49,20 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$hsmoe" simulate --design linear --n "$rows" --seed 1 -o "$work/data.csv" >/dev/null
 
-# Builds the firmware with N particles (HSMOE_N); prints the ELF's path.
+# Builds the firmware for $board with N particles (HSMOE_N), in the
+# target directory `hsmoe run --board` uses at the default N; prints the
+# ELF's path.
 build() {
-  local n=$1 target=firmware/target
+  local n=$1 target=firmware/target features=()
+  if [ "$board" != mps2-an386 ]; then
+    target="$target/board-$board"
+    features=(--no-default-features --features "qemu,$board")
+  fi
   if [ "$n" != 128 ]; then
-    target="firmware/target/n$n"
+    target="$target/n$n"
   fi
   (cd firmware && env -u RUSTFLAGS HSMOE_N="$n" CARGO_TARGET_DIR="${target#firmware/}" \
-    cargo build --release --quiet)
+    cargo build --release --quiet "${features[@]}")
   echo "$target/thumbv7em-none-eabihf/release/hsmoe-firmware"
 }
 
@@ -58,7 +83,7 @@ for parts in (line.split(maxsplit=3) for line in subprocess.run(
         symbols.append((int(parts[0], 16) & ~1, int(parts[1], 16), parts[3]))
 symbols.sort()
 starts = [start for start, _, _ in symbols]
-lo, size = next((s, z) for s, z, name in symbols if re.search(r"Link.*::serve", name))
+lo, size = next((s, z) for s, z, name in symbols if re.search(r"Link.*::handle", name))
 hi = lo + size
 
 def function(pc):
@@ -136,9 +161,9 @@ EOF
   exit
 fi
 
-echo "| N | flash (B) | of which code (B) | static RAM (B) | of which filter (B) | stack high-water (B) | ticks/update mean | min | max | instructions/update (mean ×40) |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
-for n in 32 128 256; do
+echo "| board | N | flash (B) | of which code (B) | static RAM (B) | of which filter (B) | stack high-water (B) | ticks/update mean | min | max | instructions/update (mean × $per_tick) | instructions per particle-update |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for n in $sizes; do
   elf=$(build "$n")
   # Flash: everything loaded, i.e. code (vector table, .text, .rodata) and
   # the initial image of .data; static RAM: .data + .bss + .uninit.
@@ -148,12 +173,14 @@ for n in 32 128 256; do
     $1 == ".data" { data = $2 }
     END { print code, code + data, ram }')
   filter=$((16#$(nm -S -C "$elf" | awk '/ hsmoe_firmware::FILTER$/ { print $2 }')))
-  "$hsmoe" run --qemu --elf "$elf" --data "$work/data.csv" --seed 1 --timeout-ms 30000 \
+  "$hsmoe" run --qemu --board "$board" --elf "$elf" --data "$work/data.csv" --seed 1 --timeout-ms 30000 \
     --telemetry "$work/t$n.bin" 2>"$work/log$n.txt" >/dev/null
   stack=$(grep -o 'stack high-water mark [0-9]* B' "$work/log$n.txt" | tail -1 | awk '{print $4}')
   "$hsmoe" decode "$work/t$n.bin" >"$work/t$n.csv"
-  awk -F, -v n="$n" -v flash="$flash" -v code="$code" -v ram="$ram" -v filter="$filter" -v stack="$stack" '
+  awk -F, -v board="$board" -v per_tick="$per_tick" -v n="$n" -v flash="$flash" -v code="$code" \
+    -v ram="$ram" -v filter="$filter" -v stack="$stack" '
     $1 == "update" { t = $8; s += t; c++; if (c == 1 || t < lo) lo = t; if (t > hi) hi = t }
-    END { printf "| %d | %d | %d | %d | %d | %d | %.0f | %d | %d | %.2fM |\n", n, flash, code, ram, filter, stack, s / c, lo, hi, 40 * s / c / 1e6 }' \
+    END { printf "| %s | %d | %d | %d | %d | %d | %d | %.0f | %d | %d | %.2fM | %.0f |\n", board, n, flash, code,
+          ram, filter, stack, s / c, lo, hi, per_tick * s / c / 1e6, per_tick * s / c / n }' \
     "$work/t$n.csv"
 done

@@ -26,11 +26,18 @@ pub const SCALE_MAX: f32 = 1.0e8;
 
 fn clamp_scale(v: f32) -> f32 {
     // NaN (impossible from finite IG parameters) maps to SCALE_MAX: maximal
-    // shrinkage is never chosen silently, and the value stays finite.
-    if v.is_nan() {
-        SCALE_MAX
+    // shrinkage is never chosen silently, and the value stays finite. Two
+    // compares on the usual path, not a NaN test and `clamp`'s two.
+    if v >= SCALE_MIN {
+        if v <= SCALE_MAX {
+            v
+        } else {
+            SCALE_MAX
+        }
+    } else if v < SCALE_MIN {
+        SCALE_MIN
     } else {
-        v.clamp(SCALE_MIN, SCALE_MAX)
+        SCALE_MAX
     }
 }
 

@@ -130,24 +130,21 @@ where
     }
 }
 
-fn checked_pivot(value: f32) -> Result<f32, Error> {
+/// Whether `value` can be a pivot: positive and finite.
+fn is_pivot(value: f32) -> bool {
     // Positive and finite ⇔ the bits lie in 1..=0x7F7F_FFFF (the largest
     // finite f32): one compare. The float tests became a dozen integer
     // instructions on the M4F, whose `VSQRT` operand passes through a core
     // register anyway (see `math::sqrt`).
-    if value.to_bits().wrapping_sub(1) < f32::MAX.to_bits() {
-        Ok(sqrt(value))
-    } else {
-        Err(Error::NotPositiveDefinite)
-    }
+    value.to_bits().wrapping_sub(1) < f32::MAX.to_bits()
 }
 
 /// Factors the symmetric matrix `a` into `L` (Cholesky–Banachiewicz,
 /// Golub & Van Loan 4.2.5), in place.
 ///
 /// # Errors
-/// [`Error::NotPositiveDefinite`] at the first pivot that is not positive
-/// and finite; `a` is then partly overwritten.
+/// [`Error::NotPositiveDefinite`] if a pivot is not positive and finite;
+/// `a` then holds garbage.
 ///
 /// # Examples
 /// ```
@@ -162,20 +159,31 @@ pub fn cholesky_in_place<const D: usize>(a: &mut Triangle<D>) -> Result<(), Erro
 where
     Const<D>: Features,
 {
+    // The pivots are checked as they come but the loops run to the end:
+    // an early return kept LLVM from unrolling them, and at D = 4 the loop
+    // overhead was most of a factorization. After a bad pivot the rest is
+    // garbage (a NaN root, no trap), discarded with the error.
+    let mut pivots_ok = true;
     for i in 0..D {
-        for j in 0..=i {
+        for j in 0..i {
             let mut s = a[(i, j)];
             for k in 0..j {
                 s -= a[(i, k)] * a[(j, k)];
             }
-            a[(i, j)] = if i == j {
-                checked_pivot(s)?
-            } else {
-                s / a[(j, j)]
-            };
+            a[(i, j)] = s / a[(j, j)];
         }
+        let mut s = a[(i, i)];
+        for k in 0..i {
+            s -= a[(i, k)] * a[(i, k)];
+        }
+        pivots_ok &= is_pivot(s);
+        a[(i, i)] = sqrt(s);
     }
-    Ok(())
+    if pivots_ok {
+        Ok(())
+    } else {
+        Err(Error::NotPositiveDefinite)
+    }
 }
 
 /// Factors the matrix with strict lower triangle from `s` and diagonal
@@ -229,7 +237,7 @@ where
 ///
 /// # Errors
 /// [`Error::NotPositiveDefinite`] if a diagonal entry of `L` is not positive
-/// or a new pivot is not finite; `l` may then be partly updated.
+/// or a new pivot is not finite; `l` then holds garbage.
 ///
 /// # Examples
 /// ```
@@ -250,12 +258,13 @@ pub fn cholesky_rank1_update<const D: usize>(
 where
     Const<D>: Features,
 {
+    // Checked as they come, returned at the end, as in `cholesky_in_place`.
+    let mut pivots_ok = true;
     for k in 0..D {
         let lkk = l[(k, k)];
-        if !(lkk > 0.0) {
-            return Err(Error::NotPositiveDefinite);
-        }
-        let r = checked_pivot(lkk * lkk + x[k] * x[k])?;
+        let r2 = lkk * lkk + x[k] * x[k];
+        pivots_ok &= (lkk > 0.0) & is_pivot(r2);
+        let r = sqrt(r2);
         let c = r / lkk;
         let s = x[k] / lkk;
         l[(k, k)] = r;
@@ -264,7 +273,11 @@ where
             x[i] = c * x[i] - s * l[(i, k)];
         }
     }
-    Ok(())
+    if pivots_ok {
+        Ok(())
+    } else {
+        Err(Error::NotPositiveDefinite)
+    }
 }
 
 /// Solves `L y = b` by forward substitution, overwriting `b` with `y`.

@@ -38,7 +38,7 @@ pub(crate) fn at_least(v: f32, floor: f32) -> f32 {
 /// software routine, and Rust 1.95 has no stable `sqrt` in `core`.
 /// Measured on the default firmware (QEMU, N = 128, K = D = 4): libm's
 /// `sqrtf` took 777 of 5 590 instructions per particle-update, this takes
-/// 70 (7 per call). IEEE 754 requires square root to be correctly rounded,
+/// 5 per call. IEEE 754 requires square root to be correctly rounded,
 /// so host and firmware stay bit-identical; exp and log have no such
 /// guarantee and always come from libm.
 ///
@@ -54,20 +54,20 @@ pub fn sqrt(x: f32) -> f32 {
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
     {
         let bits: u32;
-        // SAFETY: the block only computes with s0, which it saves and
-        // restores on its own stack space. Rust 1.95 offers no `sreg`
+        // SAFETY: the block only computes with s15, declared clobbered, so
+        // the compiler keeps nothing live there. Rust 1.95 offers no `sreg`
         // operand on a single-precision-only FPU (it demands `vfp2`), hence
-        // the trip through core registers.
+        // the trip through core registers; a clobber is allowed, and saves
+        // the push and pop of a register of the block's own.
         unsafe {
             core::arch::asm!(
-                "vpush {{s0}}",
-                "vmov s0, {x}",
-                "vsqrt.f32 s0, s0",
-                "vmov {root}, s0",
-                "vpop {{s0}}",
+                "vmov s15, {x}",
+                "vsqrt.f32 s15, s15",
+                "vmov {root}, s15",
                 x = in(reg) x.to_bits(),
                 root = lateout(reg) bits,
-                options(pure, nomem),
+                out("s15") _,
+                options(pure, nomem, nostack),
             );
         }
         f32::from_bits(bits)
