@@ -262,6 +262,37 @@ where
         y: f32,
         rng: &mut R,
     ) -> Result<Update<K>, Error> {
+        self.step(x, y, None::<&mut [()]>, rng)
+    }
+
+    /// [`ParticleSet::observe`] with one companion value per particle
+    /// (`companions[i]` belongs to particle `i`) that follows its particle
+    /// through resampling and repairs: the frozen statistics of the block
+    /// window move ([`crate::block`]).
+    ///
+    /// # Errors
+    /// As [`ParticleSet::observe`], and [`Error::WrongLength`] (nothing
+    /// changed) unless there is exactly one companion per particle.
+    pub fn observe_with<R: RngCore + ?Sized, C: Clone>(
+        &mut self,
+        x: &[f32],
+        y: f32,
+        companions: &mut [C],
+        rng: &mut R,
+    ) -> Result<Update<K>, Error> {
+        if companions.len() != self.particles.len() {
+            return Err(Error::WrongLength);
+        }
+        self.step(x, y, Some(companions), rng)
+    }
+
+    fn step<R: RngCore + ?Sized, C: Clone>(
+        &mut self,
+        x: &[f32],
+        y: f32,
+        mut companions: Option<&mut [C]>,
+        rng: &mut R,
+    ) -> Result<Update<K>, Error> {
         self.ready()?;
         let x: [f32; D] = checked_features(x)?;
         check_values(&[y])?;
@@ -329,6 +360,9 @@ where
         let resampled = if resample {
             systematic_counts(self.weights, uniform::open01(rng), self.counts)?;
             let resampled = replicate_in_place(self.particles, self.counts);
+            if let Some(companions) = companions.as_deref_mut() {
+                replicate_in_place(companions, self.counts);
+            }
             for particle in self.particles.iter_mut() {
                 particle.ln_weight = 0.0;
             }
@@ -393,7 +427,7 @@ where
             self.state.ready = false;
             return Err(Error::NotPositiveDefinite);
         }
-        self.state.repairs += self.repair_failed();
+        self.state.repairs += self.repair_failed(companions);
 
         self.state.steps = t;
         self.state.log_marginal += f64::from(log_pred);
@@ -412,9 +446,10 @@ where
         })
     }
 
-    /// Overwrites each particle flagged 0 in `counts` with a copy of the
-    /// nearest healthy particle after it (cyclically); returns how many.
-    fn repair_failed(&mut self) -> u32 {
+    /// Overwrites each particle flagged 0 in `counts` (and its companion)
+    /// with a copy of the nearest healthy particle after it (cyclically);
+    /// returns how many.
+    fn repair_failed<C: Clone>(&mut self, mut companions: Option<&mut [C]>) -> u32 {
         let n = self.particles.len();
         let mut repaired = 0;
         for target in 0..n {
@@ -426,6 +461,9 @@ where
                 .find(|&s| self.counts[s] != 0);
             if let Some(source) = healthy {
                 copy_within(self.particles, source, target);
+                if let Some(companions) = companions.as_deref_mut() {
+                    copy_within(companions, source, target);
+                }
                 repaired += 1;
             }
         }

@@ -5,6 +5,7 @@
 // `!(x > 0.0)` is how this crate says "not positive, or NaN": deliberate.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod block;
 pub mod config;
 pub mod crc;
 pub mod dims;

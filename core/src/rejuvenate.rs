@@ -139,6 +139,61 @@ where
     Const<K>: Experts,
     Const<D>: Features,
 {
+    let mut prior = *particle;
+    prior.experts = [ExpertStats::prior(config); K];
+    for stick in prior.sticks_mut() {
+        stick.clear_trials();
+    }
+    sweep_block(particle, &prior, stream, config, rng)
+}
+
+/// One Gibbs sweep of `particle` over `block`, the last observations its
+/// statistics absorbed, holding the allocations and `ω` of everything
+/// before them fixed: `frozen` is the particle as it stood before `block`
+/// (its expert statistics and stick `S`, `r` are the base the block's
+/// contributions are added to; its `φ` and scales are not used). A Gibbs
+/// scan of the same joint posterior as [`sweep`] that updates only the
+/// block's `(z, ω)` among the latent allocations (docs/model.md §4,
+/// "Window move"); [`sweep`] is this sweep from a copy at the prior.
+///
+/// # Errors
+/// As [`sweep`]; `particle` is then unchanged.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{rejuvenate, Config, Filter};
+/// use rand_core::SeedableRng;
+/// let config = Config::default_for(2);
+/// // One expert: every particle holds the same statistics, so particle 0
+/// // before the last five observations is its own frozen copy.
+/// let mut filter: Filter<8, 1, 2> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(1);
+/// filter.reset(&config, &mut rng).unwrap();
+/// let stream: Vec<([f32; 2], f32)> = (0..20).map(|t| ([1.0, t as f32 / 10.0], 0.5)).collect();
+/// for (x, y) in &stream[..15] {
+///     filter.observe(x, *y, &mut rng).unwrap();
+/// }
+/// let frozen = filter.particles()[0];
+/// for (x, y) in &stream[15..] {
+///     filter.observe(x, *y, &mut rng).unwrap();
+/// }
+/// let mut particle = filter.particles()[0];
+/// rejuvenate::sweep_block(&mut particle, &frozen, &stream[15..], &config, &mut rng).unwrap();
+/// assert_eq!(particle.experts()[0].shape(), config.a0 + 10.0); // 20 observations, each once
+/// ```
+pub fn sweep_block<'a, R, I, const K: usize, const D: usize>(
+    particle: &mut Particle<K, D>,
+    frozen: &Particle<K, D>,
+    block: I,
+    config: &Config,
+    rng: &mut R,
+) -> Result<(), MoveError>
+where
+    R: RngCore + ?Sized,
+    I: IntoIterator<Item = &'a ([f32; D], f32)>,
+    Const<K>: Experts,
+    Const<D>: Features,
+{
     // (β_k, σ²_k) from each expert's posterior; the Gaussian log density
     // then costs no transcendental per observation.
     let mut beta = [[0.0f32; D]; K];
@@ -154,12 +209,13 @@ where
     }
 
     let mut next = *particle;
-    next.experts = [ExpertStats::prior(config); K];
-    for stick in next.sticks_mut() {
-        stick.clear_trials();
+    next.experts = frozen.experts;
+    for (stick, base) in next.sticks_mut().iter_mut().zip(frozen.sticks()) {
+        stick.s = base.s;
+        stick.r = base.r;
     }
     let (mut psi, mut ln_w) = ([0.0f32; K], [0.0f32; K]);
-    for (index, (x, y)) in stream.into_iter().enumerate() {
+    for (index, (x, y)) in block.into_iter().enumerate() {
         check_values(x)
             .and_then(|()| check_values(&[*y]))
             .map_err(|error| MoveError::Observation { index, error })?;

@@ -247,6 +247,7 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
     };
     opts.progress = true;
     opts.moves = args.moves.options();
+    opts.window = args.moves.window();
 
     if args.save.is_some() && args.engine != EngineKind::Core {
         anyhow::bail!("--save needs --engine core (only the core filter has a saved form)");

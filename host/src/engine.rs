@@ -14,11 +14,14 @@
 
 use crate::gibbs::{self, GibbsOptions};
 use crate::mixture::{CoefficientMoments, ExpertCoefficients, TComponent, Unstandardize};
-use crate::moves::{sweep_all, sweep_seed, MoveOptions, MoveReport, Mover, MoverState};
+use crate::moves::{
+    sweep_all, sweep_seed, MoveOptions, MoveReport, Mover, MoverState, Moves, WindowOptions,
+};
 use crate::reference::dist::{log_sum_exp, normal_log_pdf};
 use crate::reference::gate::{log_stick_breaking, logits};
 use crate::reference::linalg::dot;
 use crate::reference::{ReferenceError, ReferenceFilter};
+use hsmoe_core::block::{BlockMove, BlockState, Row};
 use hsmoe_core::snapshot::{xorshift_from_state, xorshift_state, SnapshotError, SnapshotShape};
 use hsmoe_core::{posterior, Config, Const, Experts, Features, FilterState, Particle, ParticleSet};
 use rand_core::SeedableRng;
@@ -72,6 +75,9 @@ pub enum EngineError {
     Snapshot(SnapshotError),
     /// A saved state's stored observations do not have `d` features.
     StoredStream,
+    /// A fit with the window move has no saved form (the frozen copies
+    /// and the block are not in the snapshot).
+    WindowNotSaved,
 }
 
 impl fmt::Display for EngineError {
@@ -90,6 +96,9 @@ impl fmt::Display for EngineError {
             EngineError::Snapshot(e) => write!(f, "filter state: {e}"),
             EngineError::StoredStream => {
                 write!(f, "stored observations do not match the filter's D")
+            }
+            EngineError::WindowNotSaved => {
+                write!(f, "a fit with --window cannot be saved")
             }
         }
     }
@@ -389,6 +398,37 @@ where
     }
 }
 
+/// Heap storage of the window move for a runtime number of particles and
+/// block length: what a [`BlockMove`] borrows.
+#[derive(Debug, Clone)]
+struct OwnedBlock<const K: usize, const D: usize>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    frozen: Vec<Particle<K, D>>,
+    rows: Vec<Row<D>>,
+    state: BlockState,
+}
+
+impl<const K: usize, const D: usize> OwnedBlock<K, D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    fn new(n: usize, window: WindowOptions) -> Self {
+        OwnedBlock {
+            frozen: vec![Particle::ZERO; n],
+            rows: vec![([0.0; D], 0.0); window.rows],
+            state: BlockState::new(window.sweeps),
+        }
+    }
+
+    fn as_move(&mut self) -> Result<BlockMove<'_, K, D>, hsmoe_core::Error> {
+        BlockMove::new(&mut self.frozen, &mut self.rows, &mut self.state)
+    }
+}
+
 /// Builds the `core` or `reference` particle engine: `n` particles, `k`
 /// experts, `d` features, drawn from the prior with
 /// `XorShiftRng::seed_from_u64(seed)`.
@@ -425,13 +465,16 @@ pub fn online_engine(
 }
 
 /// [`online_engine`] with resample-move rejuvenation (docs/model.md §4)
-/// when `moves` is `Some`: moves after the steps the schedule picks, and
-/// final sweeps in [`OnlineEngine::finish`]. The moves draw from their own
-/// streams (see [`crate::moves`]), so with `None` the run is exactly
-/// [`online_engine`]'s.
+/// when `moves` is `Some` ([`Moves::Stream`]): moves after the steps the
+/// schedule picks, and final sweeps in [`OnlineEngine::finish`]. The moves
+/// draw from their own streams (see [`crate::moves`]), so with `None` the
+/// run is exactly [`online_engine`]'s. [`Moves::Window`] is the core's
+/// block window move instead ([`hsmoe_core::block`]), what a device can
+/// run in bounded memory, drawing from the filter's own stream.
 ///
 /// # Errors
-/// As [`online_engine`].
+/// As [`online_engine`]; [`EngineError::CoreOnly`] for the window move on
+/// another engine.
 ///
 /// # Examples
 /// ```
@@ -446,6 +489,13 @@ pub fn online_engine(
 /// core.finish().unwrap();
 /// let report = core.moves().unwrap();
 /// assert_eq!(report.sweeps, report.moves + 8); // the final sweeps
+///
+/// use hsmoe_host::moves::{Moves, WindowOptions};
+/// let window = Moves::Window(WindowOptions { rows: 8, sweeps: 2 });
+/// let mut core = online_engine_with_moves(EngineKind::Core, 2, 2, 50, &config, 1, window).unwrap();
+/// core.observe(&[1.0, 0.3], 0.5).unwrap();
+/// assert!(core.save().is_err()); // the frozen copies have no saved form
+/// assert!(online_engine_with_moves(EngineKind::Reference, 2, 2, 50, &config, 1, window).is_err());
 /// ```
 pub fn online_engine_with_moves(
     kind: EngineKind,
@@ -454,11 +504,25 @@ pub fn online_engine_with_moves(
     n: usize,
     config: &Config,
     seed: u64,
-    moves: Option<MoveOptions>,
+    moves: impl Into<Moves>,
 ) -> Result<Box<dyn OnlineEngine>, EngineError> {
+    let moves = moves.into();
+    let (stream, window) = match moves {
+        Moves::None => (None, None),
+        Moves::Stream(m) => (Some(m), None),
+        Moves::Window(w) => (None, Some(w)),
+    };
     match kind {
-        EngineKind::Core => core_engine(k, d, Start::Prior { n, config, moves }, seed)
-            .unwrap_or(Err(EngineError::Unsupported { k, d })),
+        EngineKind::Core => {
+            let start = Start::Prior {
+                n,
+                config,
+                moves: stream,
+                window,
+            };
+            core_engine(k, d, start, seed).unwrap_or(Err(EngineError::Unsupported { k, d }))
+        }
+        _ if window.is_some() => Err(EngineError::CoreOnly { what: "--window" }),
         EngineKind::Reference if config.resample_ess < 1.0 => Err(EngineError::CoreOnly {
             what: "--resample-ess below 1",
         }),
@@ -466,7 +530,7 @@ pub fn online_engine_with_moves(
             let filter = ReferenceFilter::new(n, k, d, config, seed)?;
             Ok(Box::new(ReferenceEngine {
                 filter,
-                mover: moves.map(|m| (Mover::new(m, k, d), Vec::new(), Vec::new())),
+                mover: stream.map(|m| (Mover::new(m, k, d), Vec::new(), Vec::new())),
                 seed,
                 last_ess: 0.0,
             }))
@@ -518,6 +582,8 @@ where
     rng: XorShiftRng,
     /// The moves, and the stream they sweep over.
     mover: Option<(Mover, Vec<Observation<D>>)>,
+    /// The window move.
+    window: Option<OwnedBlock<K, D>>,
     seed: u64,
     /// The last step's ESS, for the record of the final sweeps.
     last_ess: f32,
@@ -540,6 +606,7 @@ enum Start<'a> {
         n: usize,
         config: &'a Config,
         moves: Option<MoveOptions>,
+        window: Option<WindowOptions>,
     },
     Saved(&'a EngineState),
 }
@@ -551,15 +618,25 @@ where
 {
     fn boxed(start: Start<'_>, seed: u64) -> Result<Box<dyn OnlineEngine>, EngineError> {
         let engine: CoreEngine<K, D> = match start {
-            Start::Prior { n, config, moves } => {
+            Start::Prior {
+                n,
+                config,
+                moves,
+                window,
+            } => {
                 let mut engine = CoreEngine {
                     storage: OwnedSet::new(n, *config),
                     rng: XorShiftRng::seed_from_u64(seed),
                     mover: moves.map(|m| (Mover::new(m, K, D), Vec::new())),
+                    window: window.map(|w| OwnedBlock::new(n, w)),
                     seed,
                     last_ess: 0.0,
                 };
-                engine.storage.as_set()?.reset(config, &mut engine.rng)?;
+                let mut set = engine.storage.as_set()?;
+                set.reset(config, &mut engine.rng)?;
+                if let Some(block) = &mut engine.window {
+                    block.as_move()?.start(&set)?;
+                }
                 engine
             }
             Start::Saved(saved) => {
@@ -578,6 +655,7 @@ where
                         .moves
                         .as_ref()
                         .map(|m| (Mover::resume(m, K, D), stream)),
+                    window: None,
                     seed,
                     last_ess: 0.0,
                 }
@@ -599,10 +677,13 @@ where
 {
     fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError> {
         let x: [f32; D] = narrow(x)?;
-        let update = self
-            .storage
-            .as_set()?
-            .observe(&x, y as f32, &mut self.rng)?;
+        let mut set = self.storage.as_set()?;
+        let update = match &mut self.window {
+            Some(block) => block
+                .as_move()?
+                .observe(&mut set, &x, y as f32, &mut self.rng)?,
+            None => set.observe(&x, y as f32, &mut self.rng)?,
+        };
         self.last_ess = update.ess;
         if let Some((mover, stream)) = &mut self.mover {
             stream.push((x, y as f32));
@@ -711,6 +792,9 @@ where
     }
 
     fn save(&mut self) -> Result<EngineState, EngineError> {
+        if self.window.is_some() {
+            return Err(EngineError::WindowNotSaved);
+        }
         let set = self.storage.as_set()?;
         let mut snapshot = vec![0u8; set.snapshot_len()];
         set.write_snapshot(&xorshift_state(&self.rng), 0, &mut snapshot);

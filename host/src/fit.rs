@@ -7,7 +7,7 @@ use crate::engine::{
 };
 use crate::gibbs::{Convergence, GibbsOptions};
 use crate::mixture::{ExpertCoefficients, Unstandardize};
-use crate::moves::{MoveOptions, MoveReport};
+use crate::moves::{MoveOptions, MoveReport, Moves, WindowOptions};
 use crate::progress::Progress;
 use anyhow::{bail, Context as _};
 use hsmoe_core::Config;
@@ -61,6 +61,8 @@ pub struct FitOptions {
     /// Rejuvenation moves of the particle engines (docs/model.md §4);
     /// `None` runs plain particle learning, bit for bit the device's.
     pub moves: Option<MoveOptions>,
+    /// The core's block window move (with `moves: None` only).
+    pub window: Option<WindowOptions>,
 }
 
 impl FitOptions {
@@ -96,6 +98,7 @@ impl FitOptions {
             gibbs: GibbsSettings::default(),
             progress: false,
             moves: None,
+            window: None,
         }
     }
 }
@@ -154,6 +157,9 @@ pub struct FitReport<F> {
     /// What the rejuvenation moves did (particle engines with moves only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moves: Option<MoveReport>,
+    /// The core's block window move, if it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowOptions>,
     /// Each expert's posterior coefficients (in the order of
     /// `feature_names`, in the data's original units) and allocation
     /// share (core engine).
@@ -190,6 +196,7 @@ impl<F: Copy> FitReport<F> {
             precision: self.precision,
             elapsed_seconds: self.elapsed_seconds,
             moves: self.moves.clone(),
+            window: self.window,
             experts: self.experts.clone(),
             continued_from: self.continued_from,
             data: self.data.clone(),
@@ -451,11 +458,13 @@ pub fn fit_with(
                 bail!("--particles must be at least 1");
             }
             let n = opts.n_particles;
+            if opts.window.is_some() && (opts.moves.is_some() || with.engine.is_some()) {
+                bail!("--window needs --moves none and a fresh fit");
+            }
+            let moves = opts.window.map_or(opts.moves.into(), Moves::Window);
             let mut engine = match with.engine {
                 Some((engine, _)) => engine,
-                None => {
-                    online_engine_with_moves(kind, k, d, n, &opts.config, opts.seed, opts.moves)?
-                }
+                None => online_engine_with_moves(kind, k, d, n, &opts.config, opts.seed, moves)?,
             };
             let mut bar = Progress::new(opts.progress, 2 * t as u64, &format!("{kind}"));
             let mut steps = Vec::with_capacity(t);
@@ -524,6 +533,7 @@ pub fn fit_with(
         },
         elapsed_seconds,
         moves,
+        window: opts.window,
         experts,
         continued_from,
         data: None,

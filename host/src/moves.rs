@@ -7,6 +7,7 @@
 //! does not depend on how rayon spreads the particles over threads, and
 //! the filter's own stream is never touched: `--moves none` is the device.
 
+use crate::args::positive_usize;
 use clap::{Args, ValueEnum};
 use hsmoe_core::rejuvenate;
 use hsmoe_core::schedule::{Schedule, Scheduler, Trigger};
@@ -53,6 +54,13 @@ pub struct MoveArgs {
     /// Sweeps over the whole stream after the last observation.
     #[arg(long, default_value_t = MoveOptions::DEFAULT_FINAL_SWEEPS)]
     pub final_sweeps: u32,
+    /// Core engine, `--moves none`: the bounded-memory block window move
+    /// a device can run (docs/model.md §4), every W observations.
+    #[arg(long, value_name = "W", value_parser = positive_usize)]
+    pub window: Option<usize>,
+    /// Sweeps of each particle over each block of the window move.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub window_sweeps: u32,
 }
 
 impl MoveArgs {
@@ -80,6 +88,54 @@ impl MoveArgs {
             final_sweeps: self.final_sweeps,
         })
     }
+
+    /// The window move these flags ask for (`None` without `--window`).
+    ///
+    /// # Examples
+    /// ```
+    /// use clap::Parser;
+    /// use hsmoe_host::moves::{MoveArgs, WindowOptions};
+    /// #[derive(Parser)]
+    /// struct Cmd {
+    ///     #[command(flatten)]
+    ///     moves: MoveArgs,
+    /// }
+    /// let cmd = Cmd::parse_from(["x", "--moves", "none", "--window", "16", "--window-sweeps", "2"]);
+    /// assert_eq!(cmd.moves.window(), Some(WindowOptions { rows: 16, sweeps: 2 }));
+    /// assert_eq!(Cmd::parse_from(["x"]).moves.window(), None);
+    /// ```
+    pub fn window(&self) -> Option<WindowOptions> {
+        self.window.map(|rows| WindowOptions {
+            rows,
+            sweeps: self.window_sweeps,
+        })
+    }
+}
+
+/// Which moves a particle engine makes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Moves {
+    /// Plain particle learning.
+    None,
+    /// Resample-move over the stored stream, then final sweeps.
+    Stream(MoveOptions),
+    /// The core's bounded-memory block window move.
+    Window(WindowOptions),
+}
+
+impl From<Option<MoveOptions>> for Moves {
+    fn from(moves: Option<MoveOptions>) -> Self {
+        moves.map_or(Moves::None, Moves::Stream)
+    }
+}
+
+/// The block window move of the core engine ([`hsmoe_core::block`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowOptions {
+    /// Observations per block, `W`.
+    pub rows: usize,
+    /// Sweeps of each particle over each full block, `S`.
+    pub sweeps: u32,
 }
 
 /// A resample-move schedule and the final sweeps (see

@@ -7,7 +7,7 @@
 use hsmoe_core::Config;
 use hsmoe_host::engine::{online_engine_with_moves, EngineKind};
 use hsmoe_host::fit::{fit, FitOptions, FitReport};
-use hsmoe_host::moves::MoveOptions;
+use hsmoe_host::moves::{MoveOptions, Moves, WindowOptions};
 use hsmoe_host::reference::conjugate_log_marginal;
 use hsmoe_host::simulate::{simulate, Design};
 use rand::{Rng, SeedableRng};
@@ -24,6 +24,10 @@ const EVERY_STEP: MoveOptions = MoveOptions {
     final_sweeps: 0,
 };
 
+/// The core's window move with blocks of two rows, two sweeps each: on
+/// the tiny streams below it moves two or three times.
+const WINDOW: WindowOptions = WindowOptions { rows: 2, sweeps: 2 };
+
 /// The log marginal of one run of `kind` over `(xs, ys)`, resampling
 /// when the ESS is below `resample_ess · N`.
 fn log_marginal(
@@ -32,7 +36,7 @@ fn log_marginal(
     k: usize,
     n: usize,
     seed: u64,
-    (moves, resample_ess): (Option<MoveOptions>, f32),
+    (moves, resample_ess): (Moves, f32),
 ) -> f64 {
     let config = Config {
         resample_ess,
@@ -69,10 +73,21 @@ fn k1_stays_exact_with_moves() {
     let exact = conjugate_log_marginal(&xs, &ys, &Config::default_for(2)).unwrap();
     for kind in [EngineKind::Core, EngineKind::Reference] {
         let run = |moves| log_marginal(kind, (&xs, &ys), 1, 20, 3, (moves, 1.0));
-        let plain = run(None);
-        let moved = run(Some(EVERY_STEP));
-        let defaults = run(Some(MoveOptions::DEFAULT));
-        println!("{kind}: exact {exact:.6}, no moves {plain:.6}, moves {moved:.6}, default {defaults:.6}");
+        let plain = run(Moves::None);
+        let moved = run(Moves::Stream(EVERY_STEP));
+        let defaults = run(Moves::Stream(MoveOptions::DEFAULT));
+        // The window move is the core's only.
+        let window = match kind {
+            EngineKind::Core => run(Moves::Window(WindowOptions {
+                rows: 16,
+                sweeps: 2,
+            })),
+            _ => plain,
+        };
+        println!(
+            "{kind}: exact {exact:.6}, no moves {plain:.6}, moves {moved:.6}, \
+             default {defaults:.6}, window {window:.6}"
+        );
         // f32: 200 terms each within a few ulps of |ln p| ≈ 1 → 1e-3 is
         // generous for the sum; the reference is f64 (as in fit_k1.rs).
         let tolerance = if kind == EngineKind::Core {
@@ -80,7 +95,7 @@ fn k1_stays_exact_with_moves() {
         } else {
             1.0e-8
         };
-        for lm in [plain, moved, defaults] {
+        for lm in [plain, moved, defaults, window] {
             assert!((lm - exact).abs() < tolerance, "{kind}: {lm} vs {exact}");
         }
     }
@@ -181,19 +196,27 @@ fn ratio_mean(log_marginals: &[f64], ln_exact: f64) -> (f64, f64) {
 /// `E[p̂/p] = 1` with and without moves for `k` experts on `t` rows, and
 /// on the core with weights carried across steps that do not resample
 /// (threshold 0.9, which at N = 50 mixes steps that resample and steps
-/// that do not, and 0: never resampling).
+/// that do not, and 0: never resampling), and with the core's window
+/// move (blocks of two rows, so the later rows' predictions come from
+/// moved particles).
 fn check_unbiased(k: usize, t: usize, draws: usize, seeds: [u64; 2]) {
     let (xs, ys) = two_regimes(t, 5);
     let (ln_exact, rel_se) = exact_evidence(&xs, &ys, k, draws, 99);
     println!("K = {k}, T = {t}: exact ln p(y) = {ln_exact:.5} (relative MC SE {rel_se:.5})");
     let runs = [
-        (EngineKind::Core, (None, 1.0), seeds[0]),
-        (EngineKind::Core, (Some(EVERY_STEP), 1.0), seeds[0]),
-        (EngineKind::Core, (None, 0.9), seeds[0]),
-        (EngineKind::Core, (None, 0.0), seeds[0]),
-        (EngineKind::Core, (Some(EVERY_STEP), 0.9), seeds[0]),
-        (EngineKind::Reference, (None, 1.0), seeds[1]),
-        (EngineKind::Reference, (Some(EVERY_STEP), 1.0), seeds[1]),
+        (EngineKind::Core, (Moves::None, 1.0), seeds[0]),
+        (EngineKind::Core, (Moves::Stream(EVERY_STEP), 1.0), seeds[0]),
+        (EngineKind::Core, (Moves::None, 0.9), seeds[0]),
+        (EngineKind::Core, (Moves::None, 0.0), seeds[0]),
+        (EngineKind::Core, (Moves::Stream(EVERY_STEP), 0.9), seeds[0]),
+        (EngineKind::Core, (Moves::Window(WINDOW), 1.0), seeds[0]),
+        (EngineKind::Core, (Moves::Window(WINDOW), 0.9), seeds[0]),
+        (EngineKind::Reference, (Moves::None, 1.0), seeds[1]),
+        (
+            EngineKind::Reference,
+            (Moves::Stream(EVERY_STEP), 1.0),
+            seeds[1],
+        ),
     ];
     for (kind, (moves, resample_ess), seeds) in runs {
         let lms: Vec<f64> = (0..seeds)
@@ -205,9 +228,8 @@ fn check_unbiased(k: usize, t: usize, draws: usize, seeds: [u64; 2]) {
         // deviation with probability > 0.9999.
         let z = (mean - 1.0) / (se * se + rel_se * rel_se).sqrt();
         println!(
-            "{kind} moves {}, resample below ESS {resample_ess}·N: E[p̂/p] = {mean:.4} ± {se:.4} \
-             over {seeds} seeds (z = {z:+.2})",
-            moves.is_some()
+            "{kind} moves {moves:?}, resample below ESS {resample_ess}·N: E[p̂/p] = {mean:.4} \
+             ± {se:.4} over {seeds} seeds (z = {z:+.2})"
         );
         assert!(
             z.abs() < 4.0,
