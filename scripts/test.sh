@@ -17,15 +17,18 @@ cargo build -p hsmoe-core --release --target thumbv7em-none-eabihf
 if [ -f firmware/Cargo.toml ]; then
   (cd firmware && cargo fmt -- --check && cargo clippy --release -- -D warnings && cargo build --release)
   # The other boards: stm32f405 as QEMU runs it (in the target directory
-  # of `hsmoe run --board`, whose tests boot it), nrf52840 as
-  # `cargo flash-nrf52840` builds it for a debug probe (linked with
-  # flip-link; compile-checked only).
+  # of `hsmoe run --board`, whose tests boot it); stm32f405 and nrf52840
+  # as `cargo flash-<board>` builds them for a debug probe (linked with
+  # flip-link; compile-checked only: the STM32's PLL setup runs only
+  # there, since QEMU does not model its clock tree).
   (cd firmware && export CARGO_TARGET_DIR=target/board-stm32f405 &&
     cargo clippy --release --no-default-features --features qemu,stm32f405 -- -D warnings &&
     cargo build --release --no-default-features --features qemu,stm32f405)
-  (cd firmware && export CARGO_TARGET_DIR=target/probe-nrf52840 &&
-    cargo clippy --release --no-default-features --features probe,nrf52840 -- -D warnings &&
-    cargo build --release --no-default-features --features probe,nrf52840 \
-      --config "target.thumbv7em-none-eabihf.linker = 'flip-link'")
+  for board in stm32f405 nrf52840; do
+    (cd firmware && export CARGO_TARGET_DIR=target/probe-$board &&
+      cargo clippy --release --no-default-features --features probe,$board -- -D warnings &&
+      cargo build --release --no-default-features --features probe,$board \
+        --config "target.thumbv7em-none-eabihf.linker = 'flip-link'")
+  done
 fi
 cargo test --workspace --release

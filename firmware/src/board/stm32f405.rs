@@ -2,19 +2,25 @@
 //! USART1 on PA9 (TX) / PA10 (RX), alternate function 7, at 115 200 baud,
 //! through the `stm32f4` PAC.
 //!
-//! Clock: the core runs on the 16 MHz internal oscillator (HSI), the
-//! reset default, so setup waits for no ready bit (QEMU does not model the
-//! RCC: its ready bits never set). Switching to the PLL at 168 MHz is the
-//! next step for speed on silicon (README, "Boards").
+//! Clock: on silicon the core runs at 168 MHz, the chip's maximum, from
+//! the PLL fed by the 16 MHz internal oscillator (HSI / 16 · 336 / 2, and
+//! / 7 = 48 MHz for USB), with 5 flash wait states, APB1 at 42 MHz and
+//! APB2 at 84 MHz (RM0090 §3.5.1, §6.3.2). Under QEMU (feature `qemu`) the
+//! clock tree stays at its reset state: QEMU does not model the RCC, so
+//! its ready bits never set and waiting for them would hang. Silicon
+//! setup is compile-checked only (README, "Boards").
 //!
 //! QEMU connects USART1 to its first `-serial` and runs SysTick on its
-//! fixed 168 MHz system clock whatever the RCC says.
+//! fixed 168 MHz system clock whatever the RCC says, so SysTick counts
+//! 168 MHz on both.
 
 use core::cell::RefCell;
 
 use cortex_m::interrupt::{free, CriticalSection, Mutex};
 use cortex_m::peripheral::NVIC;
 use stm32f4::stm32f405::{interrupt, Interrupt, Peripherals, USART1};
+#[cfg(not(feature = "qemu"))]
+use stm32f4::stm32f405::{FLASH, RCC};
 
 use super::traits::Board;
 use super::{rx, systick};
@@ -22,8 +28,16 @@ use super::{rx, systick};
 /// The board.
 pub struct Stm32f405;
 
-/// Clock of the APB2 bus, which drives USART1: HSI with no prescaler.
-const PCLK2_HZ: u32 = 16_000_000;
+/// The core clock on silicon, and QEMU's fixed system clock.
+const SYSCLK_HZ: u32 = 168_000_000;
+
+/// Clock of the APB2 bus, which drives USART1: SYSCLK / 2 on silicon, the
+/// HSI at reset under QEMU (which ignores the baud-rate register).
+const PCLK2_HZ: u32 = if cfg!(feature = "qemu") {
+    16_000_000
+} else {
+    SYSCLK_HZ / 2
+};
 
 /// Baud rate of USART1.
 const BAUD: u32 = 115_200;
@@ -59,18 +73,15 @@ impl rx::Transmit for Usart1Tx {
 impl Board for Stm32f405 {
     type Uart = rx::Uart<Usart1Tx>;
 
-    /// The SysTick clock: QEMU's fixed system clock, or the HSI on silicon.
-    const TICK_HZ: u32 = if cfg!(feature = "qemu") {
-        168_000_000
-    } else {
-        PCLK2_HZ
-    };
+    const TICK_HZ: u32 = SYSCLK_HZ;
 
     fn init() -> Self::Uart {
         let (Some(core), Some(device)) = (cortex_m::Peripherals::take(), Peripherals::take())
         else {
             panic!("board::init called twice");
         };
+        #[cfg(not(feature = "qemu"))]
+        start_pll(&device.RCC, &device.FLASH);
         systick::start(core.SYST);
         device.RCC.ahb1enr().modify(|_, w| w.gpioaen().enabled());
         device.RCC.apb2enr().modify(|_, w| w.usart1en().enabled());
@@ -112,6 +123,44 @@ impl Board for Stm32f405 {
     fn ticks() -> u64 {
         systick::ticks()
     }
+}
+
+/// Switches the core clock from the HSI to the PLL at [`SYSCLK_HZ`]. The
+/// flash wait states and bus prescalers come first, so that no access
+/// ever runs faster than they allow.
+#[cfg(not(feature = "qemu"))]
+fn start_pll(rcc: &RCC, flash: &FLASH) {
+    flash.acr().modify(|_, w| {
+        w.latency()
+            .ws5()
+            .prften()
+            .enabled()
+            .icen()
+            .enabled()
+            .dcen()
+            .enabled()
+    });
+    rcc.cfgr()
+        .modify(|_, w| w.hpre().div1().ppre1().div4().ppre2().div2());
+    // SAFETY: M = 16, N = 336 and Q = 7 lie in the fields' valid ranges
+    // (2..=63, 50..=432, 2..=15), with a 1 MHz PLL input and a 336 MHz VCO.
+    rcc.pllcfgr().write(|w| unsafe {
+        w.pllsrc()
+            .hsi()
+            .pllm()
+            .bits(16)
+            .plln()
+            .bits(336)
+            .pllp()
+            .div2()
+            .pllq()
+            .bits(7)
+    });
+    rcc.cr().modify(|_, w| w.pllon().on());
+    // The PLL locks within 200 µs (datasheet t_LOCK).
+    while rcc.cr().read().pllrdy().is_not_ready() {}
+    rcc.cfgr().modify(|_, w| w.sw().pll());
+    while !rcc.cfgr().read().sws().is_pll() {}
 }
 
 /// Moves every received byte into the ring buffer. Reading SR then DR
