@@ -7,7 +7,6 @@
 //! does not depend on how rayon spreads the particles over threads, and
 //! the filter's own stream is never touched: `--moves none` is the device.
 
-use crate::args::positive_usize;
 use clap::{Args, ValueEnum};
 use hsmoe_core::rejuvenate;
 use hsmoe_core::schedule::{Schedule, Scheduler, Trigger};
@@ -56,8 +55,8 @@ pub struct MoveArgs {
     pub final_sweeps: u32,
     /// Core engine, `--moves none`: the bounded-memory block window move
     /// a device can run (docs/model.md §4), every W observations.
-    #[arg(long, value_name = "W", value_parser = positive_usize)]
-    pub window: Option<usize>,
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u32).range(1..))]
+    pub window: Option<u32>,
     /// Sweeps of each particle over each block of the window move.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub window_sweeps: u32,
@@ -106,7 +105,7 @@ impl MoveArgs {
     /// ```
     pub fn window(&self) -> Option<WindowOptions> {
         self.window.map(|rows| WindowOptions {
-            rows,
+            rows: rows as usize,
             sweeps: self.window_sweeps,
         })
     }
