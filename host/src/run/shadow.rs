@@ -20,8 +20,8 @@ use crate::engine::OwnedSet;
 use crate::link::HostResponse;
 use hsmoe_core::protocol::{RejectMsg, Response, UpdateMsg};
 use hsmoe_core::snapshot::{
-    snapshot_len, xorshift_from_state, xorshift_state, CheckpointProgress, CheckpointRestorer,
-    LinkState, LINK_STATE_LEN,
+    xorshift_from_state, xorshift_state, CheckpointProgress, CheckpointRestorer, LinkState,
+    LINK_STATE_LEN,
 };
 use hsmoe_core::{Config, Const, Error, Experts, Features, ParticleSet};
 use rand_core::SeedableRng;
@@ -137,7 +137,7 @@ where
         }
         let rng_state = xorshift_state(&self.rng);
         let set = self.set()?;
-        let mut bytes = vec![0u8; snapshot_len(set.particles().len(), K, D)];
+        let mut bytes = vec![0u8; set.snapshot_len()];
         set.write_snapshot(&rng_state, 0, &mut bytes);
         let crc = bytes[bytes.len() - 4..].try_into().map(u32::from_le_bytes);
         bytes.extend_from_slice(&self.link.to_bytes(crc.unwrap_or_default()));
