@@ -221,6 +221,7 @@ pub fn command(args: &ChooseKArgs) -> anyhow::Result<()> {
         .model
         .fit_options(args.engine, &data, !args.data.no_intercept)?;
     base.moves = args.moves.options();
+    base.islands = args.moves.islands(base.n_particles);
     let choice = choose_k(&data, &base, base.k, args.replicates)
         .with_context(|| args.data.path.display().to_string())?;
     if let Some(path) = &args.json {

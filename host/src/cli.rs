@@ -248,6 +248,7 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
     opts.progress = true;
     opts.moves = args.moves.options();
     opts.window = args.moves.window();
+    opts.islands = args.moves.islands(opts.n_particles);
 
     if args.save.is_some() && args.engine != EngineKind::Core {
         anyhow::bail!("--save needs --engine core (only the core filter has a saved form)");
@@ -263,9 +264,9 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
     report.data = Some(recorded.clone());
     // Files first: a closed stdout must not lose them.
     let mut wrote = Vec::new();
-    if let (Some(path), Some(state)) = (&args.save, saved) {
+    if let (Some(path), Some(states)) = (&args.save, saved) {
         let meta = model_meta(&report, &opts, recorded, 0);
-        Model { meta, state }.save(path)?;
+        Model { meta, states }.save(path)?;
         wrote.push(path);
     }
     if let Some(path) = &args.json {
@@ -319,7 +320,12 @@ fn update_command(args: &UpdateArgs) -> anyhow::Result<()> {
     let mut opts = FitOptions::new(meta.engine, meta.k, meta.n_particles, meta.seed, data);
     opts.config = meta.prior;
     opts.progress = true;
-    opts.moves = model.state.moves.as_ref().map(|m| m.report.options);
+    opts.moves = model
+        .states
+        .first()
+        .and_then(|s| s.moves.as_ref())
+        .map(|m| m.report.options);
+    opts.islands = model.states.len();
     let with = FitWith {
         engine: Some((engine, meta.n_obs)),
         save: args.save.is_some(),
@@ -329,9 +335,9 @@ fn update_command(args: &UpdateArgs) -> anyhow::Result<()> {
         fit::fit_with(data, &opts, with).with_context(|| args.data.display().to_string())?;
     report.data = Some(meta.data.clone());
     let mut wrote = Vec::new();
-    if let (Some(path), Some(state)) = (&args.save, saved) {
+    if let (Some(path), Some(states)) = (&args.save, saved) {
         let meta = model_meta(&report, &opts, meta.data.clone(), meta.n_obs);
-        Model { meta, state }.save(path)?;
+        Model { meta, states }.save(path)?;
         wrote.push(path);
     }
     if let Some(path) = &args.json {

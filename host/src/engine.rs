@@ -78,6 +78,20 @@ pub enum EngineError {
     /// A fit with the window move has no saved form (the frozen copies
     /// and the block are not in the snapshot).
     WindowNotSaved,
+    /// Fewer particles than islands.
+    TooFewParticles {
+        /// Particles N.
+        particles: usize,
+        /// Islands asked for.
+        islands: usize,
+    },
+    /// Island `island` refused a row the islands before it had absorbed
+    /// (its particle set collapsed), so the islands no longer describe
+    /// the same rows; the engine refuses everything after.
+    IslandsOutOfStep {
+        /// The island (0-based).
+        island: usize,
+    },
 }
 
 impl fmt::Display for EngineError {
@@ -100,6 +114,15 @@ impl fmt::Display for EngineError {
             EngineError::WindowNotSaved => {
                 write!(f, "a fit with --window cannot be saved")
             }
+            EngineError::TooFewParticles { particles, islands } => write!(
+                f,
+                "{particles} particles cannot fill {islands} islands; \
+                 use more --particles or fewer --islands"
+            ),
+            EngineError::IslandsOutOfStep { island } => write!(
+                f,
+                "island {island} refused a row the others absorbed; the fit cannot go on"
+            ),
         }
     }
 }
@@ -297,13 +320,19 @@ pub trait OnlineEngine {
     fn finish(&mut self) -> Result<(), EngineError>;
     /// What the engine's moves did (`None` without moves).
     fn moves(&self) -> Option<MoveReport>;
-    /// Everything needed to continue exactly from here ([`resume_core`]).
+    /// Each island's seed, size and evidence (`None` for a single filter,
+    /// see [`crate::islands`]).
+    fn islands(&self) -> Option<Vec<IslandSummary>> {
+        None
+    }
+    /// Everything needed to continue exactly from here ([`resume_core`]),
+    /// one state per island (one for a single filter).
     /// Call it before [`OnlineEngine::finish`]: the final sweeps are for
     /// the report, and the continuing filter never ran them.
     ///
     /// # Errors
     /// [`EngineError::CoreOnly`] for engines without a saved form.
-    fn save(&mut self) -> Result<EngineState, EngineError> {
+    fn save(&mut self) -> Result<Vec<EngineState>, EngineError> {
         Err(EngineError::CoreOnly {
             what: "saving a model",
         })
@@ -326,6 +355,19 @@ pub trait OnlineEngine {
         let _ = map;
         None
     }
+}
+
+/// One island of a fit (see [`crate::islands`]), as the fit JSON reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IslandSummary {
+    /// Its seed: the island is the single filter of this seed.
+    pub seed: u64,
+    /// Its particles.
+    pub particles: usize,
+    /// Its own `Σ_t ln p̂(y_t | past)`.
+    pub log_marginal: f64,
+    /// Its weight in the posterior, `Ẑ_i / Σ_j Ẑ_j`.
+    pub weight: f64,
 }
 
 /// What a core engine needs to continue exactly where it stood: the
@@ -557,7 +599,7 @@ pub fn online_engine_with_moves(
 /// let moves = Some(MoveOptions::DEFAULT);
 /// let mut a = online_engine_with_moves(EngineKind::Core, 2, 2, 30, &config, 4, moves).unwrap();
 /// a.observe(&[1.0, 0.3], 0.5).unwrap();
-/// let mut b = resume_core(2, 2, &a.save().unwrap(), 4).unwrap();
+/// let mut b = resume_core(2, 2, &a.save().unwrap()[0], 4).unwrap();
 /// assert_eq!(a.observe(&[1.0, -0.1], 0.2).unwrap(), b.observe(&[1.0, -0.1], 0.2).unwrap());
 /// ```
 pub fn resume_core(
@@ -791,7 +833,7 @@ where
         self.mover.as_ref().map(|(mover, _)| mover.report())
     }
 
-    fn save(&mut self) -> Result<EngineState, EngineError> {
+    fn save(&mut self) -> Result<Vec<EngineState>, EngineError> {
         if self.window.is_some() {
             return Err(EngineError::WindowNotSaved);
         }
@@ -805,11 +847,11 @@ where
             ),
             None => (None, Vec::new()),
         };
-        Ok(EngineState {
+        Ok(vec![EngineState {
             snapshot,
             moves,
             stream,
-        })
+        }])
     }
 
     fn mixture(&self, x: &[f64]) -> Result<Vec<TComponent>, EngineError> {

@@ -3,9 +3,11 @@
 
 use crate::data::{Dataset, LoadOptions, Scaling, INTERCEPT_NAME};
 use crate::engine::{
-    gibbs_final, online_engine_with_moves, EngineKind, EngineState, Final, OnlineEngine, Step,
+    gibbs_final, online_engine_with_moves, EngineKind, EngineState, Final, IslandSummary,
+    OnlineEngine, Step,
 };
 use crate::gibbs::{Convergence, GibbsOptions};
+use crate::islands::islands_of;
 use crate::mixture::{ExpertCoefficients, Unstandardize};
 use crate::moves::{MoveOptions, MoveReport, Moves, WindowOptions};
 use crate::progress::Progress;
@@ -63,13 +65,17 @@ pub struct FitOptions {
     pub moves: Option<MoveOptions>,
     /// The core's block window move (with `moves: None` only).
     pub window: Option<WindowOptions>,
+    /// Independent filters sharing the particles, combined by evidence
+    /// (particle engines, [`crate::islands`]); 1 is one filter.
+    pub islands: usize,
 }
 
 impl FitOptions {
     /// Default settings for `data` (docs/model.md §1):
     /// `Config::default_for(d)` with the gate intercept on exactly when the
     /// data's first feature is the added intercept, default Gibbs settings, no
-    /// progress bar, no moves (the `hsmoe fit` command line turns them on).
+    /// progress bar, no moves and one island (the `hsmoe fit` command line
+    /// turns moves and islands on).
     ///
     /// # Examples
     /// ```
@@ -99,6 +105,7 @@ impl FitOptions {
             progress: false,
             moves: None,
             window: None,
+            islands: 1,
         }
     }
 }
@@ -160,6 +167,10 @@ pub struct FitReport<F> {
     /// The core's block window move, if it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowOptions>,
+    /// Each island's seed, particles, log marginal and weight, when the
+    /// particles were split into independent islands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub islands: Option<Vec<IslandSummary>>,
     /// Each expert's posterior coefficients (in the order of
     /// `feature_names`, in the data's original units) and allocation
     /// share (core engine).
@@ -197,6 +208,7 @@ impl<F: Copy> FitReport<F> {
             elapsed_seconds: self.elapsed_seconds,
             moves: self.moves.clone(),
             window: self.window,
+            islands: self.islands.clone(),
             experts: self.experts.clone(),
             continued_from: self.continued_from,
             data: self.data.clone(),
@@ -369,7 +381,7 @@ pub struct FitWith<'a> {
 }
 
 /// [`fit`], continuing an engine and keeping its state as `with` asks;
-/// returns the report and the state (when `with.save`).
+/// returns the report and the state, one per island (when `with.save`).
 ///
 /// # Errors
 /// As [`fit`]; saving needs the core engine.
@@ -387,7 +399,7 @@ pub struct FitWith<'a> {
 /// opts.moves = Some(hsmoe_host::moves::MoveOptions::DEFAULT);
 /// let with = fit::FitWith { save: true, ..Default::default() };
 /// let (_, saved) = fit::fit_with(&part(0..20), &opts, with).unwrap();
-/// let engine = resume_core(2, data.d(), &saved.unwrap(), 9).unwrap();
+/// let engine = resume_core(2, data.d(), &saved.unwrap()[0], 9).unwrap();
 /// let rest = part(20..40);
 /// let more = fit::FitWith { engine: Some((engine, 20)), ..Default::default() };
 /// let (continued, _) = fit::fit_with(&rest, &opts, more).unwrap();
@@ -398,7 +410,7 @@ pub fn fit_with(
     data: &Dataset,
     opts: &FitOptions,
     with: FitWith<'_>,
-) -> anyhow::Result<(FitReport<f64>, Option<EngineState>)> {
+) -> anyhow::Result<(FitReport<f64>, Option<Vec<EngineState>>)> {
     let start = Instant::now();
     let (t, d, k) = (data.y.len(), data.d(), opts.k);
     if t == 0 || data.x.len() != t {
@@ -421,6 +433,7 @@ pub fn fit_with(
     let mut gibbs_convergence = None;
     let mut saved = None;
     let mut experts = None;
+    let mut islands = None;
     let continued_from = with.engine.as_ref().map(|(_, rows)| *rows);
     let (log_marginal, predictive, final_, single, mut moves) = match opts.engine {
         EngineKind::Gibbs => {
@@ -464,7 +477,9 @@ pub fn fit_with(
             let moves = opts.window.map_or(opts.moves.into(), Moves::Window);
             let mut engine = match with.engine {
                 Some((engine, _)) => engine,
-                None => online_engine_with_moves(kind, k, d, n, &opts.config, opts.seed, moves)?,
+                None => islands_of(n, opts.seed, opts.islands, |n, seed| {
+                    online_engine_with_moves(kind, k, d, n, &opts.config, seed, moves)
+                })?,
             };
             let mut bar = Progress::new(opts.progress, 2 * t as u64, &format!("{kind}"));
             let mut steps = Vec::with_capacity(t);
@@ -499,6 +514,7 @@ pub fn fit_with(
             };
             let intercept = data.feature_names.first().map(String::as_str) == Some(INTERCEPT_NAME);
             experts = engine.coefficients(&Unstandardize::new(d, intercept, with.scaling));
+            islands = engine.islands();
             (
                 Some(engine.log_marginal()),
                 steps,
@@ -534,6 +550,7 @@ pub fn fit_with(
         elapsed_seconds,
         moves,
         window: opts.window,
+        islands,
         experts,
         continued_from,
         data: None,

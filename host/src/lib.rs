@@ -13,6 +13,7 @@ pub mod engine;
 pub mod faults;
 pub mod fit;
 pub mod gibbs;
+pub mod islands;
 pub mod link;
 pub mod mixture;
 pub mod model;

@@ -8,17 +8,21 @@
 //! | 4 | [`MAGIC`] |
 //! | 2 | [`MODEL_VERSION`], `u16` little-endian |
 //! | 2 | zero (reserved) |
-//! | 8 + m | section `META`: tag, length `m` (`u32` LE), [`ModelMeta`] as JSON |
-//! | 8 + s | section `SNAP`: tag, length, the core snapshot (its own format, version and CRC) |
+//! | 8 + m | section `META`: tag, length `m` (`u32` LE), [`ModelMeta`] and each island's moves as JSON |
+//! | (8 + s) × M | one section `SNAP` per island: tag, length, the core snapshot (its own format, version and CRC) |
 //! | 8 + o | section `OBSV`: tag, length, rows `u32`, width `D + 1` `u32`, then each stored row's `x` and `y` as f32 LE |
 //! | 4 | CRC-32C of every byte before it |
+//!
+//! A fit of `M` islands ([`crate::islands`]) has `M` snapshots; they all
+//! absorbed the same rows, so the stored rows are written once.
 //!
 //! The filter state is written and read only through the core's snapshot
 //! writer and restorer, so a change of the snapshot format is the core's
 //! own (it bumps its version and the restorer refuses old snapshots).
 
 use crate::data::{LoadOptions, Scaling};
-use crate::engine::{resume_core, EngineError, EngineKind, EngineState, OnlineEngine};
+use crate::engine::{EngineError, EngineKind, EngineState, OnlineEngine};
+use crate::islands::resume;
 use crate::moves::MoverState;
 use hsmoe_core::Config;
 use serde::{Deserialize, Serialize};
@@ -29,13 +33,15 @@ use std::path::{Path, PathBuf};
 pub const MAGIC: [u8; 4] = *b"HSMM";
 
 /// The model file layout version; a change a reader would notice bumps it.
-pub const MODEL_VERSION: u16 = 1;
+pub const MODEL_VERSION: u16 = 2;
 
 /// Bytes before the first section.
 const HEADER_LEN: usize = 8;
 
-/// The sections, in file order.
-const SECTIONS: [[u8; 4]; 3] = [*b"META", *b"SNAP", *b"OBSV"];
+/// The section tags: metadata, one snapshot per island, stored rows.
+const META: [u8; 4] = *b"META";
+const SNAP: [u8; 4] = *b"SNAP";
+const OBSV: [u8; 4] = *b"OBSV";
 
 /// CRC-32C, the core's checksum (docs/protocol.md §1).
 static CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&hsmoe_core::crc::CRC_ALGORITHM);
@@ -70,20 +76,21 @@ pub struct ModelMeta {
     pub log_marginal: f64,
 }
 
-/// The `META` section as written: the metadata and where the moves stand.
+/// The `META` section as written: the metadata and where each island's
+/// moves stand.
 // Nested, not flattened: serde's flatten buffers numbers in a form that
 // this serde_json build cannot read back as f32.
 #[derive(Serialize)]
 struct MetaOut<'a> {
     meta: &'a ModelMeta,
-    mover: &'a Option<MoverState>,
+    movers: Vec<&'a Option<MoverState>>,
 }
 
 /// The `META` section as read.
 #[derive(Deserialize)]
 struct MetaIn {
     meta: ModelMeta,
-    mover: Option<MoverState>,
+    movers: Vec<Option<MoverState>>,
 }
 
 /// A saved model: the recorded options and the engine's state.
@@ -91,8 +98,9 @@ struct MetaIn {
 pub struct Model {
     /// What the host records.
     pub meta: ModelMeta,
-    /// The filter, its RNG, the moves and their stored observations.
-    pub state: EngineState,
+    /// Per island (one for a single filter): the filter, its RNG, the
+    /// moves and their stored observations (the same for every island).
+    pub states: Vec<EngineState>,
 }
 
 /// What is wrong with a model file's bytes.
@@ -143,6 +151,14 @@ pub enum ModelErrorKind {
     },
     /// The `META` section is not valid.
     Meta(String),
+    /// The number of `SNAP` sections is not the number of islands `META`
+    /// records moves for.
+    Islands {
+        /// `SNAP` sections.
+        snapshots: usize,
+        /// Islands in `META`.
+        recorded: usize,
+    },
     /// The `OBSV` section does not hold `D + 1` columns.
     Stream {
         /// Width found.
@@ -188,6 +204,13 @@ impl fmt::Display for ModelErrorKind {
                 write!(f, "damaged: extra bytes after the CRC at byte {at}")
             }
             ModelErrorKind::Meta(e) => write!(f, "damaged META section: {e}"),
+            ModelErrorKind::Islands {
+                snapshots,
+                recorded,
+            } => write!(
+                f,
+                "damaged: {snapshots} SNAP sections, but META records {recorded} islands"
+            ),
             ModelErrorKind::Stream { width, expected } => write!(
                 f,
                 "damaged OBSV section: rows of {width} values, expected {expected}"
@@ -223,13 +246,14 @@ impl Model {
     pub fn to_bytes(&self) -> serde_json::Result<Vec<u8>> {
         let meta = serde_json::to_vec(&MetaOut {
             meta: &self.meta,
-            mover: &self.state.moves,
+            movers: self.states.iter().map(|s| &s.moves).collect(),
         })?;
+        let stream: &[(Vec<f32>, f32)] = self.states.first().map_or(&[], |s| &s.stream);
         let width = self.meta.d + 1;
-        let mut observations = Vec::with_capacity(8 + 4 * width * self.state.stream.len());
-        observations.extend((self.state.stream.len() as u32).to_le_bytes());
+        let mut observations = Vec::with_capacity(8 + 4 * width * stream.len());
+        observations.extend((stream.len() as u32).to_le_bytes());
         observations.extend((width as u32).to_le_bytes());
-        for (x, y) in &self.state.stream {
+        for (x, y) in stream {
             for v in x.iter().chain([y]) {
                 observations.extend(v.to_le_bytes());
             }
@@ -238,10 +262,11 @@ impl Model {
         bytes.extend(MAGIC);
         bytes.extend(MODEL_VERSION.to_le_bytes());
         bytes.extend([0, 0]);
-        for (tag, body) in SECTIONS
-            .iter()
-            .zip([&meta, &self.state.snapshot, &observations])
-        {
+        let sections = [(META, &meta)]
+            .into_iter()
+            .chain(self.states.iter().map(|s| (SNAP, &s.snapshot)))
+            .chain([(OBSV, &observations)]);
+        for (tag, body) in sections {
             bytes.extend(tag);
             bytes.extend((body.len() as u32).to_le_bytes());
             bytes.extend(body.iter());
@@ -287,17 +312,27 @@ impl Model {
             return Err(ModelErrorKind::Version { found: version });
         }
         let mut at = HEADER_LEN;
-        let mut bodies = Vec::with_capacity(SECTIONS.len());
-        for tag in SECTIONS {
-            let name = String::from_utf8_lossy(&tag).into_owned();
+        // The next section's tag and body, which must be one of `tags`.
+        let mut section = |tags: &[[u8; 4]]| {
+            let name = String::from_utf8_lossy(&tags[0]).into_owned();
             let head = need(&format!("{name} section header"), at, 8)?;
-            if head[..4] != tag {
+            let tag: [u8; 4] = [head[0], head[1], head[2], head[3]];
+            if !tags.contains(&tag) {
                 return Err(ModelErrorKind::Section { expected: name, at });
             }
             let size = le_u32(&head[4..]) as usize;
-            bodies.push(need(&format!("{name} section"), at + 8, size)?);
+            let body = need(&format!("{name} section"), at + 8, size)?;
             at += 8 + size;
-        }
+            Ok((tag, body))
+        };
+        let (_, meta_body) = section(&[META])?;
+        let mut snapshots = vec![section(&[SNAP])?.1];
+        let observations = loop {
+            match section(&[SNAP, OBSV])? {
+                (SNAP, body) => snapshots.push(body),
+                (_, body) => break body,
+            }
+        };
         let stored = le_u32(need("CRC", at, 4)?);
         if at + 4 != len {
             return Err(ModelErrorKind::Trailing { at: at + 4 });
@@ -306,17 +341,25 @@ impl Model {
         if stored != computed {
             return Err(ModelErrorKind::Crc { stored, computed });
         }
-        let MetaIn { meta, mover } =
-            serde_json::from_slice(bodies[0]).map_err(|e| ModelErrorKind::Meta(e.to_string()))?;
-        let stream = read_stream(bodies[2], meta.d + 1)?;
-        Ok(Model {
-            state: EngineState {
-                snapshot: bodies[1].to_vec(),
-                moves: mover,
-                stream,
-            },
-            meta,
-        })
+        let MetaIn { meta, movers } =
+            serde_json::from_slice(meta_body).map_err(|e| ModelErrorKind::Meta(e.to_string()))?;
+        if movers.len() != snapshots.len() {
+            return Err(ModelErrorKind::Islands {
+                snapshots: snapshots.len(),
+                recorded: movers.len(),
+            });
+        }
+        let stream = read_stream(observations, meta.d + 1)?;
+        let states = snapshots
+            .iter()
+            .zip(movers)
+            .map(|(snapshot, moves)| EngineState {
+                snapshot: snapshot.to_vec(),
+                moves,
+                stream: stream.clone(),
+            })
+            .collect();
+        Ok(Model { meta, states })
     }
 
     /// Writes the model to `path` (through a temporary file renamed into
@@ -358,7 +401,7 @@ impl Model {
     /// [`ModelErrorKind::Engine`] if the snapshot does not restore (other
     /// sizes or format version, damage).
     pub fn engine(&self) -> Result<Box<dyn OnlineEngine>, ModelErrorKind> {
-        resume_core(self.meta.k, self.meta.d, &self.state, self.meta.seed)
+        resume(self.meta.k, self.meta.d, &self.states, self.meta.seed)
             .map_err(ModelErrorKind::Engine)
     }
 

@@ -60,6 +60,11 @@ pub struct MoveArgs {
     /// Sweeps of each particle over each block of the window move.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub window_sweeps: u32,
+    /// Split the particles into M independent filters combined by their
+    /// evidence (docs/model.md §4, "Islands") [default: 4 with moves, 1
+    /// with `--moves none` or `--window`, the device's single filter].
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..))]
+    pub islands: Option<u32>,
 }
 
 impl MoveArgs {
@@ -109,6 +114,49 @@ impl MoveArgs {
             sweeps: self.window_sweeps,
         })
     }
+
+    /// The islands these flags ask for a fit of `n` particles:
+    /// `--islands`, else [`default_islands`]`(n)` with the stream moves
+    /// and 1 without them.
+    ///
+    /// # Examples
+    /// ```
+    /// use clap::Parser;
+    /// use hsmoe_host::moves::MoveArgs;
+    /// #[derive(Parser)]
+    /// struct Cmd {
+    ///     #[command(flatten)]
+    ///     moves: MoveArgs,
+    /// }
+    /// assert_eq!(Cmd::parse_from(["x"]).moves.islands(1000), 4);
+    /// assert_eq!(Cmd::parse_from(["x", "--moves", "none"]).moves.islands(1000), 1);
+    /// assert_eq!(Cmd::parse_from(["x", "--islands", "2"]).moves.islands(1000), 2);
+    /// ```
+    pub fn islands(&self, n: usize) -> usize {
+        let default = if self.options().is_some() && self.window.is_none() {
+            default_islands(n)
+        } else {
+            1
+        };
+        self.islands.map_or(default, |m| m as usize)
+    }
+}
+
+/// Particles per island of the default split, and the most islands.
+const PARTICLES_PER_ISLAND: usize = 250;
+const MAX_ISLANDS: usize = 8;
+
+/// Islands of a fit of `n` particles with the stream moves when
+/// `--islands` is not given: one per 250 particles, from 1 to 8, as
+/// measured on the paper design (docs/model.md §4, "Islands").
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::moves::default_islands;
+/// assert_eq!((default_islands(100), default_islands(1000), default_islands(5000)), (1, 4, 8));
+/// ```
+pub fn default_islands(n: usize) -> usize {
+    (n / PARTICLES_PER_ISLAND).clamp(1, MAX_ISLANDS)
 }
 
 /// Which moves a particle engine makes.
@@ -231,13 +279,22 @@ pub struct MoveReport {
 /// assert_eq!(sweep_seed(7, 3, 9), sweep_seed(7, 3, 9));
 /// ```
 pub fn sweep_seed(seed: u64, move_index: u64, particle: u64) -> u64 {
-    fn mix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    mix(mix(mix(seed) ^ move_index) ^ particle)
+    splitmix64(splitmix64(splitmix64(seed) ^ move_index) ^ particle)
+}
+
+/// The splitmix64 output function: a bijection of `u64` that turns
+/// nearby inputs into unrelated outputs, for deriving seeds.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::moves::splitmix64;
+/// assert_ne!(splitmix64(1), splitmix64(2));
+/// ```
+pub fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// One sweep of every particle over `stream`, in parallel; returns how

@@ -3,8 +3,9 @@
 //! the one-step-ahead prediction of a fit over the whole file; `update`
 //! on the rest gives the whole-file fit's filter bit for bit (log
 //! marginal, every step's report, the final summaries), with the default
-//! moves and with `--moves none`; expert coefficients come back in the
-//! data's original units; `plot` reads the fit's data options.
+//! moves in three islands and with `--moves none`; expert coefficients
+//! come back in the data's original units; `plot` reads the fit's data
+//! options.
 //!
 //! The saved state is the filter after the last row and its move, before
 //! the report's final sweeps, which is the state the whole-file fit
@@ -58,6 +59,9 @@ fn fit_args<'a>(data: &'a str, moves: &'a str) -> Vec<&'a str> {
     let sizes = ["--experts", "2", "--particles", "150", "--seed", "7"];
     let mut args = vec!["fit", "--data", data, "--moves", moves];
     args.extend(sizes);
+    if moves == "auto" {
+        args.extend(["--islands", "3"]);
+    }
     args
 }
 
@@ -142,15 +146,22 @@ fn predict_and_update_continue_the_fit_bit_for_bit() {
             Model::load(updated_model.as_ref()).unwrap(),
             Model::load(whole_model.as_ref()).unwrap(),
         );
-        assert_eq!(a.state.snapshot, b.state.snapshot, "{moves}");
-        assert_eq!(a.state.stream, b.state.stream, "{moves}");
-        let schedule = |m: &Model| {
-            m.state
-                .moves
-                .as_ref()
-                .map(|s| (s.next_geometric, s.spent, s.t, s.report.sweeps))
-        };
-        assert_eq!(schedule(&a), schedule(&b), "{moves}");
+        let islands = if moves == "auto" { 3 } else { 1 };
+        assert_eq!(
+            (a.states.len(), b.states.len()),
+            (islands, islands),
+            "{moves}"
+        );
+        for (a, b) in a.states.iter().zip(&b.states) {
+            assert_eq!(a.snapshot, b.snapshot, "{moves}");
+            assert_eq!(a.stream, b.stream, "{moves}");
+            let schedule = |m: &hsmoe_host::engine::EngineState| {
+                m.moves
+                    .as_ref()
+                    .map(|s| (s.next_geometric, s.spent, s.t, s.report.sweeps))
+            };
+            assert_eq!(schedule(a), schedule(b), "{moves}");
+        }
         assert_eq!(a.meta.n_obs, ROWS);
     }
     let _ = std::fs::remove_dir_all(&dir);

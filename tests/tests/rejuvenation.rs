@@ -7,6 +7,7 @@
 use hsmoe_core::Config;
 use hsmoe_host::engine::{online_engine_with_moves, EngineKind};
 use hsmoe_host::fit::{fit, FitOptions, FitReport};
+use hsmoe_host::islands::islands_of;
 use hsmoe_host::moves::{MoveOptions, Moves, WindowOptions};
 use hsmoe_host::reference::conjugate_log_marginal;
 use hsmoe_host::simulate::{simulate, Design};
@@ -29,21 +30,24 @@ const EVERY_STEP: MoveOptions = MoveOptions {
 const WINDOW: WindowOptions = WindowOptions { rows: 2, sweeps: 2 };
 
 /// The log marginal of one run of `kind` over `(xs, ys)`, resampling
-/// when the ESS is below `resample_ess · N`.
+/// when the ESS is below `resample_ess · N`, the particles split into
+/// `islands`.
 fn log_marginal(
     kind: EngineKind,
     (xs, ys): (&[Vec<f64>], &[f64]),
     k: usize,
     n: usize,
     seed: u64,
-    (moves, resample_ess): (Moves, f32),
+    (moves, resample_ess, islands): (Moves, f32, usize),
 ) -> f64 {
     let config = Config {
         resample_ess,
         ..Config::default_for(xs[0].len())
     };
-    let mut engine =
-        online_engine_with_moves(kind, k, xs[0].len(), n, &config, seed, moves).unwrap();
+    let mut engine = islands_of(n, seed, islands, |n, seed| {
+        online_engine_with_moves(kind, k, xs[0].len(), n, &config, seed, moves)
+    })
+    .unwrap();
     for (x, &y) in xs.iter().zip(ys) {
         engine.observe(x, y).unwrap();
     }
@@ -72,10 +76,18 @@ fn k1_stays_exact_with_moves() {
     let (xs, ys) = two_regimes(200, 11);
     let exact = conjugate_log_marginal(&xs, &ys, &Config::default_for(2)).unwrap();
     for kind in [EngineKind::Core, EngineKind::Reference] {
-        let run = |moves| log_marginal(kind, (&xs, &ys), 1, 20, 3, (moves, 1.0));
+        let run = |moves| log_marginal(kind, (&xs, &ys), 1, 20, 3, (moves, 1.0, 1));
         let plain = run(Moves::None);
         let moved = run(Moves::Stream(EVERY_STEP));
         let defaults = run(Moves::Stream(MoveOptions::DEFAULT));
+        let islands = log_marginal(
+            kind,
+            (&xs, &ys),
+            1,
+            20,
+            3,
+            (Moves::Stream(MoveOptions::DEFAULT), 1.0, 4),
+        );
         // The window move is the core's only.
         let window = match kind {
             EngineKind::Core => run(Moves::Window(WindowOptions {
@@ -86,7 +98,7 @@ fn k1_stays_exact_with_moves() {
         };
         println!(
             "{kind}: exact {exact:.6}, no moves {plain:.6}, moves {moved:.6}, \
-             default {defaults:.6}, window {window:.6}"
+             default {defaults:.6}, window {window:.6}, 4 islands {islands:.6}"
         );
         // f32: 200 terms each within a few ulps of |ln p| ≈ 1 → 1e-3 is
         // generous for the sum; the reference is f64 (as in fit_k1.rs).
@@ -95,7 +107,7 @@ fn k1_stays_exact_with_moves() {
         } else {
             1.0e-8
         };
-        for lm in [plain, moved, defaults, window] {
+        for lm in [plain, moved, defaults, window, islands] {
             assert!((lm - exact).abs() < tolerance, "{kind}: {lm} vs {exact}");
         }
     }
@@ -198,29 +210,45 @@ fn ratio_mean(log_marginals: &[f64], ln_exact: f64) -> (f64, f64) {
 /// (threshold 0.9, which at N = 50 mixes steps that resample and steps
 /// that do not, and 0: never resampling), and with the core's window
 /// move (blocks of two rows, so the later rows' predictions come from
-/// moved particles).
+/// moved particles), and with the particles split into 4 islands.
 fn check_unbiased(k: usize, t: usize, draws: usize, seeds: [u64; 2]) {
     let (xs, ys) = two_regimes(t, 5);
     let (ln_exact, rel_se) = exact_evidence(&xs, &ys, k, draws, 99);
     println!("K = {k}, T = {t}: exact ln p(y) = {ln_exact:.5} (relative MC SE {rel_se:.5})");
     let runs = [
-        (EngineKind::Core, (Moves::None, 1.0), seeds[0]),
-        (EngineKind::Core, (Moves::Stream(EVERY_STEP), 1.0), seeds[0]),
-        (EngineKind::Core, (Moves::None, 0.9), seeds[0]),
-        (EngineKind::Core, (Moves::None, 0.0), seeds[0]),
-        (EngineKind::Core, (Moves::Stream(EVERY_STEP), 0.9), seeds[0]),
-        (EngineKind::Core, (Moves::Window(WINDOW), 1.0), seeds[0]),
-        (EngineKind::Core, (Moves::Window(WINDOW), 0.9), seeds[0]),
-        (EngineKind::Reference, (Moves::None, 1.0), seeds[1]),
+        (EngineKind::Core, (Moves::None, 1.0, 1), seeds[0]),
+        (
+            EngineKind::Core,
+            (Moves::Stream(EVERY_STEP), 1.0, 1),
+            seeds[0],
+        ),
+        (EngineKind::Core, (Moves::None, 0.9, 1), seeds[0]),
+        (EngineKind::Core, (Moves::None, 0.0, 1), seeds[0]),
+        (
+            EngineKind::Core,
+            (Moves::Stream(EVERY_STEP), 0.9, 1),
+            seeds[0],
+        ),
+        (EngineKind::Core, (Moves::Window(WINDOW), 1.0, 1), seeds[0]),
+        (EngineKind::Core, (Moves::Window(WINDOW), 0.9, 1), seeds[0]),
+        (
+            EngineKind::Core,
+            (Moves::Stream(EVERY_STEP), 1.0, 4),
+            seeds[0],
+        ),
+        (EngineKind::Reference, (Moves::None, 1.0, 1), seeds[1]),
         (
             EngineKind::Reference,
-            (Moves::Stream(EVERY_STEP), 1.0),
+            (Moves::Stream(EVERY_STEP), 1.0, 1),
             seeds[1],
         ),
     ];
-    for (kind, (moves, resample_ess), seeds) in runs {
+    for (kind, (moves, resample_ess, islands), seeds) in runs {
         let lms: Vec<f64> = (0..seeds)
-            .map(|s| log_marginal(kind, (&xs, &ys), k, 50, 1000 + s, (moves, resample_ess)))
+            .map(|s| {
+                let schedule = (moves, resample_ess, islands);
+                log_marginal(kind, (&xs, &ys), k, 50, 1000 + s, schedule)
+            })
             .collect();
         let (mean, se) = ratio_mean(&lms, ln_exact);
         // E[p̂/p] = 1; the two independent errors (seeds, exact MC)
@@ -228,12 +256,12 @@ fn check_unbiased(k: usize, t: usize, draws: usize, seeds: [u64; 2]) {
         // deviation with probability > 0.9999.
         let z = (mean - 1.0) / (se * se + rel_se * rel_se).sqrt();
         println!(
-            "{kind} moves {moves:?}, resample below ESS {resample_ess}·N: E[p̂/p] = {mean:.4} \
-             ± {se:.4} over {seeds} seeds (z = {z:+.2})"
+            "{kind} moves {moves:?}, resample below ESS {resample_ess}·N, {islands} islands: \
+             E[p̂/p] = {mean:.4} ± {se:.4} over {seeds} seeds (z = {z:+.2})"
         );
         assert!(
             z.abs() < 4.0,
-            "{kind}, moves {moves:?}, resample_ess {resample_ess}: z = {z}"
+            "{kind}, moves {moves:?}, resample_ess {resample_ess}, {islands} islands: z = {z}"
         );
     }
 }
@@ -272,6 +300,7 @@ fn moves_do_not_depend_on_the_number_of_threads() {
     for engine in [EngineKind::Core, EngineKind::Reference] {
         let mut opts = FitOptions::new(engine, 4, 64, 7, &data);
         opts.moves = Some(MoveOptions::DEFAULT);
+        opts.islands = 2;
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)

@@ -12,7 +12,7 @@
 
 use crate::engine::EngineKind;
 use crate::fit::{self, FitOptions};
-use crate::moves::MoveOptions;
+use crate::moves::{default_islands, MoveOptions};
 use crate::simulate::{self, Design};
 use cpu_time::ProcessTime;
 use serde::Serialize;
@@ -68,6 +68,11 @@ pub fn measure(ts: &[usize], progress: &mut dyn FnMut(&str)) -> anyhow::Result<V
             let mut opts = FitOptions::new(EngineKind::Core, k, n, seed, &data);
             let mut timed = |moves: Option<MoveOptions>| {
                 opts.moves = moves;
+                opts.islands = if moves.is_some() {
+                    default_islands(n)
+                } else {
+                    1
+                };
                 let start = ProcessTime::now();
                 let report = pool.install(|| fit::fit(&data, &opts))?;
                 let seconds = start.elapsed().as_secs_f64();
