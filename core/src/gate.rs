@@ -4,7 +4,7 @@
 use crate::dims::{Const, Features, Zeroed};
 use crate::dist::{normal, polya_gamma};
 use crate::linalg::{self, Factor, Triangle};
-use crate::math::{dot, sigmoid_pair};
+use crate::math::{dot, sigmoid, sigmoid_pair};
 use crate::Error;
 use rand_core::RngCore;
 
@@ -51,6 +51,32 @@ pub fn stick_breaking<const K: usize>(psi: &[f32; K], ln_pi: &mut [f32; K], pi: 
             rest *= sigma.q;
         } else {
             ln_pi[k] = ln_rest;
+            pi[k] = rest;
+        }
+    }
+}
+
+/// The probabilities `π_k` of [`stick_breaking`] alone, bit for bit, for
+/// one `exp` per stick and no logarithm: for callers that weigh the
+/// experts in linear space.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::gate::{stick_breaking, stick_breaking_linear};
+/// let psi = [0.4, -2.0, 0.0];
+/// let (mut ln_pi, mut pi, mut linear) = ([0.0f32; 3], [0.0f32; 3], [0.0f32; 3]);
+/// stick_breaking(&psi, &mut ln_pi, &mut pi);
+/// stick_breaking_linear(&psi, &mut linear);
+/// assert_eq!(pi, linear);
+/// ```
+pub fn stick_breaking_linear<const K: usize>(psi: &[f32; K], pi: &mut [f32; K]) {
+    let mut rest = 1.0f32;
+    for k in 0..K {
+        if k + 1 < K {
+            let (p, q) = sigmoid(psi[k]);
+            pi[k] = rest * p;
+            rest *= q;
+        } else {
             pi[k] = rest;
         }
     }

@@ -119,18 +119,36 @@ pub struct SigmoidPair {
 pub fn sigmoid_pair(x: f32) -> SigmoidPair {
     let e = libm::expf(-libm::fabsf(x));
     let shared = libm::log1pf(e);
-    let larger = 1.0 / (1.0 + e);
-    let smaller = e * larger;
-    let (p, q) = if x >= 0.0 {
-        (larger, smaller)
-    } else {
-        (smaller, larger)
-    };
+    let (p, q) = sigmoid_from(x, e);
     SigmoidPair {
         p,
         q,
         ln_p: -(positive_part(-x) + shared),
         ln_q: -(positive_part(x) + shared),
+    }
+}
+
+/// `σ(x)` and `σ(−x)` for one `exp` and no logarithm: the probabilities
+/// of [`sigmoid_pair`], bit for bit.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::math::{sigmoid, sigmoid_pair};
+/// let s = sigmoid_pair(-0.7);
+/// assert_eq!(sigmoid(-0.7), (s.p, s.q));
+/// ```
+pub fn sigmoid(x: f32) -> (f32, f32) {
+    sigmoid_from(x, libm::expf(-libm::fabsf(x)))
+}
+
+/// `(σ(x), σ(−x))` from `e = e^{−|x|}`: `1/(1 + e)` and `e/(1 + e)`.
+fn sigmoid_from(x: f32, e: f32) -> (f32, f32) {
+    let larger = 1.0 / (1.0 + e);
+    let smaller = e * larger;
+    if x >= 0.0 {
+        (larger, smaller)
+    } else {
+        (smaller, larger)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::dims::{Const, Experts, Features, Zeroed};
 use crate::expert::ExpertStats;
-use crate::gate::{stick_breaking, Stick};
+use crate::gate::{stick_breaking, stick_breaking_linear, Stick};
 use crate::horseshoe::{self, GlobalScale};
 use crate::{Config, Error};
 use rand_core::RngCore;
@@ -111,6 +111,22 @@ where
         self.gate_probabilities(x, psi, ln_pi, &mut [0.0; K]);
     }
 
+    /// Stick logits and the probabilities `π_k(x)` alone
+    /// ([`stick_breaking_linear`]): those of [`Particle::gate_probabilities`]
+    /// bit for bit, without a logarithm.
+    pub fn gate_linear(&self, x: &[f32; D], psi: &mut [f32; K], pi: &mut [f32; K]) {
+        self.logits(x, psi);
+        stick_breaking_linear(psi, pi);
+    }
+
+    /// `ψ_j = xᵀφ_j`, `psi[K−1] = 0`.
+    fn logits(&self, x: &[f32; D], psi: &mut [f32; K]) {
+        *psi = [0.0; K];
+        for (p, stick) in psi.iter_mut().zip(self.sticks()) {
+            *p = stick.logit(x);
+        }
+    }
+
     /// [`Particle::gate`] and the probabilities `π_k(x)` in linear space
     /// ([`stick_breaking`]): the gate exactly as the PL step weighs it, so
     /// a prediction from the same particles matches the step's one-step
@@ -122,10 +138,7 @@ where
         ln_pi: &mut [f32; K],
         pi: &mut [f32; K],
     ) {
-        *psi = [0.0; K];
-        for (p, stick) in psi.iter_mut().zip(self.sticks()) {
-            *p = stick.logit(x);
-        }
+        self.logits(x, psi);
         stick_breaking(psi, ln_pi, pi);
     }
 

@@ -31,6 +31,10 @@ use rand_core::RngCore;
 /// `ln √(2π)`.
 const LN_SQRT_2PI: f32 = 0.918_938_5;
 
+/// Smallest total allocation weight drawn from in linear space: 2⁻⁹⁶, so a
+/// weight lost to underflow (below 2⁻¹²⁶) is under 2⁻³⁰ of the total.
+const MIN_LINEAR_TOTAL: f32 = 1.262_177_4e-29;
+
 /// Why a sweep stopped; the particle is unchanged in every case.
 ///
 /// # Examples
@@ -214,18 +218,40 @@ where
         stick.s = base.s;
         stick.r = base.r;
     }
-    let (mut psi, mut ln_w) = ([0.0f32; K], [0.0f32; K]);
+    let (mut psi, mut pi, mut ln_w, mut w) = ([0.0f32; K], [0.0f32; K], [0.0f32; K], [0.0f32; K]);
     for (index, (x, y)) in block.into_iter().enumerate() {
         check_values(x)
             .and_then(|()| check_values(&[*y]))
             .map_err(|error| MoveError::Observation { index, error })?;
         // z_s ∝ π_k(x_s; φ) N(y_s; x_sᵀβ_k, σ²_k): `next` still has the old φ.
-        next.gate(x, &mut psi, &mut ln_w);
-        for (k, w) in ln_w.iter_mut().enumerate() {
+        // In linear space, π_k · exp(ℓ_k − max ℓ), which needs no
+        // logarithm for the gate.
+        next.gate_linear(x, &mut psi, &mut pi);
+        for (k, l) in ln_w.iter_mut().enumerate() {
             let residual = y - dot(x, &beta[k]);
-            *w += ln_norm[k] - residual * residual * half_precision[k];
+            *l = ln_norm[k] - residual * residual * half_precision[k];
         }
-        let z = categorical::sample_ln(rng, &ln_w).ok_or(MoveError::Allocation { index })?;
+        categorical::exp_shifted(&ln_w, &mut w).ok_or(MoveError::Allocation { index })?;
+        let mut total = 0.0;
+        for (w, p) in w.iter_mut().zip(&pi) {
+            *w *= p;
+            total += *w;
+        }
+        // The largest term is at least π_k of the best-fitting expert. If
+        // that is below MIN_LINEAR_TOTAL, a weight could have underflowed
+        // that matters: redo the draw in log space. Otherwise an underflowed
+        // weight (< 2⁻¹²⁶) is below the total by more than the f32 uniform
+        // that inverts the draw can resolve.
+        let z = if total >= MIN_LINEAR_TOTAL {
+            categorical::sample(rng, &w, total)
+        } else {
+            next.gate(x, &mut psi, &mut pi);
+            for (l, ln_pi) in ln_w.iter_mut().zip(&pi) {
+                *l += ln_pi;
+            }
+            categorical::sample_ln(rng, &ln_w)
+        }
+        .ok_or(MoveError::Allocation { index })?;
         next.experts[z]
             .absorb(x, *y)
             .map_err(|error| MoveError::Expert { k: z, error })?;

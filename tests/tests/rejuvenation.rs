@@ -4,6 +4,7 @@
 //! threads; and on the paper design moves pull the log marginal up and
 //! together.
 
+use hsmoe_core::horseshoe::{SCALE_MAX, SCALE_MIN};
 use hsmoe_core::Config;
 use hsmoe_host::engine::{online_engine_with_moves, EngineKind};
 use hsmoe_host::fit::{fit, FitOptions, FitReport};
@@ -118,8 +119,9 @@ fn k1_stays_exact_with_moves() {
 /// exhaustively (K^T of them, each a product of K conjugate NIG
 /// marginals), and φ is integrated by Monte Carlo from its prior: per stick
 /// an intercept `N(0, s0²)` and a slope `N(0, τ²λ_j²)` with `λ_j, τ`
-/// half-Cauchy (drawn as `λ² ~ IG(½, 1/ν)`, `ν ~ IG(½, 1)`), the prior
-/// precision floored at 1e-4 as in the filters.
+/// half-Cauchy (drawn as `λ² ~ IG(½, 1/ν)`, `ν ~ IG(½, 1)`), every scale
+/// clamped to `[SCALE_MIN, SCALE_MAX]` as in the filters (docs/model.md
+/// §7; there is no floor on the precision).
 ///
 /// Returns `(ln p(y), relative standard error of p(y))`.
 fn exact_evidence(xs: &[Vec<f64>], ys: &[f64], k: usize, draws: usize, seed: u64) -> (f64, f64) {
@@ -154,14 +156,16 @@ fn exact_evidence(xs: &[Vec<f64>], ys: &[f64], k: usize, draws: usize, seed: u64
     let (mut sum, mut sum_sq) = (0.0, 0.0);
     let mut pi = vec![vec![0.0; k]; t];
     for _ in 0..draws {
-        let mut inverse_gamma_half = |scale: f64| scale / half.sample(&mut rng);
+        let mut inverse_gamma_half = |scale: f64| {
+            (scale / half.sample(&mut rng)).clamp(f64::from(SCALE_MIN), f64::from(SCALE_MAX))
+        };
         let xi = inverse_gamma_half(1.0);
         let tau2 = inverse_gamma_half(1.0 / xi);
         let phi: Vec<[f64; 2]> = (0..k - 1)
             .map(|_| {
                 let nu = inverse_gamma_half(1.0);
                 let lambda2 = inverse_gamma_half(1.0 / nu);
-                let slope_precision = (1.0 / (tau2 * lambda2)).max(1.0e-4);
+                let slope_precision = 1.0 / (tau2 * lambda2);
                 let z0: f64 = normals.sample(StandardNormal);
                 let z1: f64 = normals.sample(StandardNormal);
                 [f64::from(config.s0) * z0, z1 / slope_precision.sqrt()]

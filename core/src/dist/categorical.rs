@@ -6,12 +6,13 @@ use rand_core::RngCore;
 /// Draws `i` with probability `∝ exp(ln_weights[i])`.
 ///
 /// Inversion over the cumulative weights after subtracting the largest
-/// finite log-weight, so no weight overflows and the largest is exactly 1.
-/// Two passes over the slice, no buffer. Entries that are NaN or `±∞` get
-/// probability zero (a `+∞` log-weight is an upstream overflow, not
-/// certainty). Returns `None` if the slice is empty or has no finite entry.
-/// Rounding can never select a zero-weight entry: if `u·total` lands past
-/// the last cumulative sum the last positive-weight index is returned.
+/// finite log-weight, so no weight overflows and the largest is exactly 1:
+/// [`exp_shifted`] into a stack buffer, then [`sample`], so one `exp` per
+/// entry. Entries that are NaN or `±∞` get probability zero (a `+∞`
+/// log-weight is an upstream overflow, not certainty). Returns `None` if
+/// the array is empty or has no finite entry. Rounding can never select a
+/// zero-weight entry: if `u·total` lands past the last cumulative sum the
+/// last positive-weight index is returned.
 ///
 /// # Examples
 /// ```
@@ -21,16 +22,16 @@ use rand_core::RngCore;
 ///
 /// let mut rng = XorShiftRng::seed_from_u64(6);
 /// assert_eq!(sample_ln(&mut rng, &[f32::NEG_INFINITY, -1e3, f32::NAN]), Some(1));
-/// assert_eq!(sample_ln(&mut rng, &[]), None);
+/// assert_eq!(sample_ln(&mut rng, &[0.0f32; 0]), None);
 /// assert_eq!(sample_ln(&mut rng, &[f32::NEG_INFINITY]), None);
 /// ```
-pub fn sample_ln<R: RngCore + ?Sized>(rng: &mut R, ln_weights: &[f32]) -> Option<usize> {
-    let max = finite_max(ln_weights)?;
-    let total: f32 = ln_weights.iter().map(|&w| shifted_exp(w, max)).sum();
-    pick(
-        open01(rng) * total,
-        ln_weights.iter().map(|&w| shifted_exp(w, max)),
-    )
+pub fn sample_ln<R: RngCore + ?Sized, const K: usize>(
+    rng: &mut R,
+    ln_weights: &[f32; K],
+) -> Option<usize> {
+    let mut weights = [0.0f32; K];
+    let (_, total) = exp_shifted(ln_weights, &mut weights)?;
+    sample(rng, &weights, total)
 }
 
 /// The weights [`sample_ln`] draws from, exponentiated once into `weights`
