@@ -17,6 +17,14 @@
 //! Island `i` is exactly the single filter of `N_i` particles with seed
 //! [`island_seed`]`(seed, i)`; island 0 has the fit's own seed, so one
 //! island is the plain filter bit for bit.
+//!
+//! Label-free summaries (evidence, predictive moments and components,
+//! ESS, sorted allocation frequencies) are the weighted mixture over the
+//! islands. Expert labels are arbitrary and differ between islands, so
+//! averaging "expert k" across them would mix different experts: the
+//! label-dependent ones (gate and allocation probabilities, unsorted
+//! allocation frequencies, router scores, gate coefficients, expert
+//! coefficients) are those of the island with the largest weight.
 
 use crate::engine::{
     resume_core, EngineError, EngineState, Horseshoe, IslandSummary, OnlineEngine,
@@ -168,49 +176,26 @@ fn weighted_mean(weights: &[f64], values: &[&[f64]]) -> Vec<f64> {
         .collect()
 }
 
-/// Mean and standard deviation of a mixture whose components have means
-/// `means[i]` and standard deviations `sds[i]` (elementwise), by the law
+/// The mixture of predictive moments `p_i` with weights `w_i`, by the law
 /// of total variance.
-fn mixture_sd(weights: &[f64], means: &[&[f64]], sds: &[&[f64]]) -> (Vec<f64>, Vec<f64>) {
-    let mean = weighted_mean(weights, means);
-    let second: Vec<Vec<f64>> = means
-        .iter()
-        .zip(sds)
-        .map(|(m, s)| m.iter().zip(*s).map(|(m, s)| s * s + m * m).collect())
-        .collect();
-    let second: Vec<&[f64]> = second.iter().map(Vec::as_slice).collect();
-    let sd = weighted_mean(weights, &second)
-        .iter()
-        .zip(&mean)
-        .map(|(s, m)| (s - m * m).max(0.0).sqrt())
-        .collect();
-    (mean, sd)
-}
-
-/// The mixture of predictive moments `p_i` with weights `w_i`.
 fn mixture_moments(weights: &[f64], p: &[PredictiveMoments<f64>]) -> PredictiveMoments<f64> {
-    let means: Vec<f64> = p.iter().map(|p| p.mean).collect();
-    let sds: Vec<f64> = p.iter().map(|p| p.var.sqrt()).collect();
-    let means: Vec<&[f64]> = means.iter().map(core::slice::from_ref).collect();
-    let sds: Vec<&[f64]> = sds.iter().map(core::slice::from_ref).collect();
-    let (mean, sd) = mixture_sd(weights, &means, &sds);
+    let mean: f64 = weights.iter().zip(p).map(|(w, p)| w * p.mean).sum();
+    let second: f64 = weights
+        .iter()
+        .zip(p)
+        .map(|(w, p)| w * (p.var + p.mean * p.mean))
+        .sum();
     PredictiveMoments {
-        mean: mean[0],
-        var: sd[0] * sd[0],
+        mean,
+        var: (second - mean * mean).max(0.0),
     }
 }
 
-/// A `(K − 1) × D` matrix as rows of slices.
-fn rows(m: &[Vec<f64>]) -> Vec<&[f64]> {
-    m.iter().map(Vec::as_slice).collect()
-}
-
-/// `f` applied row by row to the same row of every island's matrix.
-fn per_row(matrices: &[&Vec<Vec<f64>>], mut f: impl FnMut(&[&[f64]]) -> Vec<f64>) -> Vec<Vec<f64>> {
-    let height = matrices.first().map_or(0, |m| m.len());
-    (0..height)
-        .map(|r| f(&matrices.iter().map(|m| m[r].as_slice()).collect::<Vec<_>>()))
-        .collect()
+/// The index of the largest weight.
+fn largest(weights: &[f64]) -> usize {
+    (0..weights.len())
+        .max_by(|&a, &b| weights[a].total_cmp(&weights[b]))
+        .unwrap_or(0)
 }
 
 impl IslandEngine {
@@ -245,6 +230,12 @@ impl IslandEngine {
 
     fn narrow_all(&self, v: Vec<f64>) -> Vec<f64> {
         v.into_iter().map(|v| self.narrow(v)).collect()
+    }
+
+    /// The island with the largest weight: the one whose expert labels
+    /// the label-dependent summaries use.
+    fn leader(&self) -> &dyn OnlineEngine {
+        self.islands[largest(&self.weights())].as_ref()
     }
 
     fn check(&self) -> Result<(), EngineError> {
@@ -291,15 +282,14 @@ impl OnlineEngine for IslandEngine {
         // The combined set's ESS: island i's particles carry weight
         // w_i/ESS_i-concentrated, so Σ (w_i W_ij)² = Σ w_i² / ESS_i.
         let concentration: f64 = after.iter().zip(&steps).map(|(w, s)| w * w / s.ess).sum();
-        let gate: Vec<&[f64]> = steps.iter().map(|s| s.gate.as_slice()).collect();
-        let alloc: Vec<&[f64]> = steps.iter().map(|s| s.alloc.as_slice()).collect();
+        let leader = &steps[largest(&after)];
         let step = Step {
             mean: moments.mean,
             var: moments.var,
             log_pred: log_sum_exp(&ln_terms),
             ess: 1.0 / concentration,
-            gate: weighted_mean(&before, &gate),
-            alloc: weighted_mean(&after, &alloc),
+            gate: leader.gate.clone(),
+            alloc: leader.alloc.clone(),
         };
         Ok(step.map(&|v| self.narrow(v)))
     }
@@ -310,8 +300,7 @@ impl OnlineEngine for IslandEngine {
     }
 
     fn allocation_freq(&self) -> Vec<f64> {
-        let freq: Vec<Vec<f64>> = self.islands.iter().map(|e| e.allocation_freq()).collect();
-        self.narrow_all(weighted_mean(&self.weights(), &rows(&freq)))
+        self.leader().allocation_freq()
     }
 
     fn allocation_freq_sorted(&self) -> Vec<f64> {
@@ -320,7 +309,8 @@ impl OnlineEngine for IslandEngine {
             .iter()
             .map(|e| e.allocation_freq_sorted())
             .collect();
-        self.narrow_all(weighted_mean(&self.weights(), &rows(&freq)))
+        let freq: Vec<&[f64]> = freq.iter().map(Vec::as_slice).collect();
+        self.narrow_all(weighted_mean(&self.weights(), &freq))
     }
 
     fn predict(&self, x: &[f64]) -> Result<(PredictiveMoments<f64>, Vec<f64>), EngineError> {
@@ -331,74 +321,19 @@ impl OnlineEngine for IslandEngine {
             .collect::<Result<Vec<_>, _>>()?;
         let weights = self.weights();
         let moments: Vec<PredictiveMoments<f64>> = each.iter().map(|(p, _)| *p).collect();
-        let gates: Vec<&[f64]> = each.iter().map(|(_, g)| g.as_slice()).collect();
+        let gate = each[largest(&weights)].1.clone();
         Ok((
             mixture_moments(&weights, &moments).map(&|v| self.narrow(v)),
-            self.narrow_all(weighted_mean(&weights, &gates)),
+            gate,
         ))
     }
 
     fn router(&self, x: &[f64]) -> Result<Router<f64>, EngineError> {
-        let each = self
-            .islands
-            .iter()
-            .map(|e| e.router(x))
-            .collect::<Result<Vec<_>, _>>()?;
-        let weights = self.weights();
-        let pick = |f: fn(&Router<f64>) -> &Vec<f64>| -> Vec<&[f64]> {
-            each.iter().map(|r| f(r).as_slice()).collect()
-        };
-        let (gate_mean, gate_sd) =
-            mixture_sd(&weights, &pick(|r| &r.gate_mean), &pick(|r| &r.gate_sd));
-        let (logit_mean, logit_sd) =
-            mixture_sd(&weights, &pick(|r| &r.logit_mean), &pick(|r| &r.logit_sd));
-        let router = Router {
-            x: x.to_vec(),
-            gate_mean,
-            gate_sd,
-            logit_mean,
-            logit_sd,
-        };
-        Ok(router.map(&|v| self.narrow(v)))
+        self.leader().router(x)
     }
 
     fn horseshoe(&self) -> Horseshoe<f64> {
-        let each: Vec<Horseshoe<f64>> = self.islands.iter().map(|e| e.horseshoe()).collect();
-        let w = self.weights();
-        let phi_means: Vec<&Vec<Vec<f64>>> = each.iter().map(|h| &h.phi_mean).collect();
-        let phi_mean = per_row(&phi_means, |r| weighted_mean(&w, r));
-        let phi_sd = each
-            .iter()
-            .map(|h| h.phi_sd.as_ref())
-            .collect::<Option<Vec<_>>>()
-            .map(|sds| {
-                (0..phi_mean.len())
-                    .map(|r| {
-                        let m: Vec<&[f64]> = phi_means.iter().map(|m| m[r].as_slice()).collect();
-                        let s: Vec<&[f64]> = sds.iter().map(|s| s[r].as_slice()).collect();
-                        mixture_sd(&w, &m, &s).1
-                    })
-                    .collect()
-            });
-        let shrinkage = each
-            .iter()
-            .map(|h| h.shrinkage.as_ref())
-            .collect::<Option<Vec<_>>>()
-            .map(|s| per_row(&s, |r| weighted_mean(&w, r)));
-        let tau2_geometric_mean = each
-            .iter()
-            .zip(&w)
-            .map(|(h, w)| h.tau2_geometric_mean.map(|g| w * g.ln()))
-            .sum::<Option<f64>>()
-            .map(f64::exp);
-        let horseshoe = Horseshoe {
-            phi_mean,
-            phi_sd,
-            shrinkage,
-            tau2_mean: each.iter().zip(&w).map(|(h, w)| w * h.tau2_mean).sum(),
-            tau2_geometric_mean,
-        };
-        horseshoe.map(&|v| self.narrow(v))
+        self.leader().horseshoe()
     }
 
     fn single_precision(&self) -> bool {
@@ -475,13 +410,8 @@ impl OnlineEngine for IslandEngine {
         Ok(components)
     }
 
-    /// The coefficients of the island with the largest weight: expert
-    /// labels are arbitrary and differ between islands, so averaging
-    /// expert `k` across them would mix different experts.
     fn coefficients(&self, map: &Unstandardize) -> Option<Vec<ExpertCoefficients>> {
-        let weights = self.weights();
-        let best = (0..weights.len()).max_by(|&a, &b| weights[a].total_cmp(&weights[b]))?;
-        self.islands[best].coefficients(map)
+        self.leader().coefficients(map)
     }
 }
 
