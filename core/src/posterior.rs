@@ -4,6 +4,7 @@
 //! [`Particle::weight`] (all equal after a step that resampled).
 
 use crate::dims::{Const, Experts, Features};
+use crate::dist::categorical;
 use crate::expert::StudentT;
 use crate::math::sqrt;
 use crate::particle::Particle;
@@ -189,6 +190,77 @@ where
     }
     let (mean, var, gate) = mixture.finish(total_weight(particles));
     Ok(Prediction { mean, var, gate })
+}
+
+/// Particle mean of each expert's allocation probability for an
+/// observation `(x, y)`: `P(z = k | x, y) ∝ π_k(x) t_k(y | x)`, with each
+/// expert's posterior predictive, as step 4 weighs a new observation. For
+/// a row the particles have already absorbed this is the row's allocation
+/// under the posterior (a plug-in: the row also informed its expert), the
+/// label-dependent answer to "which expert explains this point".
+///
+/// # Errors
+/// As [`predict`], and [`Error::NonFinite`] or [`Error::OutOfRange`] for
+/// a bad `y` or when no particle gives `(x, y)` a finite weight.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::{posterior, Config, Filter};
+/// use rand_core::SeedableRng;
+/// let mut filter: Filter<64, 3, 2> = Filter::new();
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(3);
+/// filter.reset(&Config::default_for(2), &mut rng).unwrap();
+/// // A V no line fits: y = 3 at x1 = ±1, y = −3 at x1 = 0.
+/// for t in 0..90 {
+///     let x1 = (t % 3) as f32 - 1.0;
+///     let y = if x1 == 0.0 { -3.0 } else { 3.0 };
+///     filter.observe(&[1.0, x1], y, &mut rng).unwrap();
+/// }
+/// let arm = posterior::allocation(filter.particles(), &[1.0, 1.0], 3.0).unwrap();
+/// let tip = posterior::allocation(filter.particles(), &[1.0, 0.0], -3.0).unwrap();
+/// assert!((arm.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+/// // The arm and the tip belong to different experts, with confidence.
+/// let best = |p: &[f32; 3]| (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+/// assert_ne!(best(&arm), best(&tip));
+/// assert!(arm[best(&arm)] > 0.9 && tip[best(&tip)] > 0.9);
+/// let nan = posterior::allocation(filter.particles(), &[1.0, 0.0], f32::NAN);
+/// assert_eq!(nan, Err(hsmoe_core::Error::NonFinite));
+/// ```
+pub fn allocation<const K: usize, const D: usize>(
+    particles: &[Particle<K, D>],
+    x: &[f32],
+    y: f32,
+) -> Result<[f32; K], Error>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    let x: [f32; D] = checked_features(x)?;
+    check_values(&[y])?;
+    if particles.is_empty() {
+        return Err(Error::WrongLength);
+    }
+    let (mut psi, mut ln_pi) = ([0.0; K], [0.0; K]);
+    let (mut terms, mut weights, mut alloc) = ([0.0f32; K], [0.0f32; K], [0.0f32; K]);
+    for particle in particles {
+        particle.gate(&x, &mut psi, &mut ln_pi);
+        for ((term, ln_pi), expert) in terms.iter_mut().zip(&ln_pi).zip(particle.experts()) {
+            *term = ln_pi + expert.predictive(&x).ln_pdf(y);
+        }
+        // A particle under which (x, y) has no finite density says nothing
+        // about where it belongs.
+        if let Some((_, total)) = categorical::exp_shifted(&terms, &mut weights) {
+            let w = particle.weight() / total;
+            for (a, p) in alloc.iter_mut().zip(&weights) {
+                *a += w * p;
+            }
+        }
+    }
+    let total: f32 = alloc.iter().sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return Err(Error::NonFinite);
+    }
+    Ok(alloc.map(|a| a / total))
 }
 
 /// Particle mean and standard deviation of `π_k(x)` and of `ψ_j(x)`;

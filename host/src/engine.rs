@@ -303,6 +303,13 @@ pub trait OnlineEngine {
     /// # Errors
     /// The engine's refusal of `x`.
     fn predict(&self, x: &[f64]) -> Result<(PredictiveMoments<f64>, Vec<f64>), EngineError>;
+    /// Per expert, the posterior probability that `(x, y)` came from it:
+    /// the particle mean of `P(z = k | x, y) ∝ π_k(x) t_k(y | x)`
+    /// (docs/model.md §8). Label-dependent, like the gate.
+    ///
+    /// # Errors
+    /// The engine's refusal of `x` or `y`.
+    fn allocation(&self, x: &[f64], y: f64) -> Result<Vec<f64>, EngineError>;
     /// Router scores at `x`.
     ///
     /// # Errors
@@ -777,6 +784,11 @@ where
         Ok((prediction, p.gate.map(f64::from).to_vec()))
     }
 
+    fn allocation(&self, x: &[f64], y: f64) -> Result<Vec<f64>, EngineError> {
+        let a = posterior::allocation(&self.storage.particles, &narrow::<D>(x)?, y as f32)?;
+        Ok(a.map(f64::from).to_vec())
+    }
+
     fn router(&self, x: &[f64]) -> Result<Router<f64>, EngineError> {
         let r = posterior::router_scores(&self.storage.particles, &narrow::<D>(x)?)?;
         let wide = |v: &[f32]| v.iter().map(|&s| f64::from(s)).collect();
@@ -1020,6 +1032,10 @@ impl OnlineEngine for ReferenceEngine {
         ))
     }
 
+    fn allocation(&self, x: &[f64], y: f64) -> Result<Vec<f64>, EngineError> {
+        Ok(self.filter.allocation(x, y)?)
+    }
+
     fn router(&self, x: &[f64]) -> Result<Router<f64>, EngineError> {
         let r = self.filter.router_scores(x);
         Ok(Router {
@@ -1073,9 +1089,10 @@ pub struct Final<F> {
     pub predictive: Vec<PredictiveMoments<F>>,
     /// Mean gate probabilities at each row's `x` (T × K).
     pub gate_mean: Vec<Vec<F>>,
-    /// Per row, allocation probabilities (T × K): for the particle engines
-    /// those of docs/model.md §3 step 4 at step t (data up to t); for gibbs
-    /// the posterior mean of `P(z_t = k | rest)` (all the data).
+    /// Per row, allocation probabilities (T × K) given all the data: for
+    /// the particle engines [`OnlineEngine::allocation`] of the row after
+    /// the last one (the step's own, data up to t, are in the step
+    /// reports); for gibbs the posterior mean of `P(z_t = k | rest)`.
     pub alloc: Vec<Vec<F>>,
     /// Allocation frequencies (length K, docs/model.md §8), see
     /// [`OnlineEngine::allocation_freq`]; for gibbs the posterior mean.

@@ -496,17 +496,19 @@ pub fn fit_with(
             engine.finish()?;
             let mut predictive = Vec::with_capacity(t);
             let mut gate_mean = Vec::with_capacity(t);
-            for x in &data.x {
+            let mut alloc = Vec::with_capacity(t);
+            for (x, &y) in data.x.iter().zip(&data.y) {
                 let (p, gate) = engine.predict(x)?;
                 predictive.push(p);
                 gate_mean.push(gate);
+                alloc.push(engine.allocation(x, y)?);
                 bar.inc();
             }
             bar.finish();
             let final_ = Final {
                 predictive,
                 gate_mean,
-                alloc: steps.iter().map(|s| s.alloc.clone()).collect(),
+                alloc,
                 allocation_freq: engine.allocation_freq(),
                 allocation_freq_sorted: engine.allocation_freq_sorted(),
                 router: engine.router(&x_mean)?,

@@ -328,6 +328,10 @@ impl OnlineEngine for IslandEngine {
         ))
     }
 
+    fn allocation(&self, x: &[f64], y: f64) -> Result<Vec<f64>, EngineError> {
+        self.leader().allocation(x, y)
+    }
+
     fn router(&self, x: &[f64]) -> Result<Router<f64>, EngineError> {
         self.leader().router(x)
     }

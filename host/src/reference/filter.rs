@@ -510,6 +510,53 @@ impl ReferenceFilter {
         mixture_moments(&components)
     }
 
+    /// Particle mean of `P(z = k | x, y) ∝ π_k(x) t_k(y | x)`, each
+    /// particle's experts at their posterior (docs/model.md §8).
+    ///
+    /// # Errors
+    /// [`ReferenceError::NonFinite`] for a NaN or infinite `y`;
+    /// [`ReferenceError::Degenerate`] if no particle gives `(x, y)` a
+    /// finite density.
+    ///
+    /// # Panics
+    /// If `x.len() != d`.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::reference::ReferenceFilter;
+    /// let config = hsmoe_core::Config::default_for(1);
+    /// let filter = ReferenceFilter::new(20, 3, 1, &config, 0).unwrap();
+    /// let a = filter.allocation(&[1.0], 0.5).unwrap();
+    /// assert!((a.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    /// assert!(filter.allocation(&[1.0], f64::NAN).is_err());
+    /// ```
+    pub fn allocation(&self, x: &[f64], y: f64) -> Result<Vec<f64>, ReferenceError> {
+        assert_eq!(x.len(), self.d, "allocation: x has the wrong length");
+        if !y.is_finite() {
+            return Err(ReferenceError::NonFinite);
+        }
+        let mut alloc = vec![0.0; self.k];
+        let mut counted = 0usize;
+        for particle in &self.particles {
+            let logs: Vec<f64> = particle
+                .components(x)
+                .iter()
+                .map(|c| c.log_pi + c.predictive.log_pdf(y))
+                .collect();
+            let total = log_sum_exp(&logs);
+            if total.is_finite() {
+                for (a, l) in alloc.iter_mut().zip(&logs) {
+                    *a += (l - total).exp();
+                }
+                counted += 1;
+            }
+        }
+        if counted == 0 {
+            return Err(ReferenceError::Degenerate);
+        }
+        Ok(alloc.iter().map(|a| a / counted as f64).collect())
+    }
+
     /// Particle mean and standard deviation of `π_k(x)` and of `ψ_j(x)`
     /// (docs/model.md §8).
     ///
