@@ -210,7 +210,7 @@ impl MoveOptions {
     /// trap a filter form and sweeps are cheap; a ratio budget of 3 then
     /// spaces the later moves (ratio ≈ 4/3). On the paper design this
     /// costs what budget 6 with a 100 000 allowance did and leaves a
-    /// quarter as many runs stuck (measured; see BENCHMARKS.md).
+    /// fifth as many runs stuck (measured; see BENCHMARKS.md).
     pub const DEFAULT: Self = MoveOptions {
         ess_fraction: Schedule::DEFAULT.ess_fraction,
         first: Schedule::DEFAULT.first,
