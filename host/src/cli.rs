@@ -8,12 +8,13 @@
 //! arm. [`DataArgs`] and [`ModelArgs`] are the flag groups several
 //! subcommands share.
 
-use crate::args::{positive_usize, read_noting_skips, DataArgs, ModelArgs};
+use crate::args::{positive_finite, positive_usize, read_noting_skips, DataArgs, ModelArgs};
 use crate::bench::{self, BenchArgs};
 use crate::choose::{self, ChooseKArgs};
 use crate::data::LoadOptions;
 use crate::engine::EngineKind;
 use crate::fit::{self, FitOptions, FitReport, FitWith, GibbsSettings};
+use crate::gibbs::Ladder;
 use crate::model::{Model, ModelError, ModelMeta};
 use crate::moves::MoveArgs;
 use crate::output;
@@ -152,6 +153,15 @@ pub struct FitArgs {
     /// split R-hat.
     #[arg(long, default_value_t = GibbsSettings::default().chains, value_parser = positive_usize)]
     pub chains: usize,
+    /// Gibbs: tempered copies of every chain (parallel tempering of the
+    /// experts' likelihood; 1 = plain Gibbs). Only the untempered copy is
+    /// kept; the report gives the exchange acceptance between neighbours.
+    #[arg(long, default_value_t = GibbsSettings::default().ladder.rungs, value_parser = positive_usize)]
+    pub gibbs_rungs: usize,
+    /// Gibbs: inverse temperature of the hottest copy, in (0, 1]; the
+    /// others are spaced geometrically up to 1.
+    #[arg(long, default_value_t = 0.05, value_parser = positive_finite::<f64>)]
+    pub gibbs_hottest: f64,
     /// Rejuvenation of the particle engines.
     #[command(flatten)]
     pub moves: MoveArgs,
@@ -244,6 +254,14 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
         burn_in: args.gibbs_burn_in,
         thin: args.gibbs_thin,
         chains: args.chains,
+        ladder: Ladder {
+            rungs: args.gibbs_rungs,
+            hottest: if args.gibbs_rungs > 1 {
+                args.gibbs_hottest
+            } else {
+                1.0
+            },
+        },
     };
     opts.progress = true;
     opts.moves = args.moves.options();

@@ -1155,10 +1155,10 @@ fn column_moments(rows: &[Vec<f64>], width: usize) -> (Vec<f64>, Vec<f64>) {
 /// # Examples
 /// ```
 /// use hsmoe_host::engine::gibbs_final;
-/// use hsmoe_host::gibbs::GibbsOptions;
+/// use hsmoe_host::gibbs::{GibbsOptions, Ladder};
 /// let xs: Vec<Vec<f64>> = (0..40).map(|t| vec![1.0, t as f64 / 40.0]).collect();
 /// let ys: Vec<f64> = xs.iter().map(|x| 2.0 * x[1]).collect();
-/// let opts = GibbsOptions { iterations: 200, burn_in: 50, thin: 1, seed: 3 };
+/// let opts = GibbsOptions { iterations: 200, burn_in: 50, thin: 1, seed: 3, ladder: Ladder::NONE };
 /// let config = hsmoe_core::Config::default_for(2);
 /// let (fin, conv) = gibbs_final(&xs, &ys, 2, &config, &opts, 2, &[1.0, 0.5]).unwrap();
 /// assert_eq!((fin.predictive.len(), fin.alloc[0].len()), (40, 2));

@@ -6,7 +6,7 @@ use crate::engine::{
     gibbs_final, online_engine_with_moves, EngineKind, EngineState, Final, IslandSummary,
     OnlineEngine, Step,
 };
-use crate::gibbs::{Convergence, GibbsOptions};
+use crate::gibbs::{Convergence, GibbsOptions, Ladder};
 use crate::islands::islands_of;
 use crate::mixture::{ExpertCoefficients, Unstandardize};
 use crate::moves::{MoveOptions, MoveReport, Moves, WindowOptions};
@@ -18,8 +18,8 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 /// Run length of the Gibbs sampler (`--gibbs-iterations`, `--gibbs-burn-in`,
-/// `--gibbs-thin`, `--chains`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// `--gibbs-thin`, `--chains`, `--gibbs-rungs`, `--gibbs-hottest`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GibbsSettings {
     /// Total sweeps, burn-in included.
     pub iterations: usize,
@@ -29,16 +29,20 @@ pub struct GibbsSettings {
     pub thin: usize,
     /// Independent chains, pooled; their agreement is the reported R-hat.
     pub chains: usize,
+    /// Tempered copies of every chain.
+    #[serde(default)]
+    pub ladder: Ladder,
 }
 
 impl Default for GibbsSettings {
-    /// 2000 sweeps, 500 burn-in, no thinning, 4 chains.
+    /// 2000 sweeps, 500 burn-in, no thinning, 4 chains, no tempering.
     fn default() -> Self {
         GibbsSettings {
             iterations: 2000,
             burn_in: 500,
             thin: 1,
             chains: 4,
+            ladder: Ladder::NONE,
         }
     }
 }
@@ -327,6 +331,13 @@ impl FitReport<f64> {
                 "gibbs sweeps             {} ({} burn-in, thin {}) × {} chains",
                 g.iterations, g.burn_in, g.thin, g.chains
             );
+            if g.ladder.rungs > 1 {
+                let _ = writeln!(
+                    s,
+                    "gibbs tempering          {} rungs, hottest β = {}",
+                    g.ladder.rungs, g.ladder.hottest
+                );
+            }
         }
         if let Some(c) = &self.gibbs_convergence {
             let _ = writeln!(
@@ -334,6 +345,14 @@ impl FitReport<f64> {
                 "gibbs split R-hat        max {:.3} ({}); allocation frequencies max {:.3}",
                 c.rhat_max, c.rhat_max_at, c.rhat_max_allocation
             );
+            if !c.exchange_acceptance.is_empty() {
+                let rates: Vec<String> = c
+                    .exchange_acceptance
+                    .iter()
+                    .map(|a| format!("{a:.2}"))
+                    .collect();
+                let _ = writeln!(s, "gibbs exchanges accepted {}", rates.join(" "));
+            }
         }
         let _ = write!(s, "time                     {:.2} s", self.elapsed_seconds);
         s
@@ -443,12 +462,20 @@ pub fn fit_with(
                 burn_in: g.burn_in,
                 thin: g.thin,
                 seed: opts.seed,
+                ladder: g.ladder,
             };
             if gibbs_opts.kept() == 0 {
                 bail!("the Gibbs options keep no sweep: need --gibbs-iterations > --gibbs-burn-in and --gibbs-thin ≥ 1");
             }
             if g.chains == 0 {
                 bail!("--chains must be at least 1");
+            }
+            if g.ladder.rungs == 0 || !(g.ladder.hottest > 0.0 && g.ladder.hottest <= 1.0) {
+                bail!(
+                    "--gibbs-rungs must be at least 1 and --gibbs-hottest in (0, 1], not {} and {}",
+                    g.ladder.rungs,
+                    g.ladder.hottest
+                );
             }
             let label = format!("gibbs: {} chains × {} sweeps", g.chains, g.iterations);
             let run = || {

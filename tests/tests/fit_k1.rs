@@ -6,7 +6,7 @@
 use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{fit, FitOptions, GibbsSettings};
-use hsmoe_host::gibbs::{self, batch_means_se, GibbsOptions};
+use hsmoe_host::gibbs::{self, batch_means_se, GibbsOptions, Ladder};
 use hsmoe_host::reference::{conjugate_posterior, ConjugatePosterior};
 use hsmoe_host::simulate::{simulate, Design};
 
@@ -107,6 +107,7 @@ fn k1_gibbs_posterior_mean_of_beta_matches_the_exact_posterior() {
         burn_in: 100,
         thin: 1,
         chains: 1,
+        ladder: Ladder::NONE,
     };
     let post = exact(&data, &opts);
     let gibbs_opts = GibbsOptions {
@@ -114,6 +115,7 @@ fn k1_gibbs_posterior_mean_of_beta_matches_the_exact_posterior() {
         burn_in: opts.gibbs.burn_in,
         thin: opts.gibbs.thin,
         seed: opts.seed,
+        ladder: Ladder::NONE,
     };
     let run = gibbs::run(&data.x, &data.y, 1, &opts.config, &gibbs_opts).unwrap();
     for (l, exact_mean) in post.mean.iter().enumerate() {

@@ -14,7 +14,7 @@
 use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::FitOptions;
-use hsmoe_host::gibbs::{self, GibbsOptions};
+use hsmoe_host::gibbs::{self, GibbsOptions, Ladder};
 use hsmoe_host::simulate::{simulate, Design};
 use hsmoe_tests::fit::{run_engine, top_mass, welch};
 use hsmoe_tests::{assert_same_law, mean_se, par_map};
@@ -85,6 +85,7 @@ fn gibbs_runs(
         burn_in: plan.gibbs_iterations / 4,
         thin: 1,
         seed: 1,
+        ladder: Ladder::NONE,
     };
     let (pooled, convergence) =
         gibbs::run_chains(&data.x, &data.y, K, &config, &opts, plan.gibbs_chains).unwrap();

@@ -5,7 +5,7 @@
 //! period R = D against R = 1.
 
 use hsmoe_core::Config;
-use hsmoe_host::gibbs::{self, GibbsOptions};
+use hsmoe_host::gibbs::{self, GibbsOptions, Ladder};
 use hsmoe_host::reference::{conjugate_log_marginal, ReferenceFilter};
 use hsmoe_tests::{assert_same_law, par_map};
 use rand::{Rng, SeedableRng};
@@ -77,6 +77,7 @@ fn pl_matches_gibbs_posterior_predictive() {
         burn_in: 750,
         thin: 1,
         seed: 1,
+        ladder: Ladder::NONE,
     };
     let (gibbs, convergence) = gibbs::run_chains(&xs, &ys, 2, &config, &opts, 4).unwrap();
     println!("gibbs: {convergence:?}");

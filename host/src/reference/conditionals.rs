@@ -12,34 +12,39 @@ use super::prior::Prior;
 use super::ReferenceError;
 use rand::Rng;
 
-/// `ln π_k(x; φ) + ln N(y; xᵀβ_k, σ²_k)` for each expert `k`: the log full
-/// conditional of an allocation `z` at `(x, y)`, up to a constant.
+/// `ln π_k(x; φ) + β ln N(y; xᵀβ_k, σ²_k)` for each expert `k`: the log
+/// full conditional of an allocation `z` at `(x, y)`, up to a constant,
+/// with the experts' likelihood at inverse temperature `β` (1 but in the
+/// hotter rungs of a tempered Gibbs chain, [`crate::gibbs::Ladder`]).
 pub(crate) fn allocation_logs(
     phi: &[Vec<f64>],
     beta: &[Vec<f64>],
     sigma2: &[f64],
     x: &[f64],
     y: f64,
+    inverse_temperature: f64,
 ) -> Vec<f64> {
     log_stick_breaking(&logits(phi, x))
         .iter()
         .zip(beta)
         .zip(sigma2)
-        .map(|((lp, b), &s2)| lp + normal_log_pdf(y, dot(b, x), s2))
+        .map(|((lp, b), &s2)| lp + inverse_temperature * normal_log_pdf(y, dot(b, x), s2))
         .collect()
 }
 
-/// NIG statistics of the rows allocated to expert `k`.
+/// NIG statistics of the rows allocated to expert `k`, each of weight
+/// `inverse_temperature` (see [`allocation_logs`]).
 pub(crate) fn expert_stats(
     xs: &[Vec<f64>],
     ys: &[f64],
     z: &[usize],
     k: usize,
     prior: &Prior,
+    inverse_temperature: f64,
 ) -> Result<NigStats, ReferenceError> {
     let mut stats = NigStats::prior(xs[0].len(), prior);
     for ((x, &y), _) in xs.iter().zip(ys).zip(z).filter(|(_, &zt)| zt == k) {
-        stats.absorb(x, y)?;
+        stats.absorb_weighted(x, y, inverse_temperature)?;
     }
     Ok(stats)
 }

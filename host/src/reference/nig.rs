@@ -8,11 +8,13 @@ use super::prior::Prior;
 use super::ReferenceError;
 use rand::Rng;
 
-/// Data statistics of one expert: `P = V0⁻¹ + Σ x xᵀ`, `h = Σ x y`
-/// (`= P m` because `m0 = 0`) and the count, with the factor of `P` and
+/// Data statistics of one expert: `P = V0⁻¹ + Σ w x xᵀ`, `h = Σ w x y`
+/// (`= P m` because `m0 = 0`), the count and the weight `Σ w` (every
+/// `w = 1` but in a tempered Gibbs chain, [`crate::gibbs::Ladder`], where
+/// an observation of weight `w` is one of variance `σ²/w`), with the factor of `P` and
 /// `m = P⁻¹h` recomputed from scratch after each observation, and the
 /// residual sum of squares accumulated by the recursive (Kalman) update
-/// `Σ e²/(1 + q)`, `e = y − xᵀm`, `q = xᵀP⁻¹x` before the observation.
+/// `Σ w e²/(1 + w q)`, `e = y − xᵀm`, `q = xᵀP⁻¹x` before the observation.
 /// That sum equals `Σy² − mᵀPm` but never subtracts two large numbers: the
 /// difference form loses digits when `y` has a large mean
 /// (docs/model.md §7).
@@ -25,6 +27,7 @@ pub(crate) struct NigStats {
     m: Vec<f64>,
     residual_ss: f64,
     n: usize,
+    weight: f64,
 }
 
 impl NigStats {
@@ -47,6 +50,7 @@ impl NigStats {
             m: vec![0.0; d],
             residual_ss: 0.0,
             n: 0,
+            weight: 0.0,
         }
     }
 
@@ -56,21 +60,37 @@ impl NigStats {
     /// [`ReferenceError::NotPositiveDefinite`] if the new `P` cannot be
     /// factored (non-finite data).
     pub(crate) fn absorb(&mut self, x: &[f64], y: f64) -> Result<(), ReferenceError> {
+        self.absorb_weighted(x, y, 1.0)
+    }
+
+    /// Absorbs one observation of weight `w` (variance `σ²/w`) and
+    /// refactors `P`. With `w = 1` every operation is the unweighted one,
+    /// bit for bit.
+    ///
+    /// # Errors
+    /// As [`NigStats::absorb`].
+    pub(crate) fn absorb_weighted(
+        &mut self,
+        x: &[f64],
+        y: f64,
+        w: f64,
+    ) -> Result<(), ReferenceError> {
         let e = y - dot(x, &self.m);
-        self.residual_ss += e * e / (1.0 + self.chol.inv_quad(x));
-        add_outer(&mut self.p, x, 1.0);
-        add_scaled(&mut self.h, x, y);
+        self.residual_ss += w * e * e / (1.0 + w * self.chol.inv_quad(x));
+        add_outer(&mut self.p, x, w);
+        add_scaled(&mut self.h, x, w * y);
         self.n += 1;
+        self.weight += w;
         self.chol = Cholesky::new(&self.p, self.d)?;
         self.m = self.chol.solve(&self.h);
         Ok(())
     }
 
-    /// The posterior: `m = P⁻¹h`, `a = a0 + n/2`,
-    /// `b = b0 + ½ Σ e²/(1 + q)`.
+    /// The posterior: `m = P⁻¹h`, `a = a0 + ½ Σ w`,
+    /// `b = b0 + ½ Σ w e²/(1 + w q)`.
     pub(crate) fn posterior(&self, prior: &Prior) -> NigPosterior {
         NigPosterior {
-            a: prior.a0 + 0.5 * self.n as f64,
+            a: prior.a0 + 0.5 * self.weight,
             b: prior.b0 + 0.5 * self.residual_ss,
             chol: self.chol.clone(),
             m: self.m.clone(),

@@ -34,11 +34,13 @@ impl Particle {
         let z: Vec<usize> = xs
             .iter()
             .zip(ys)
-            .map(|(x, &y)| categorical_from_logs(rng, &allocation_logs(&phi, &beta, &sigma2, x, y)))
+            .map(|(x, &y)| {
+                categorical_from_logs(rng, &allocation_logs(&phi, &beta, &sigma2, x, y, 1.0))
+            })
             .collect();
         let experts = (0..self.experts.len())
             .map(|k| {
-                let stats = expert_stats(xs, ys, &z, k, prior)?;
+                let stats = expert_stats(xs, ys, &z, k, prior, 1.0)?;
                 let posterior = stats.posterior(prior);
                 Ok(Expert { stats, posterior })
             })
