@@ -470,7 +470,7 @@ pub fn fit_with(
             if g.chains == 0 {
                 bail!("--chains must be at least 1");
             }
-            if g.ladder.rungs == 0 || !(g.ladder.hottest > 0.0 && g.ladder.hottest <= 1.0) {
+            if !g.ladder.is_valid() {
                 bail!(
                     "--gibbs-rungs must be at least 1 and --gibbs-hottest in (0, 1], not {} and {}",
                     g.ladder.rungs,

@@ -113,7 +113,16 @@ impl Ladder {
             .collect()
     }
 
-    fn is_valid(&self) -> bool {
+    /// At least one rung, and `hottest` in (0, 1].
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::gibbs::Ladder;
+    /// assert!(Ladder::NONE.is_valid());
+    /// assert!(!Ladder { rungs: 4, hottest: 0.0 }.is_valid());
+    /// assert!(!Ladder { rungs: 0, hottest: 0.5 }.is_valid());
+    /// ```
+    pub fn is_valid(&self) -> bool {
         self.rungs >= 1 && self.hottest > 0.0 && self.hottest <= 1.0
     }
 }

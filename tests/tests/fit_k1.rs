@@ -115,7 +115,7 @@ fn k1_gibbs_posterior_mean_of_beta_matches_the_exact_posterior() {
         burn_in: opts.gibbs.burn_in,
         thin: opts.gibbs.thin,
         seed: opts.seed,
-        ladder: Ladder::NONE,
+        ladder: opts.gibbs.ladder,
     };
     let run = gibbs::run(&data.x, &data.y, 1, &opts.config, &gibbs_opts).unwrap();
     for (l, exact_mean) in post.mean.iter().enumerate() {
