@@ -220,7 +220,7 @@ pub fn command(args: &ChooseKArgs) -> anyhow::Result<()> {
     let mut base = args
         .model
         .fit_options(args.engine, &data, !args.data.no_intercept)?;
-    base.moves = args.moves.options();
+    base.moves = args.moves.moves()?;
     base.islands = args.moves.islands(base.n_particles);
     let choice = choose_k(&data, &base, base.k, args.replicates)
         .with_context(|| args.data.path.display().to_string())?;

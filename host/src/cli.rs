@@ -254,18 +254,10 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
         burn_in: args.gibbs_burn_in,
         thin: args.gibbs_thin,
         chains: args.chains,
-        ladder: Ladder {
-            rungs: args.gibbs_rungs,
-            hottest: if args.gibbs_rungs > 1 {
-                args.gibbs_hottest
-            } else {
-                1.0
-            },
-        },
+        ladder: Ladder::new(args.gibbs_rungs, args.gibbs_hottest),
     };
     opts.progress = true;
-    opts.moves = args.moves.options();
-    opts.window = args.moves.window();
+    opts.moves = args.moves.moves()?;
     opts.islands = args.moves.islands(opts.n_particles);
 
     if args.save.is_some() && args.engine != EngineKind::Core {
@@ -342,7 +334,8 @@ fn update_command(args: &UpdateArgs) -> anyhow::Result<()> {
         .states
         .first()
         .and_then(|s| s.moves.as_ref())
-        .map(|m| m.report.options);
+        .map(|m| m.report.options)
+        .into();
     opts.islands = model.states.len();
     let with = FitWith {
         engine: Some((engine, meta.n_obs)),

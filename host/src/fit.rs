@@ -9,7 +9,7 @@ use crate::engine::{
 use crate::gibbs::{Convergence, GibbsOptions, Ladder};
 use crate::islands::islands_of;
 use crate::mixture::{ExpertCoefficients, Unstandardize};
-use crate::moves::{MoveOptions, MoveReport, Moves, WindowOptions};
+use crate::moves::{MoveReport, Moves, WindowOptions};
 use crate::progress::Progress;
 use anyhow::{bail, Context as _};
 use hsmoe_core::Config;
@@ -32,6 +32,27 @@ pub struct GibbsSettings {
     /// Tempered copies of every chain.
     #[serde(default)]
     pub ladder: Ladder,
+}
+
+impl GibbsSettings {
+    /// The sampler's options for a fit with `seed` (each chain derives its
+    /// own seed from it).
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::fit::GibbsSettings;
+    /// let opts = GibbsSettings::default().options(7);
+    /// assert_eq!((opts.iterations, opts.burn_in, opts.seed), (2000, 500, 7));
+    /// ```
+    pub fn options(&self, seed: u64) -> GibbsOptions {
+        GibbsOptions {
+            iterations: self.iterations,
+            burn_in: self.burn_in,
+            thin: self.thin,
+            seed,
+            ladder: self.ladder,
+        }
+    }
 }
 
 impl Default for GibbsSettings {
@@ -65,10 +86,9 @@ pub struct FitOptions {
     /// Show a progress bar on a terminal for runs over a second.
     pub progress: bool,
     /// Rejuvenation moves of the particle engines (docs/model.md §4);
-    /// `None` runs plain particle learning, bit for bit the device's.
-    pub moves: Option<MoveOptions>,
-    /// The core's block window move (with `moves: None` only).
-    pub window: Option<WindowOptions>,
+    /// [`Moves::None`] runs plain particle learning, bit for bit the
+    /// device's.
+    pub moves: Moves,
     /// Independent filters sharing the particles, combined by evidence
     /// (particle engines, [`crate::islands`]); 1 is one filter.
     pub islands: usize,
@@ -107,8 +127,7 @@ impl FitOptions {
             config,
             gibbs: GibbsSettings::default(),
             progress: false,
-            moves: None,
-            window: None,
+            moves: Moves::None,
             islands: 1,
         }
     }
@@ -415,7 +434,7 @@ pub struct FitWith<'a> {
 ///     y: data.y[rows].to_vec(),
 /// };
 /// let mut opts = fit::FitOptions::new(EngineKind::Core, 2, 50, 9, &data);
-/// opts.moves = Some(hsmoe_host::moves::MoveOptions::DEFAULT);
+/// opts.moves = hsmoe_host::moves::Moves::Stream(hsmoe_host::moves::MoveOptions::DEFAULT);
 /// let with = fit::FitWith { save: true, ..Default::default() };
 /// let (_, saved) = fit::fit_with(&part(0..20), &opts, with).unwrap();
 /// let engine = resume_core(2, data.d(), &saved.unwrap()[0], 9).unwrap();
@@ -457,13 +476,7 @@ pub fn fit_with(
     let (log_marginal, predictive, final_, single, mut moves) = match opts.engine {
         EngineKind::Gibbs => {
             let g = opts.gibbs;
-            let gibbs_opts = GibbsOptions {
-                iterations: g.iterations,
-                burn_in: g.burn_in,
-                thin: g.thin,
-                seed: opts.seed,
-                ladder: g.ladder,
-            };
+            let gibbs_opts = g.options(opts.seed);
             if gibbs_opts.kept() == 0 {
                 bail!("the Gibbs options keep no sweep: need --gibbs-iterations > --gibbs-burn-in and --gibbs-thin ≥ 1");
             }
@@ -498,10 +511,10 @@ pub fn fit_with(
                 bail!("--particles must be at least 1");
             }
             let n = opts.n_particles;
-            if opts.window.is_some() && (opts.moves.is_some() || with.engine.is_some()) {
-                bail!("--window needs --moves none and a fresh fit");
+            if opts.moves.window().is_some() && with.engine.is_some() {
+                bail!("--window needs a fresh fit");
             }
-            let moves = opts.window.map_or(opts.moves.into(), Moves::Window);
+            let moves = opts.moves;
             let mut engine = match with.engine {
                 Some((engine, _)) => engine,
                 None => islands_of(n, opts.seed, opts.islands, |n, seed| {
@@ -578,7 +591,7 @@ pub fn fit_with(
         },
         elapsed_seconds,
         moves,
-        window: opts.window,
+        window: opts.moves.window(),
         islands,
         experts,
         continued_from,

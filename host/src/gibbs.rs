@@ -104,6 +104,23 @@ impl Ladder {
         hottest: 1.0,
     };
 
+    /// `rungs` copies down to `hottest`. One rung is plain Gibbs, whose
+    /// only copy is untempered, so its `hottest` is 1 whatever is asked:
+    /// reports then say what ran.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::gibbs::Ladder;
+    /// assert_eq!(Ladder::new(1, 0.05), Ladder::NONE);
+    /// assert_eq!(Ladder::new(4, 0.05).hottest, 0.05);
+    /// ```
+    pub fn new(rungs: usize, hottest: f64) -> Self {
+        Ladder {
+            rungs,
+            hottest: if rungs == 1 { 1.0 } else { hottest },
+        }
+    }
+
     /// `β_r`, `r = 0 … rungs − 1`, geometrically spaced from 1 to
     /// `hottest`.
     pub fn inverse_temperatures(&self) -> Vec<f64> {
@@ -429,15 +446,22 @@ pub fn run_chains(
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect::<Result<_, _>>()
     })?;
-    let mut convergence = convergence(&results, xs, opts);
-    let pooled = pool(results);
-    convergence.exchange_acceptance = pooled.exchange_acceptance.clone();
+    let convergence = convergence(&results, xs, opts);
+    let pooled = pool(results, convergence.exchange_acceptance.clone());
     Ok((pooled, convergence))
 }
 
 /// Split R-hat of every compared quantity; the largest, overall and over
-/// the allocation frequencies.
+/// the allocation frequencies; the chains' mean exchange acceptance.
 fn convergence(results: &[GibbsResult], xs: &[Vec<f64>], opts: &GibbsOptions) -> Convergence {
+    let mut exchange_acceptance = vec![0.0; results[0].exchange_acceptance.len()];
+    for r in results {
+        add_scaled(
+            &mut exchange_acceptance,
+            &r.exchange_acceptance,
+            1.0 / results.len() as f64,
+        );
+    }
     let predictive = xs.iter().enumerate().map(|(row, x)| {
         let series: Vec<Vec<f64>> = results
             .iter()
@@ -474,7 +498,7 @@ fn convergence(results: &[GibbsResult], xs: &[Vec<f64>], opts: &GibbsOptions) ->
         rhat_max_at,
         rhat_max_allocation: allocation_worst.0,
         ladder: opts.ladder,
-        exchange_acceptance: Vec::new(),
+        exchange_acceptance,
     }
 }
 
@@ -491,8 +515,9 @@ fn worst_rhat(rhats: impl Iterator<Item = (f64, String)>) -> (f64, String) {
 }
 
 /// One result from equally long chains: draws in chain order, means
-/// (and exchange acceptance) averaged.
-fn pool(results: Vec<GibbsResult>) -> GibbsResult {
+/// averaged; `exchange_acceptance` is the chains' mean, as
+/// [`Convergence`] has it.
+fn pool(results: Vec<GibbsResult>, exchange_acceptance: Vec<f64>) -> GibbsResult {
     let w = 1.0 / results.len() as f64;
     let first = &results[0];
     let mut pooled = GibbsResult {
@@ -505,7 +530,7 @@ fn pool(results: Vec<GibbsResult>) -> GibbsResult {
         lambda2_mean: vec![vec![0.0; first.beta_mean[0].len()]; first.lambda2_mean.len()],
         tau2_mean: 0.0,
         first_shrunk: first.first_shrunk,
-        exchange_acceptance: vec![0.0; first.exchange_acceptance.len()],
+        exchange_acceptance,
     };
     for r in results {
         add_scaled_rows(&mut pooled.beta_mean, &r.beta_mean, w);
@@ -514,7 +539,6 @@ fn pool(results: Vec<GibbsResult>) -> GibbsResult {
         add_scaled(&mut pooled.allocation_freq, &r.allocation_freq, w);
         add_scaled_rows(&mut pooled.lambda2_mean, &r.lambda2_mean, w);
         pooled.tau2_mean += w * r.tau2_mean;
-        add_scaled(&mut pooled.exchange_acceptance, &r.exchange_acceptance, w);
         pooled.draws.extend(r.draws);
         pooled.allocation_draws.extend(r.allocation_draws);
     }

@@ -93,26 +93,36 @@ impl MoveArgs {
         })
     }
 
-    /// The window move these flags ask for (`None` without `--window`).
+    /// The moves these flags ask for.
+    ///
+    /// # Errors
+    /// `--window` without `--moves none`: the window move is the device's
+    /// alternative to the stream moves, not an addition to them.
     ///
     /// # Examples
     /// ```
     /// use clap::Parser;
-    /// use hsmoe_host::moves::{MoveArgs, WindowOptions};
+    /// use hsmoe_host::moves::{MoveArgs, MoveOptions, Moves, WindowOptions};
     /// #[derive(Parser)]
     /// struct Cmd {
     ///     #[command(flatten)]
     ///     moves: MoveArgs,
     /// }
     /// let cmd = Cmd::parse_from(["x", "--moves", "none", "--window", "16", "--window-sweeps", "2"]);
-    /// assert_eq!(cmd.moves.window(), Some(WindowOptions { rows: 16, sweeps: 2 }));
-    /// assert_eq!(Cmd::parse_from(["x"]).moves.window(), None);
+    /// let window = WindowOptions { rows: 16, sweeps: 2 };
+    /// assert_eq!(cmd.moves.moves().unwrap(), Moves::Window(window));
+    /// assert_eq!(Cmd::parse_from(["x"]).moves.moves().unwrap(), Moves::Stream(MoveOptions::DEFAULT));
+    /// assert!(Cmd::parse_from(["x", "--window", "16"]).moves.moves().is_err());
     /// ```
-    pub fn window(&self) -> Option<WindowOptions> {
-        self.window.map(|rows| WindowOptions {
-            rows: rows as usize,
-            sweeps: self.window_sweeps,
-        })
+    pub fn moves(&self) -> anyhow::Result<Moves> {
+        match (self.options(), self.window) {
+            (options, None) => Ok(options.into()),
+            (None, Some(rows)) => Ok(Moves::Window(WindowOptions {
+                rows: rows as usize,
+                sweeps: self.window_sweeps,
+            })),
+            (Some(_), Some(_)) => anyhow::bail!("--window needs --moves none"),
+        }
     }
 
     /// The islands these flags ask for a fit of `n` particles:
@@ -168,6 +178,24 @@ pub enum Moves {
     Stream(MoveOptions),
     /// The core's bounded-memory block window move.
     Window(WindowOptions),
+}
+
+impl Moves {
+    /// The stream moves' options, if these are the stream moves.
+    pub fn stream(&self) -> Option<MoveOptions> {
+        match self {
+            Moves::Stream(options) => Some(*options),
+            _ => None,
+        }
+    }
+
+    /// The window move's options, if this is the window move.
+    pub fn window(&self) -> Option<WindowOptions> {
+        match self {
+            Moves::Window(options) => Some(*options),
+            _ => None,
+        }
+    }
 }
 
 impl From<Option<MoveOptions>> for Moves {

@@ -10,7 +10,7 @@ use hsmoe_host::data::{load, LoadOptions};
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{fit, FitOptions, FitReport};
 use hsmoe_host::link::HostResponse;
-use hsmoe_host::moves::MoveOptions;
+use hsmoe_host::moves::{MoveOptions, Moves};
 use hsmoe_host::telemetry;
 use serde_json::Value;
 use std::io::{Read as _, Write as _};
@@ -302,7 +302,7 @@ fn core_fit_json_has_the_contract_fields_and_exact_f32_values() {
     // `hsmoe fit` rejuvenates by default (the library's FitOptions do not).
     assert!(v["moves"]["sweeps"].as_u64().unwrap() > 0);
     let mut opts = FitOptions::new(EngineKind::Core, 3, 64, 9, &data);
-    opts.moves = Some(MoveOptions::DEFAULT);
+    opts.moves = Moves::Stream(MoveOptions::DEFAULT);
     let expected = fit(&data, &opts).unwrap();
     let parsed: FitReport<f32> = serde_json::from_str(&text).unwrap();
     assert_eq!(parsed.log_marginal, expected.log_marginal);

@@ -10,7 +10,7 @@
 use hsmoe_host::choose::{choose_k, MIN_MARGIN_NATS};
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::FitOptions;
-use hsmoe_host::moves::{default_islands, MoveOptions};
+use hsmoe_host::moves::{default_islands, MoveOptions, Moves};
 use hsmoe_tests::fit::mcycle;
 
 #[test]
@@ -20,7 +20,7 @@ fn the_same_k_is_chosen_on_five_pairs_of_seeds() {
         .into_iter()
         .map(|seed| {
             let mut base = FitOptions::new(EngineKind::Core, 6, 1000, seed, &data);
-            base.moves = Some(MoveOptions::DEFAULT);
+            base.moves = Moves::Stream(MoveOptions::DEFAULT);
             base.islands = default_islands(base.n_particles);
             let choice = choose_k(&data, &base, 6, 2).unwrap();
             eprintln!("seed {seed}:\n{}", choice.table());

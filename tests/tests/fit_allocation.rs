@@ -10,7 +10,7 @@
 
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{fit, FitOptions};
-use hsmoe_host::moves::MoveOptions;
+use hsmoe_host::moves::{MoveOptions, Moves};
 use hsmoe_host::simulate::{simulate, Design};
 
 const ROWS: usize = 300;
@@ -52,7 +52,7 @@ fn final_allocations_recover_the_regimes() {
     for kind in [EngineKind::Core, EngineKind::Reference] {
         for seed in 1..=5 {
             let mut opts = FitOptions::new(kind, K, N, seed, &data);
-            opts.moves = Some(MoveOptions::DEFAULT);
+            opts.moves = Moves::Stream(MoveOptions::DEFAULT);
             let report = fit(&data, &opts).unwrap();
             let steps: Vec<Vec<f64>> = report.predictive.iter().map(|s| s.alloc.clone()).collect();
             let (last, along) = (

@@ -6,7 +6,7 @@
 use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
 use hsmoe_host::fit::{fit, FitOptions, GibbsSettings};
-use hsmoe_host::gibbs::{self, batch_means_se, GibbsOptions, Ladder};
+use hsmoe_host::gibbs::{self, batch_means_se, Ladder};
 use hsmoe_host::reference::{conjugate_posterior, ConjugatePosterior};
 use hsmoe_host::simulate::{simulate, Design};
 
@@ -110,13 +110,7 @@ fn k1_gibbs_posterior_mean_of_beta_matches_the_exact_posterior() {
         ladder: Ladder::NONE,
     };
     let post = exact(&data, &opts);
-    let gibbs_opts = GibbsOptions {
-        iterations: opts.gibbs.iterations,
-        burn_in: opts.gibbs.burn_in,
-        thin: opts.gibbs.thin,
-        seed: opts.seed,
-        ladder: opts.gibbs.ladder,
-    };
+    let gibbs_opts = opts.gibbs.options(opts.seed);
     let run = gibbs::run(&data.x, &data.y, 1, &opts.config, &gibbs_opts).unwrap();
     for (l, exact_mean) in post.mean.iter().enumerate() {
         let draws: Vec<f64> = run.draws.iter().map(|d| d.beta[0][l]).collect();

@@ -303,7 +303,7 @@ fn moves_do_not_depend_on_the_number_of_threads() {
     let data = simulate(Design::Paper, 150, 3).dataset(true);
     for engine in [EngineKind::Core, EngineKind::Reference] {
         let mut opts = FitOptions::new(engine, 4, 64, 7, &data);
-        opts.moves = Some(MoveOptions::DEFAULT);
+        opts.moves = Moves::Stream(MoveOptions::DEFAULT);
         opts.islands = 2;
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -329,7 +329,7 @@ fn moves_never_touch_the_filter_stream() {
     let data = simulate(Design::Paper, 120, 4).dataset(true);
     let mut opts = FitOptions::new(EngineKind::Core, 3, 100, 2, &data);
     let plain = fit(&data, &opts).unwrap();
-    opts.moves = Some(MoveOptions {
+    opts.moves = Moves::Stream(MoveOptions {
         ess_fraction: 0.0,
         first: 0,
         budget: 2.0,

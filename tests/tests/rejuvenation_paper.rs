@@ -37,7 +37,7 @@ fn moves_raise_and_tighten_the_log_marginal_on_the_paper_design() {
         let mut lms: Vec<f64> = (1..=SEEDS)
             .map(|seed| {
                 let mut opts = FitOptions::new(EngineKind::Core, 10, N, seed, &data);
-                opts.moves = moves;
+                opts.moves = moves.into();
                 fit(&data, &opts).unwrap().log_marginal.unwrap()
             })
             .collect();

@@ -67,7 +67,7 @@ pub fn measure(ts: &[usize], progress: &mut dyn FnMut(&str)) -> anyhow::Result<V
             let data = simulate::simulate(Design::Paper, t, seed).dataset(true);
             let mut opts = FitOptions::new(EngineKind::Core, k, n, seed, &data);
             let mut timed = |moves: Option<MoveOptions>| {
-                opts.moves = moves;
+                opts.moves = moves.into();
                 opts.islands = if moves.is_some() {
                     default_islands(n)
                 } else {
