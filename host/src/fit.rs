@@ -514,11 +514,10 @@ pub fn fit_with(
             if opts.moves.window().is_some() && with.engine.is_some() {
                 bail!("--window needs a fresh fit");
             }
-            let moves = opts.moves;
             let mut engine = match with.engine {
                 Some((engine, _)) => engine,
                 None => islands_of(n, opts.seed, opts.islands, |n, seed| {
-                    online_engine_with_moves(kind, k, d, n, &opts.config, seed, moves)
+                    online_engine_with_moves(kind, k, d, n, &opts.config, seed, opts.moves)
                 })?,
             };
             let mut bar = Progress::new(opts.progress, 2 * t as u64, &format!("{kind}"));

@@ -143,7 +143,7 @@ impl MoveArgs {
     /// assert_eq!(Cmd::parse_from(["x", "--islands", "2"]).moves.islands(1000), 2);
     /// ```
     pub fn islands(&self, n: usize) -> usize {
-        let default = if self.options().is_some() && self.window.is_none() {
+        let default = if matches!(self.moves(), Ok(Moves::Stream(_))) {
             default_islands(n)
         } else {
             1
@@ -181,14 +181,6 @@ pub enum Moves {
 }
 
 impl Moves {
-    /// The stream moves' options, if these are the stream moves.
-    pub fn stream(&self) -> Option<MoveOptions> {
-        match self {
-            Moves::Stream(options) => Some(*options),
-            _ => None,
-        }
-    }
-
     /// The window move's options, if this is the window move.
     pub fn window(&self) -> Option<WindowOptions> {
         match self {
