@@ -1,9 +1,9 @@
 //! The `hsmoe` command line (README.md; each command's `--help`): argument
 //! structs and their execution. `main` only parses and reports errors.
 //!
-//! `choose-k`, `run`, `decode`, `validate`, `plot` and `bench` keep their argument
-//! structs in [`crate::choose`], [`crate::run`], [`crate::telemetry`], [`crate::validate`],
-//! [`crate::plot`] and [`crate::bench`]; further subcommands plug into
+//! `choose-k`, `run`, `decode`, `validate`, `compare`, `plot` and `bench` keep their
+//! argument structs in [`crate::choose`], [`crate::run`], [`crate::telemetry`],
+//! [`crate::validate`], [`crate::compare`], [`crate::plot`] and [`crate::bench`]; further subcommands plug into
 //! [`Command`] the same way: `Command::Name(NameArgs)` and an `execute`
 //! arm. [`DataArgs`] and [`ModelArgs`] are the flag groups several
 //! subcommands share.
@@ -11,6 +11,7 @@
 use crate::args::{positive_finite, positive_usize, read_noting_skips, DataArgs, ModelArgs};
 use crate::bench::{self, BenchArgs};
 use crate::choose::{self, ChooseKArgs};
+use crate::compare::{self, CompareArgs};
 use crate::data::LoadOptions;
 use crate::engine::EngineKind;
 use crate::fit::{self, FitOptions, FitReport, FitWith, GibbsSettings};
@@ -87,6 +88,14 @@ pub enum Command {
     /// device N, K, D or seed differs from the flags and the data is an
     /// error before any comparison.
     Validate(ValidateArgs),
+    /// Measure how far fits are from a reference fit of the same data
+    /// (e.g. runs at many seeds against a long tempered Gibbs run): per
+    /// fit, the RMS over rows of the difference of the final predictive
+    /// means and the largest difference of the sorted allocation
+    /// frequencies; then their median, 90 % quantile and largest value.
+    /// With --max-rms or --max-allocation, fails (exit status 1) if any
+    /// fit exceeds it.
+    Compare(CompareArgs),
     /// Plot a run over t: one-step predictive mean ± 2 sd against y, ESS,
     /// mean gate probabilities.
     ///
@@ -220,6 +229,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Decode(args) => telemetry::decode(&args),
         Command::Validate(args) => validate_command(&args),
+        Command::Compare(args) => compare::command(&args),
         Command::Plot(args) => plot_command(&args),
         Command::Bench(args) => bench::bench(&args),
     }

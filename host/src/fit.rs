@@ -261,6 +261,35 @@ impl FitReport<f64> {
         text.unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
+    /// Reads a report written by `hsmoe fit --json`. A core run's numbers
+    /// were written as f32 and are read back as f32, so they are the
+    /// engine's exact values.
+    ///
+    /// # Errors
+    /// The file cannot be read, or is not a fit report (the message names
+    /// the file).
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::{engine::EngineKind, fit, simulate};
+    /// let data = simulate::simulate(simulate::Design::Linear, 20, 1).dataset(true);
+    /// let report = fit::fit(&data, &fit::FitOptions::new(EngineKind::Core, 1, 10, 1, &data)).unwrap();
+    /// let path = std::env::temp_dir().join("hsmoe-doc-fit-report-read.json");
+    /// std::fs::write(&path, report.to_json()).unwrap();
+    /// assert_eq!(fit::FitReport::read(&path).unwrap().log_marginal, report.log_marginal);
+    /// ```
+    pub fn read(path: &std::path::Path) -> anyhow::Result<FitReport<f64>> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let not_a_report = || format!("{}: not a fit report of `hsmoe fit --json`", path.display());
+        crate::output::check_schema(&bytes).with_context(not_a_report)?;
+        let report: FitReport<f64> = serde_json::from_slice(&bytes).with_context(not_a_report)?;
+        Ok(match report.precision {
+            Precision::F32 => report.map(&|v| f64::from(v as f32)),
+            Precision::F64 => report,
+        })
+    }
+
     /// A few lines for the terminal.
     ///
     /// # Examples

@@ -7,6 +7,7 @@ pub mod args;
 pub mod bench;
 pub mod choose;
 pub mod cli;
+pub mod compare;
 pub mod data;
 pub mod defmt_log;
 pub mod engine;

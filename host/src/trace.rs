@@ -2,7 +2,7 @@
 //! from an engine or from device telemetry: what `validate` compares and
 //! `plot` draws.
 
-use crate::fit::{FitReport, Precision};
+use crate::fit::FitReport;
 use crate::link::{config_of, Received};
 use crate::telemetry;
 use anyhow::{bail, ensure, Context as _};
@@ -256,29 +256,18 @@ impl Trace {
     /// assert_eq!(Some(trace.log_marginal()), report.log_marginal);
     /// ```
     pub fn read(path: &Path) -> anyhow::Result<Trace> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let is_json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         if is_json {
-            crate::output::check_schema(&bytes).with_context(|| {
-                format!("{}: not a fit report of `hsmoe fit --json`", path.display())
-            })?;
-            let report: FitReport<f64> = serde_json::from_slice(&bytes).with_context(|| {
-                format!("{}: not a fit report of `hsmoe fit --json`", path.display())
-            })?;
-            // A core run's numbers are written as f32: read them back as
-            // f32 to get the engine's exact values.
-            let report = match report.precision {
-                Precision::F32 => report.map(&|v| f64::from(v as f32)),
-                Precision::F64 => report,
-            };
+            let report = FitReport::read(path)?;
             let mut trace =
                 Trace::from_report(&report).with_context(|| path.display().to_string())?;
             trace.source = format!("{} ({})", path.display(), trace.source);
             Ok(trace)
         } else {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             Trace::from_telemetry(&bytes, &path.display().to_string())
         }
     }

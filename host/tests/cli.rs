@@ -324,11 +324,9 @@ fn core_fit_json_has_the_contract_fields_and_exact_f32_values() {
     assert!(mean_text.len() <= 16, "{mean_text}");
 }
 
-#[test]
-fn reference_and_gibbs_fit_with_plots() {
-    let dir = scratch("plots");
-    let csv = dir.join("pw.csv");
-    let csv = csv.to_str().unwrap();
+/// A 60-row `piecewise` data set in `dir`; its path.
+fn piecewise_csv(dir: &Path) -> String {
+    let csv = dir.join("pw.csv").to_str().unwrap().to_string();
     ok(&hsmoe(&[
         "simulate",
         "--design",
@@ -336,8 +334,16 @@ fn reference_and_gibbs_fit_with_plots() {
         "--n",
         "60",
         "-o",
-        csv,
+        &csv,
     ]));
+    csv
+}
+
+#[test]
+fn reference_and_gibbs_fit_with_plots() {
+    let dir = scratch("plots");
+    let csv = piecewise_csv(&dir);
+    let csv = csv.as_str();
     let svg = dir.join("ref.svg");
     let json = dir.join("ref.json");
     ok(&hsmoe(&[
@@ -390,6 +396,78 @@ fn reference_and_gibbs_fit_with_plots() {
     assert!(v["log_marginal"].is_null() && v["n_particles"].is_null());
     assert_eq!(v["predictive"].as_array().unwrap().len(), 0);
     assert_eq!(v["final"]["predictive"].as_array().unwrap().len(), 60);
+}
+
+/// `compare` measures fits against a reference fit of the same data, fails
+/// by name when a tolerance is exceeded, and refuses a fit of the data read
+/// another way rather than report a meaningless distance.
+#[test]
+fn compare_measures_fits_against_a_gibbs_reference() {
+    let dir = scratch("compare");
+    let csv = piecewise_csv(&dir);
+    let csv = csv.as_str();
+    let fit = |name: &str, extra: &[&str]| {
+        let json = dir.join(name);
+        let mut args = vec!["fit", "--data", csv, "--experts", "2", "--json"];
+        args.push(json.to_str().unwrap());
+        args.extend_from_slice(extra);
+        ok(&hsmoe(&args));
+        json.to_str().unwrap().to_string()
+    };
+    let gold = fit(
+        "gibbs.json",
+        &[
+            "--engine",
+            "gibbs",
+            "--gibbs-iterations",
+            "600",
+            "--gibbs-burn-in",
+            "100",
+        ],
+    );
+    let a = fit("a.json", &["--particles", "50", "--seed", "1"]);
+    let b = fit("b.json", &["--particles", "50", "--seed", "2"]);
+
+    let report = dir.join("compare.json");
+    let table = ok(&hsmoe(&[
+        "compare",
+        "--reference",
+        &gold,
+        &a,
+        &b,
+        "--json",
+        report.to_str().unwrap(),
+    ]));
+    assert!(table.contains("over 2 fits"), "{table}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let fits = v["fits"].as_array().unwrap();
+    assert_eq!(fits.len(), 2);
+    assert_eq!(
+        (fits[0]["seed"].as_u64(), fits[1]["seed"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let rms: Vec<f64> = fits
+        .iter()
+        .map(|f| f["predictive_rms"].as_f64().unwrap())
+        .collect();
+    assert!(rms.iter().all(|r| r.is_finite() && *r > 0.0), "{rms:?}");
+
+    // A tolerance below both distances fails, naming each fit.
+    let tight = format!("{}", rms[0].min(rms[1]) / 2.0);
+    let out = hsmoe(&["compare", "--reference", &gold, &a, &b, "--max-rms", &tight]);
+    let line = error_line(&out);
+    assert!(
+        line.contains("a.json: predictive-mean RMS") && line.contains("b.json"),
+        "{line}"
+    );
+
+    // Standardized against raw: the same rows on another scale.
+    let z = fit("z.json", &["--particles", "50", "--standardize"]);
+    let line = error_line(&hsmoe(&["compare", "--reference", &gold, &z]));
+    assert!(
+        line.contains("z.json: the data was read differently"),
+        "{line}"
+    );
 }
 
 /// Usage errors print clap's whole message (the missing argument by name,
