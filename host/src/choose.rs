@@ -28,7 +28,6 @@ use clap::Args;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::PathBuf;
 
 /// The least margin, in nats, by which a larger K must beat a smaller one.
@@ -224,15 +223,11 @@ pub fn command(args: &ChooseKArgs) -> anyhow::Result<()> {
     base.islands = args.moves.islands(base.n_particles);
     let choice = choose_k(&data, &base, base.k, args.replicates)
         .with_context(|| args.data.path.display().to_string())?;
-    if let Some(path) = &args.json {
-        output::write(path, (output::json(&choice)? + "\n").as_bytes())?;
-    }
-    let mut out = output::messages(args.json.as_deref());
-    writeln!(out, "{}", choice.table())?;
-    if let Some(path) = args.json.as_ref().filter(|p| !output::is_stdout(p)) {
-        writeln!(out, "wrote {}", path.display())?;
-    }
-    Ok(())
+    output::table_and_json(
+        args.json.as_deref(),
+        || Ok(output::json(&choice)?),
+        &choice.table(),
+    )
 }
 
 #[cfg(test)]

@@ -375,15 +375,11 @@ fn update_command(args: &UpdateArgs) -> anyhow::Result<()> {
 
 fn validate_command(args: &ValidateArgs) -> anyhow::Result<()> {
     let validation = validate::validate(args)?;
-    // Files first: a closed stdout must not lose them.
-    if let Some(path) = &args.json {
-        output::write(path, (validation.to_json() + "\n").as_bytes())?;
-    }
-    let mut out = output::messages(args.json.as_deref());
-    writeln!(out, "{}", validation.table())?;
-    if let Some(path) = args.json.as_ref().filter(|p| !output::is_stdout(p)) {
-        writeln!(out, "wrote {}", path.display())?;
-    }
+    output::table_and_json(
+        args.json.as_deref(),
+        || Ok(validation.to_json()),
+        &validation.table(),
+    )?;
     anyhow::ensure!(
         validation.passed(),
         "validation failed: {}",

@@ -21,8 +21,7 @@ use anyhow::{ensure, Context as _};
 use clap::Args;
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `hsmoe compare`.
 #[derive(Debug, Args)]
@@ -199,17 +198,11 @@ impl Comparison {
                 d.allocation_max
             );
         }
-        let columns = [
-            (
-                "predictive RMS",
-                self.max_rms,
-                Self::column(&self.fits, |d| d.predictive_rms),
-            ),
-            (
-                "allocation",
-                self.max_allocation,
-                Self::column(&self.fits, |d| d.allocation_max),
-            ),
+        let rms = self.fits.iter().map(|d| d.predictive_rms).collect();
+        let allocation = self.fits.iter().map(|d| d.allocation_max).collect();
+        let columns: [(_, _, Vec<f64>); 2] = [
+            ("predictive RMS", self.max_rms, rms),
+            ("allocation", self.max_allocation, allocation),
         ];
         for (what, tolerance, mut values) in columns {
             values.sort_by(f64::total_cmp);
@@ -228,10 +221,6 @@ impl Comparison {
             s.push('\n');
         }
         s
-    }
-
-    fn column(fits: &[Distance], f: impl Fn(&Distance) -> f64) -> Vec<f64> {
-        fits.iter().map(f).collect()
     }
 }
 
@@ -274,14 +263,11 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<Comparison> {
 /// exceeds a tolerance.
 pub fn command(args: &CompareArgs) -> anyhow::Result<()> {
     let comparison = compare(args)?;
-    if let Some(path) = &args.json {
-        output::write(path, (output::json(&comparison)? + "\n").as_bytes())?;
-    }
-    let mut out = output::messages(args.json.as_deref());
-    writeln!(out, "{}", comparison.table())?;
-    if let Some(path) = args.json.as_deref().filter(|p| !output::is_stdout(p)) {
-        writeln!(out, "wrote {}", Path::display(path))?;
-    }
+    output::table_and_json(
+        args.json.as_deref(),
+        || Ok(output::json(&comparison)?),
+        &comparison.table(),
+    )?;
     let failures = comparison.failures();
     ensure!(
         failures.is_empty(),

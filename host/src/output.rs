@@ -109,3 +109,26 @@ pub fn messages<'a>(outputs: impl IntoIterator<Item = &'a Path>) -> Box<dyn Writ
         Box::new(std::io::stdout())
     }
 }
+
+/// What a command with a table and an optional JSON report prints: the
+/// JSON (`json()`, then a newline) to `path` if one is given, then `table`
+/// and, for a file, a "wrote PATH" line as the command's messages. The
+/// file comes first, so a closed standard output cannot lose it.
+///
+/// # Errors
+/// The JSON cannot be made or written, or the messages cannot be printed.
+pub fn table_and_json(
+    path: Option<&Path>,
+    json: impl FnOnce() -> anyhow::Result<String>,
+    table: &str,
+) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        write(path, (json()? + "\n").as_bytes())?;
+    }
+    let mut out = messages(path);
+    writeln!(out, "{table}")?;
+    if let Some(path) = path.filter(|p| !is_stdout(p)) {
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    Ok(())
+}
