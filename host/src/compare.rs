@@ -100,12 +100,8 @@ impl Distance {
             );
         }
         let mut sum_sq = 0.0;
-        let rows = fit
-            .final_
-            .predictive
-            .iter()
-            .zip(&reference.final_.predictive);
-        for (row, (ours, theirs)) in rows.enumerate() {
+        let rows = &fit.final_.predictive;
+        for (row, (ours, theirs)) in rows.iter().zip(&reference.final_.predictive).enumerate() {
             ensure!(
                 ours.mean.is_finite() && theirs.mean.is_finite(),
                 "{name}: row {row}: predictive mean {} against the reference's {}",
@@ -132,7 +128,7 @@ impl Distance {
             seed: fit.seed,
             n_particles: fit.n_particles,
             log_marginal: fit.log_marginal,
-            predictive_rms: (sum_sq / fit.n_obs.max(1) as f64).sqrt(),
+            predictive_rms: (sum_sq / rows.len().max(1) as f64).sqrt(),
             allocation_max,
         })
     }
