@@ -15,6 +15,7 @@
 //! `S` particle-observations of sweep per particle per step, amortized.
 
 use crate::dims::{Const, Experts, Features};
+use crate::expert::{Expert, Gaussian};
 use crate::filter::{ParticleSet, Update};
 use crate::particle::Particle;
 use crate::posterior::checked_features;
@@ -102,20 +103,22 @@ impl BlockState {
 /// }
 /// assert_eq!((block.moves(), block.filled()), (2, 2)); // after rows 4 and 8
 /// ```
-pub struct BlockMove<'a, const K: usize, const D: usize>
+pub struct BlockMove<'a, const K: usize, const D: usize, E = Gaussian<D>>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
-    frozen: &'a mut [Particle<K, D>],
+    frozen: &'a mut [Particle<K, D, E>],
     rows: &'a mut [Row<D>],
     state: &'a mut BlockState,
 }
 
-impl<'a, const K: usize, const D: usize> BlockMove<'a, K, D>
+impl<'a, const K: usize, const D: usize, E> BlockMove<'a, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
     /// Borrows the storage: `frozen` needs one slot per particle of the
     /// set it will follow, `rows` at least one (its length is `W`).
@@ -123,7 +126,7 @@ where
     /// # Errors
     /// [`Error::WrongLength`] for no rows or more than `u32::MAX`.
     pub fn new(
-        frozen: &'a mut [Particle<K, D>],
+        frozen: &'a mut [Particle<K, D, E>],
         rows: &'a mut [Row<D>],
         state: &'a mut BlockState,
     ) -> Result<Self, Error> {
@@ -143,7 +146,7 @@ where
     /// # Errors
     /// [`Error::WrongLength`] unless there is one frozen slot per
     /// particle (nothing changed).
-    pub fn start(&mut self, set: &ParticleSet<'_, K, D>) -> Result<(), Error> {
+    pub fn start(&mut self, set: &ParticleSet<'_, K, D, E>) -> Result<(), Error> {
         let particles = set.particles();
         if particles.len() != self.frozen.len() {
             return Err(Error::WrongLength);
@@ -164,7 +167,7 @@ where
     /// [`Error::Uninitialized`] before [`BlockMove::start`].
     pub fn observe<R: RngCore + ?Sized>(
         &mut self,
-        set: &mut ParticleSet<'_, K, D>,
+        set: &mut ParticleSet<'_, K, D, E>,
         x: &[f32],
         y: f32,
         rng: &mut R,
@@ -183,7 +186,7 @@ where
         Ok(update)
     }
 
-    fn move_block<R: RngCore + ?Sized>(&mut self, set: &mut ParticleSet<'_, K, D>, rng: &mut R) {
+    fn move_block<R: RngCore + ?Sized>(&mut self, set: &mut ParticleSet<'_, K, D, E>, rng: &mut R) {
         let (particles, state) = set.storage_mut();
         let config = *state.config();
         for (particle, frozen) in particles.iter_mut().zip(self.frozen.iter_mut()) {

@@ -50,6 +50,10 @@ pub enum Error {
     /// The filter was used before [`Filter::reset`](crate::Filter::reset)
     /// drew its initial particles. Nothing was changed; call `reset`.
     Uninitialized,
+    /// The response is not one the expert family can explain: a
+    /// [`Bernoulli`](crate::expert::Bernoulli) expert takes 0 or 1.
+    /// Rejected, state unchanged.
+    InvalidResponse,
 }
 
 impl Error {
@@ -68,6 +72,7 @@ impl Error {
             Error::NotPositiveDefinite => "matrix is not positive definite",
             Error::InvalidConfig => "prior or setting out of range",
             Error::Uninitialized => "filter used before reset",
+            Error::InvalidResponse => "response not in the expert family's support",
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::dims::{Const, Experts, Features};
 use crate::dist::{categorical, uniform};
+use crate::expert::{Expert, Gaussian, Predictive};
 use crate::math::max_finite;
 use crate::particle::Particle;
 use crate::posterior::{self, check_values, checked_features, Mixture, Prediction};
@@ -140,21 +141,23 @@ pub struct Update<const K: usize> {
 /// let update = set.observe(&[1.0, 0.3], 0.7, &mut rng).unwrap();
 /// assert!(update.log_pred.is_finite() && update.ess <= 10.0);
 /// ```
-pub struct ParticleSet<'a, const K: usize, const D: usize>
+pub struct ParticleSet<'a, const K: usize, const D: usize, E = Gaussian<D>>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
-    particles: &'a mut [Particle<K, D>],
+    particles: &'a mut [Particle<K, D, E>],
     weights: &'a mut [f32],
     counts: &'a mut [u32],
     state: &'a mut FilterState<K>,
 }
 
-impl<'a, const K: usize, const D: usize> ParticleSet<'a, K, D>
+impl<'a, const K: usize, const D: usize, E> ParticleSet<'a, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
     /// Borrows storage for `particles.len()` particles: the particles, one
     /// weight and one offspring count each (step scratch), and the state.
@@ -162,7 +165,7 @@ where
     /// # Errors
     /// [`Error::WrongLength`] if the slices are empty or differ in length.
     pub fn new(
-        particles: &'a mut [Particle<K, D>],
+        particles: &'a mut [Particle<K, D, E>],
         weights: &'a mut [f32],
         counts: &'a mut [u32],
         state: &'a mut FilterState<K>,
@@ -186,7 +189,7 @@ where
     }
 
     /// The particles, read-only.
-    pub fn particles(&self) -> &[Particle<K, D>] {
+    pub fn particles(&self) -> &[Particle<K, D, E>] {
         self.particles
     }
 
@@ -296,6 +299,7 @@ where
         self.ready()?;
         let x: [f32; D] = checked_features(x)?;
         check_values(&[y])?;
+        E::check_response(y)?;
         let n = self.particles.len();
 
         // 1. Weights in log space, and the predictive before y is used,
@@ -480,7 +484,7 @@ where
     }
 
     /// Mutable particles and state, for restoring a snapshot.
-    pub(crate) fn storage_mut(&mut self) -> (&mut [Particle<K, D>], &mut FilterState<K>) {
+    pub(crate) fn storage_mut(&mut self) -> (&mut [Particle<K, D, E>], &mut FilterState<K>) {
         (self.particles, self.state)
     }
 }
@@ -510,21 +514,23 @@ where
 /// assert!(filter.state().log_marginal().is_finite());
 /// ```
 #[derive(Debug, Clone)]
-pub struct Filter<const N: usize, const K: usize, const D: usize>
+pub struct Filter<const N: usize, const K: usize, const D: usize, E = Gaussian<D>>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
-    particles: [Particle<K, D>; N],
+    particles: [Particle<K, D, E>; N],
     weights: [f32; N],
     counts: [u32; N],
     state: FilterState<K>,
 }
 
-impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D>
+impl<const N: usize, const K: usize, const D: usize, E> Filter<N, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
     /// Zeroed storage (a `static` lands in `.bss`), not yet usable: call [`Filter::reset`]
     /// to draw the initial particles. Zero sizes fail at compile time.
@@ -540,7 +546,7 @@ where
     }
 
     /// The algorithm's view of this storage, erasing `N`.
-    pub fn as_set(&mut self) -> ParticleSet<'_, K, D> {
+    pub fn as_set(&mut self) -> ParticleSet<'_, K, D, E> {
         ParticleSet {
             particles: &mut self.particles,
             weights: &mut self.weights,
@@ -594,7 +600,7 @@ where
     }
 
     /// The particles, read-only.
-    pub fn particles(&self) -> &[Particle<K, D>; N] {
+    pub fn particles(&self) -> &[Particle<K, D, E>; N] {
         &self.particles
     }
 
@@ -604,10 +610,11 @@ where
     }
 }
 
-impl<const N: usize, const K: usize, const D: usize> Default for Filter<N, K, D>
+impl<const N: usize, const K: usize, const D: usize, E> Default for Filter<N, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
     fn default() -> Self {
         Self::new()

@@ -2,9 +2,8 @@
 //! (docs/model.md §1 gate, §2, §3 step 6).
 
 use crate::dims::{Const, Features, Zeroed};
-use crate::dist::{normal, polya_gamma};
-use crate::linalg::{self, Factor, Triangle};
-use crate::math::{dot, sigmoid, sigmoid_pair};
+use crate::logistic::Logistic;
+use crate::math::{sigmoid, sigmoid_pair};
 use crate::Error;
 use rand_core::RngCore;
 
@@ -82,24 +81,15 @@ pub fn stick_breaking_linear<const K: usize>(psi: &[f32; K], pi: &mut [f32; K]) 
     }
 }
 
-/// One stick's Pólya-Gamma statistics, its horseshoe local scales and its
-/// current coefficients `φ_j`.
-///
-/// `Λ = diag(prior precision) + S` is factored afresh whenever `φ_j` is
-/// drawn, from `S` (a packed lower triangle) and the prior precisions the
-/// caller passes: a stored factor would cost `D(D+1)/2` words per stick,
-/// and at D = 4 a fresh factor costs about what its rank-1 update did.
+/// One stick: its Pólya-Gamma statistics and current coefficients `φ_j`
+/// ([`Logistic`]) and its horseshoe local scales.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stick<const D: usize>
 where
     Const<D>: Features,
 {
-    /// `S = Σ ω x xᵀ` (lower triangle).
-    pub(crate) s: Triangle<D>,
-    /// `r = Σ κ x`.
-    pub(crate) r: [f32; D],
-    /// Current draw of the coefficients `φ_j`.
-    pub(crate) phi: [f32; D],
+    /// `S`, `r` of the stick's trials and `φ_j`.
+    pub(crate) logistic: Logistic<D>,
     /// Horseshoe local scales `λ²_{j,l}` (unused for an unshrunk intercept).
     pub(crate) lambda2: [f32; D],
     /// Makalic–Schmidt auxiliaries `ν_{j,l}`.
@@ -112,9 +102,7 @@ where
 {
     /// All-zero placeholder for `const` construction; not a valid state.
     const ZERO: Self = Stick {
-        s: Triangle::ZERO,
-        r: [0.0; D],
-        phi: [0.0; D],
+        logistic: Logistic::ZERO,
         lambda2: [0.0; D],
         nu: [0.0; D],
     };
@@ -126,7 +114,7 @@ where
 {
     /// Current coefficients `φ_j`.
     pub fn phi(&self) -> &[f32; D] {
-        &self.phi
+        self.logistic.coef()
     }
 
     /// Horseshoe local scales `λ²_{j,l}`.
@@ -136,7 +124,7 @@ where
 
     /// The stick's logit `ψ = xᵀφ`.
     pub fn logit(&self, x: &[f32; D]) -> f32 {
-        dot(x, &self.phi)
+        self.logistic.logit(x)
     }
 
     /// One Bernoulli trial of this stick at `x` (docs/model.md §3 step 6):
@@ -154,65 +142,19 @@ where
         rng: &mut R,
     ) -> Result<(), Error> {
         self.add_trial(x, success, rng);
-        self.redraw_phi(prior, rng)
+        self.logistic.redraw(prior, rng)
     }
 
-    /// The statistics half of [`Stick::observe_trial`]: `ω ~ PG(1, xᵀφ)`,
-    /// `S += ω x xᵀ`, `r += κ x`. `φ` is left alone (a rejuvenation sweep
-    /// redraws it once after all its trials).
+    /// The statistics half of [`Stick::observe_trial`], at the current `φ`
+    /// (a rejuvenation sweep redraws `φ` once after all its trials).
     pub(crate) fn add_trial<R: RngCore + ?Sized>(
         &mut self,
         x: &[f32; D],
         success: bool,
         rng: &mut R,
     ) {
-        let omega = polya_gamma::sample(rng, self.logit(x));
-        let kappa = if success { 0.5 } else { -0.5 };
-        for i in 0..D {
-            for (j, s_ij) in self.s.row_mut(i).iter_mut().enumerate() {
-                *s_ij += omega * x[i] * x[j];
-            }
-            self.r[i] += kappa * x[i];
-        }
-    }
-
-    /// Forgets every trial: `S = 0`, `r = 0` (`φ` and the scales are kept
-    /// until the caller redraws them).
-    pub(crate) fn clear_trials(&mut self) {
-        self.s = Triangle::ZERO;
-        self.r = [0.0; D];
-    }
-
-    /// The Cholesky factor `L` of `Λ = diag(prior) + S`.
-    ///
-    /// # Errors
-    /// [`Error::NotPositiveDefinite`] if `Λ` is not, even with jitter.
-    pub(crate) fn precision_factor(&self, prior: &[f32; D]) -> Result<Factor<D>, Error> {
-        let diagonal = core::array::from_fn(|l| self.s[(l, l)] + prior[l]);
-        let mut chol = Factor::ZERO;
-        linalg::cholesky_with_jitter(&self.s, &diagonal, &mut chol)?;
-        Ok(chol)
-    }
-
-    /// `φ = Λ⁻¹r + L⁻ᵀε` with `ε ~ N(0, I)` and `Λ = diag(prior) + S`:
-    /// one factorization, two triangular solves.
-    ///
-    /// # Errors
-    /// As [`Stick::precision_factor`]; `φ` is then unchanged.
-    pub(crate) fn redraw_phi<R: RngCore + ?Sized>(
-        &mut self,
-        prior: &[f32; D],
-        rng: &mut R,
-    ) -> Result<(), Error> {
-        let chol = self.precision_factor(prior)?;
-        let mut v = self.r;
-        linalg::solve_lower(&chol, &mut v);
-        for vi in v.iter_mut() {
-            *vi += normal::standard_normal(rng);
-        }
-        linalg::solve_lower_transposed(&chol, &mut v);
-        self.phi = v;
-        Ok(())
+        let logit = self.logit(x);
+        self.logistic.add_trial(x, logit, success, rng);
     }
 }
 

@@ -171,7 +171,7 @@ pub fn draw_scales<R: RngCore + ?Sized, const D: usize>(
     let mut sum_phi2_over_lambda2 = 0.0f32;
     for stick in sticks.iter_mut() {
         for l in (0..D).filter(|&l| is_shrunk(config, l)) {
-            let phi2 = stick.phi[l] * stick.phi[l];
+            let phi2 = stick.phi()[l] * stick.phi()[l];
             stick.lambda2[l] = draw_scale(rng, 1.0, 1.0 / stick.nu[l] + phi2 / (2.0 * global.tau2));
             stick.nu[l] = draw_scale(rng, 1.0, 1.0 + 1.0 / stick.lambda2[l]);
             sum_phi2_over_lambda2 += phi2 / stick.lambda2[l];
@@ -198,7 +198,7 @@ where
 {
     for stick in sticks.iter_mut() {
         let prior = prior_precisions(config, stick, global);
-        stick.redraw_phi(&prior, rng)?;
+        stick.logistic.redraw(&prior, rng)?;
     }
     Ok(())
 }
@@ -208,6 +208,7 @@ mod tests {
     use super::*;
     use crate::dims::Zeroed;
     use crate::linalg::Triangle;
+    use crate::logistic::Logistic;
     use rand_core::SeedableRng;
     use rand_xorshift::XorShiftRng;
 
@@ -237,10 +238,12 @@ mod tests {
 
     fn sticks_with_phi(phi: [[f32; 3]; 2]) -> [Stick<3>; 2] {
         phi.map(|p| Stick {
-            phi: p,
+            logistic: Logistic {
+                coef: p,
+                ..Logistic::ZERO
+            },
             lambda2: [1.0; 3],
             nu: [1.0; 3],
-            ..Stick::ZERO
         })
     }
 
@@ -276,7 +279,7 @@ mod tests {
                     "intercept untouched"
                 );
                 for l in 1..3 {
-                    let phi2 = old.phi[l] * old.phi[l];
+                    let phi2 = old.phi()[l] * old.phi()[l];
                     let rate = 1.0 / old.nu[l] + phi2 / (2.0 * old_global.tau2);
                     lambda.add(rate / new.lambda2[l]);
                     nu.add((1.0 + 1.0 / new.lambda2[l]) / new.nu[l]);
@@ -361,12 +364,12 @@ mod tests {
         let config = Config::default_for(3);
         let mut rng = XorShiftRng::seed_from_u64(8);
         let mut sticks = sticks_with_phi([[0.1, 0.2, 0.3], [0.0; 3]]);
-        sticks[0].s =
+        sticks[0].logistic.s =
             Triangle::from_fn(|i, j| [[2.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.5, 0.5, 2.0]][i][j]);
         let global = GlobalScale { tau2: 0.5, xi: 1.0 };
         rebuild(&mut sticks, &global, &config, &mut rng).unwrap();
         let prior = prior_precisions(&config, &sticks[0], &global);
-        let l = sticks[0].precision_factor(&prior).unwrap();
+        let l = sticks[0].logistic.precision_factor(&prior).unwrap();
         for i in 0..3 {
             for j in 0..=i {
                 let llt: f32 = (0..=j).map(|k| l[(i, k)] * l[(j, k)]).sum();
@@ -376,7 +379,7 @@ mod tests {
                     0.0
                 };
                 assert!(
-                    (llt - sticks[0].s[(i, j)] - prior).abs() < 1e-5,
+                    (llt - sticks[0].logistic.s[(i, j)] - prior).abs() < 1e-5,
                     "({i},{j})"
                 );
             }

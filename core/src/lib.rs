@@ -17,6 +17,7 @@ pub mod frame;
 pub mod gate;
 pub mod horseshoe;
 pub mod linalg;
+pub mod logistic;
 pub mod math;
 pub mod particle;
 pub mod posterior;

@@ -3,7 +3,7 @@
 //! (docs/model.md §3).
 
 use crate::dims::{Const, Experts, Features, Zeroed};
-use crate::expert::ExpertStats;
+use crate::expert::{Expert, Gaussian};
 use crate::gate::{stick_breaking, stick_breaking_linear, Stick};
 use crate::horseshoe::{self, GlobalScale};
 use crate::{Config, Error};
@@ -26,12 +26,13 @@ use rand_core::RngCore;
 /// assert_eq!(particle.experts()[1].shape(), 2.0);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Particle<const K: usize, const D: usize>
+pub struct Particle<const K: usize, const D: usize, E = Gaussian<D>>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
-    pub(crate) experts: [ExpertStats<D>; K],
+    pub(crate) experts: [E; K],
     pub(crate) sticks: <Const<K> as Experts>::PerStick<Stick<D>>,
     pub(crate) global: GlobalScale,
     /// Log weight carried from a step that did not resample (docs/model.md
@@ -47,15 +48,16 @@ where
     pub(crate) alloc_weights: [f32; K],
 }
 
-impl<const K: usize, const D: usize> Particle<K, D>
+impl<const K: usize, const D: usize, E> Particle<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
     /// Placeholder for `const` construction and bulk allocation; not a
     /// valid state until the owning filter is reset.
     pub const ZERO: Self = Particle {
-        experts: [ExpertStats::ZERO; K],
+        experts: [E::ZERO; K],
         sticks: Zeroed::ZERO,
         global: GlobalScale::ZERO,
         ln_weight: 0.0,
@@ -63,7 +65,7 @@ where
     };
 
     /// Every expert's statistics.
-    pub fn experts(&self) -> &[ExpertStats<D>; K] {
+    pub fn experts(&self) -> &[E; K] {
         &self.experts
     }
 
@@ -94,16 +96,20 @@ where
     }
 
     /// Experts at the prior; scales, intercepts and `φ` drawn from their
-    /// priors (docs/model.md §3, "Initialization").
+    /// priors (docs/model.md §3, "Initialization"), then any parameter the
+    /// expert family carries.
     pub(crate) fn draw_prior<R: RngCore + ?Sized>(
         &mut self,
         config: &Config,
         rng: &mut R,
     ) -> Result<(), Error> {
-        self.experts = [ExpertStats::prior(config); K];
+        self.experts = [E::prior(config); K];
         self.sticks = Zeroed::ZERO;
         self.ln_weight = 0.0;
-        horseshoe::draw_prior(self.sticks.as_mut(), &mut self.global, config, rng)
+        horseshoe::draw_prior(self.sticks.as_mut(), &mut self.global, config, rng)?;
+        self.experts
+            .iter_mut()
+            .try_for_each(|expert| expert.redraw(config, rng))
     }
 
     /// Stick logits `ψ_j = xᵀφ_j` (`psi[K−1] = 0`) and `ln π_k(x)`.
@@ -157,7 +163,7 @@ where
         self.experts
             .get_mut(z)
             .ok_or(Error::WrongLength)?
-            .absorb(x, y)?;
+            .absorb(x, y, config, rng)?;
         let sticks = self.sticks.as_mut();
         let trials = (z + 1).min(sticks.len());
         for (j, stick) in sticks[..trials].iter_mut().enumerate() {

@@ -5,7 +5,7 @@
 
 use crate::dims::{Const, Experts, Features};
 use crate::dist::categorical;
-use crate::expert::StudentT;
+use crate::expert::{Expert, Predictive};
 use crate::math::sqrt;
 use crate::particle::Particle;
 use crate::{Config, Error, MAX_ABS_INPUT};
@@ -77,7 +77,9 @@ impl Moments {
 
 /// Total weight of `particles`, at least the smallest positive f32 so a
 /// mean over it is defined.
-fn total_weight<const K: usize, const D: usize>(particles: &[Particle<K, D>]) -> f32
+fn total_weight<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
+) -> f32
 where
     Const<K>: Experts,
     Const<D>: Features,
@@ -104,13 +106,14 @@ impl<const K: usize> Mixture<K> {
         gate: [0.0; K],
     };
 
-    pub(crate) fn add(&mut self, k: usize, pi: f32, t: &StudentT) {
+    pub(crate) fn add(&mut self, k: usize, pi: f32, t: &impl Predictive) {
         self.gate[k] += pi;
         // A component of probability 0 adds nothing, even one whose moments
         // are infinite (0·∞ would make the sums NaN).
         if pi > 0.0 {
-            self.mean += pi * t.loc;
-            self.second += pi * (t.variance() + t.loc * t.loc);
+            let mean = t.mean();
+            self.mean += pi * mean;
+            self.second += pi * (t.variance() + mean * mean);
         }
     }
 
@@ -165,8 +168,8 @@ pub(crate) fn checked_features<const D: usize>(x: &[f32]) -> Result<[f32; D], Er
 /// assert_eq!(p.mean, 0.0); // experts at the prior mean
 /// assert!((p.gate.iter().sum::<f32>() - 1.0).abs() < 1e-5);
 /// ```
-pub fn predict<const K: usize, const D: usize>(
-    particles: &[Particle<K, D>],
+pub fn predict<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
     x: &[f32],
 ) -> Result<Prediction<K>, Error>
 where
@@ -226,8 +229,8 @@ where
 /// let nan = posterior::allocation(filter.particles(), &[1.0, 0.0], f32::NAN);
 /// assert_eq!(nan, Err(hsmoe_core::Error::NonFinite));
 /// ```
-pub fn allocation<const K: usize, const D: usize>(
-    particles: &[Particle<K, D>],
+pub fn allocation<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
     x: &[f32],
     y: f32,
 ) -> Result<[f32; K], Error>
@@ -280,8 +283,8 @@ where
 /// assert!(scores.gate_sd.iter().all(|sd| *sd > 0.0)); // prior draws differ
 /// assert_eq!(scores.logit_sd[2], 0.0); // no third stick
 /// ```
-pub fn router_scores<const K: usize, const D: usize>(
-    particles: &[Particle<K, D>],
+pub fn router_scores<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
     x: &[f32],
 ) -> Result<RouterScores<K>, Error>
 where
@@ -347,8 +350,8 @@ where
 /// let sorted = posterior::expert_shares(filter.particles(), &config, true);
 /// assert!(sorted[0] >= sorted[1] && sorted[1] >= sorted[2]);
 /// ```
-pub fn expert_shares<const K: usize, const D: usize>(
-    particles: &[Particle<K, D>],
+pub fn expert_shares<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
     config: &Config,
     sorted: bool,
 ) -> [f32; K]
@@ -363,7 +366,7 @@ where
         n += weight;
         let experts = particle.experts();
         let mut held: [f64; K] =
-            core::array::from_fn(|k| f64::from(experts[k].shape() - config.a0).max(0.0));
+            core::array::from_fn(|k| f64::from(experts[k].observations(config)).max(0.0));
         if sorted {
             held.sort_unstable_by(|u, v| v.total_cmp(u));
         }
@@ -391,8 +394,8 @@ where
 /// assert_eq!(summary.shrinkage[0][0], 0.0); // the intercept is not shrunk
 /// assert!(summary.shrinkage[0][1] > 0.0 && summary.shrinkage[0][1] < 1.0);
 /// ```
-pub fn gate_summary<const K: usize, const D: usize>(
-    particles: &[Particle<K, D>],
+pub fn gate_summary<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
     config: &crate::Config,
 ) -> GateSummary<K, D>
 where

@@ -638,6 +638,9 @@ impl From<Error> for RejectReason {
             Error::WrongLength => RejectReason::WrongLength,
             Error::Degenerate => RejectReason::Degenerate,
             Error::NotPositiveDefinite => RejectReason::Numerical,
+            // A response outside the family's support (a Bernoulli y of
+            // 0.5) is out of the range the filter accepts.
+            Error::InvalidResponse => RejectReason::OutOfRange,
             Error::InvalidConfig | Error::Uninitialized => RejectReason::Unsupported,
         }
     }
@@ -958,6 +961,7 @@ pub(crate) mod tests {
             (Error::NotPositiveDefinite, RejectReason::Numerical),
             (Error::InvalidConfig, RejectReason::Unsupported),
             (Error::Uninitialized, RejectReason::Unsupported),
+            (Error::InvalidResponse, RejectReason::OutOfRange),
         ];
         for (error, reason) in pairs {
             assert_eq!(RejectReason::from(error), reason);

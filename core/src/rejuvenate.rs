@@ -3,33 +3,33 @@
 //! (docs/model.md §4 Rejuvenation).
 //!
 //! A particle carries sufficient statistics, not its allocation path, and
-//! the statistics are all a sweep needs: it draws each expert's `(β, σ²)`
-//! from the NIG posterior the statistics define, redraws every allocation
-//! `z_s` from its full conditional given `β, σ², φ` (with `ω`
-//! marginalized), draws the Pólya-Gamma `ω` of every stick trial the new
-//! allocations imply given the current `φ`, rebuilds every expert and
-//! stick from the prior up, and then draws `φ | ω, z`, the horseshoe
-//! scales `| φ`, and `φ` again (as the refresh does). Each block is a
-//! draw from a full conditional of the joint posterior of
-//! `(z, ω, φ, scales, β, σ²)`, so the sweep is a Gibbs scan for it; `β,
-//! σ²` are then integrated out again by keeping only the statistics.
+//! the statistics are all a sweep needs: it draws each expert's parameters
+//! (a Gaussian expert's `(β, σ²)` from the NIG posterior its statistics
+//! define; a Bernoulli expert's `β` is the one the particle carries),
+//! redraws every allocation `z_s` from its full conditional given them and
+//! `φ` (with `ω` marginalized), draws the Pólya-Gamma `ω` of every stick
+//! trial the new allocations imply given the current `φ`, rebuilds every
+//! expert and stick from the prior up, and then draws `φ | ω, z`, the
+//! horseshoe scales `| φ`, and `φ` again (as the refresh does), and any
+//! parameter an expert carries given its rebuilt statistics. Each block is
+//! a draw from a full conditional of the joint posterior of
+//! `(z, ω, φ, scales, expert parameters)`, so the sweep is a Gibbs scan
+//! for it; a Gaussian expert's `(β, σ²)` are then integrated out again by
+//! keeping only the statistics.
 //!
 //! Cost: O(t·K·D²) per sweep, no allocation; the sweep works on a copy of
 //! the particle and writes it back only on success.
 
+use crate::dims::Zeroed;
 use crate::dims::{Const, Experts, Features};
 use crate::dist::categorical;
-use crate::expert::ExpertStats;
+use crate::expert::Expert;
 use crate::horseshoe;
-use crate::math::dot;
 use crate::particle::Particle;
 use crate::posterior::check_values;
 use crate::{Config, Error};
 use core::fmt;
 use rand_core::RngCore;
-
-/// `ln √(2π)`.
-const LN_SQRT_2PI: f32 = 0.918_938_5;
 
 /// Smallest total allocation weight drawn from in linear space: 2⁻⁹⁶, so a
 /// weight lost to underflow (below 2⁻¹²⁶) is under 2⁻³⁰ of the total.
@@ -131,8 +131,8 @@ impl core::error::Error for MoveError {}
 /// let used: f32 = particle.experts().iter().map(|e| e.shape() - config.a0).sum();
 /// assert_eq!(used, 10.0); // every observation allocated once: a = a0 + n/2
 /// ```
-pub fn sweep<'a, R, I, const K: usize, const D: usize>(
-    particle: &mut Particle<K, D>,
+pub fn sweep<'a, R, I, const K: usize, const D: usize, E>(
+    particle: &mut Particle<K, D, E>,
     stream: I,
     config: &Config,
     rng: &mut R,
@@ -142,11 +142,12 @@ where
     I: IntoIterator<Item = &'a ([f32; D], f32)>,
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
     let mut prior = *particle;
-    prior.experts = [ExpertStats::prior(config); K];
+    prior.experts = [E::prior(config); K];
     for stick in prior.sticks_mut() {
-        stick.clear_trials();
+        stick.logistic.clear_trials();
     }
     sweep_block(particle, &prior, stream, config, rng)
 }
@@ -185,9 +186,9 @@ where
 /// rejuvenate::sweep_block(&mut particle, &frozen, &stream[15..], &config, &mut rng).unwrap();
 /// assert_eq!(particle.experts()[0].shape(), config.a0 + 10.0); // 20 observations, each once
 /// ```
-pub fn sweep_block<'a, R, I, const K: usize, const D: usize>(
-    particle: &mut Particle<K, D>,
-    frozen: &Particle<K, D>,
+pub fn sweep_block<'a, R, I, const K: usize, const D: usize, E>(
+    particle: &mut Particle<K, D, E>,
+    frozen: &Particle<K, D, E>,
     block: I,
     config: &Config,
     rng: &mut R,
@@ -197,39 +198,35 @@ where
     I: IntoIterator<Item = &'a ([f32; D], f32)>,
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
-    // (β_k, σ²_k) from each expert's posterior; the Gaussian log density
-    // then costs no transcendental per observation.
-    let mut beta = [[0.0f32; D]; K];
-    let mut ln_norm = [0.0f32; K];
-    let mut half_precision = [0.0f32; K];
-    for (k, expert) in particle.experts.iter().enumerate() {
-        let (b, sigma2) = expert
+    // Each expert's parameters (for a Gaussian expert, (β_k, σ²_k) from its
+    // NIG posterior), at which every allocation's likelihood is evaluated.
+    let mut draws = [E::Draw::ZERO; K];
+    for (k, (draw, expert)) in draws.iter_mut().zip(&particle.experts).enumerate() {
+        *draw = expert
             .draw(rng)
             .map_err(|error| MoveError::Expert { k, error })?;
-        beta[k] = b;
-        ln_norm[k] = -LN_SQRT_2PI - 0.5 * libm::logf(sigma2);
-        half_precision[k] = 0.5 / sigma2;
     }
 
     let mut next = *particle;
     next.experts = frozen.experts;
     for (stick, base) in next.sticks_mut().iter_mut().zip(frozen.sticks()) {
-        stick.s = base.s;
-        stick.r = base.r;
+        stick.logistic.s = base.logistic.s;
+        stick.logistic.r = base.logistic.r;
     }
     let (mut psi, mut pi, mut ln_w, mut w) = ([0.0f32; K], [0.0f32; K], [0.0f32; K], [0.0f32; K]);
     for (index, (x, y)) in block.into_iter().enumerate() {
         check_values(x)
             .and_then(|()| check_values(&[*y]))
+            .and_then(|()| E::check_response(*y))
             .map_err(|error| MoveError::Observation { index, error })?;
         // z_s ∝ π_k(x_s; φ) N(y_s; x_sᵀβ_k, σ²_k): `next` still has the old φ.
         // In linear space, π_k · exp(ℓ_k − max ℓ), which needs no
         // logarithm for the gate.
         next.gate_linear(x, &mut psi, &mut pi);
-        for (k, l) in ln_w.iter_mut().enumerate() {
-            let residual = y - dot(x, &beta[k]);
-            *l = ln_norm[k] - residual * residual * half_precision[k];
+        for (l, draw) in ln_w.iter_mut().zip(&draws) {
+            *l = E::ln_likelihood(draw, x, *y);
         }
         categorical::exp_shifted(&ln_w, &mut w).ok_or(MoveError::Allocation { index })?;
         let mut total = 0.0;
@@ -253,7 +250,7 @@ where
         }
         .ok_or(MoveError::Allocation { index })?;
         next.experts[z]
-            .absorb(x, *y)
+            .add(&draws[z], x, *y, rng)
             .map_err(|error| MoveError::Expert { k: z, error })?;
         // ω ~ PG(1, xᵀφ_j) for each stick the allocation passed (as in the
         // particle-learning step, docs/model.md §3, step 6).
@@ -261,6 +258,11 @@ where
         for (j, stick) in next.sticks_mut()[..trials].iter_mut().enumerate() {
             stick.add_trial(x, j == z, rng);
         }
+    }
+    for (k, expert) in next.experts.iter_mut().enumerate() {
+        expert
+            .redraw(config, rng)
+            .map_err(|error| MoveError::Expert { k, error })?;
     }
     if let Some(k) = next.experts.iter().position(|e| !e.is_finite()) {
         return Err(MoveError::Expert {
@@ -274,7 +276,7 @@ where
         let sticks = next.sticks.as_mut();
         horseshoe::rebuild(sticks, &next.global, config, rng).map_err(gate)?;
         horseshoe::refresh(sticks, &mut next.global, config, rng).map_err(gate)?;
-        if sticks.iter().flat_map(|s| &s.phi).any(|v| !v.is_finite()) {
+        if sticks.iter().flat_map(|s| s.phi()).any(|v| !v.is_finite()) {
             return Err(gate(Error::NonFinite));
         }
     }

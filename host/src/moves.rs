@@ -8,6 +8,7 @@
 //! the filter's own stream is never touched: `--moves none` is the device.
 
 use clap::{Args, ValueEnum};
+use hsmoe_core::expert::Expert;
 use hsmoe_core::rejuvenate;
 use hsmoe_core::schedule::{Schedule, Scheduler, Trigger};
 use hsmoe_core::{Config, Const, Experts, Features, Particle};
@@ -324,8 +325,8 @@ pub fn splitmix64(mut z: u64) -> u64 {
 
 /// One sweep of every particle over `stream`, in parallel; returns how
 /// many particles failed (and were left unchanged).
-pub fn sweep_all<const K: usize, const D: usize>(
-    particles: &mut [Particle<K, D>],
+pub fn sweep_all<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &mut [Particle<K, D, E>],
     stream: &[([f32; D], f32)],
     config: &Config,
     seed: u64,

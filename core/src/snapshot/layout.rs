@@ -83,7 +83,7 @@ impl Layout {
 
 impl_words!([] Config { v0, a0, b0, s0, refresh_every, gate_intercept, resample_ess });
 impl_words!([] GlobalScale { tau2, xi });
-impl_words!([const D: usize] Stick<D> where [Const<D>: Features] { s, r, phi, lambda2, nu });
+impl_words!([const D: usize] Stick<D> where [Const<D>: Features] { logistic, lambda2, nu });
 
 // By hand, since `sticks` is an array of derived length (seen as a slice);
 // `alloc_weights` is step scratch (see the module docs).

@@ -18,6 +18,7 @@ pub(crate) mod dist;
 mod filter;
 pub(crate) mod gate;
 pub(crate) mod linalg;
+pub mod logistic;
 pub(crate) mod nig;
 pub mod polya_gamma;
 pub(crate) mod prior;
@@ -56,6 +57,12 @@ pub enum ReferenceError {
     NotPositiveDefinite,
     /// Every particle weight is zero or not finite.
     Degenerate,
+    /// A response is outside the model's support: a logistic regression
+    /// ([`logistic`]) takes `y` = 0 or 1.
+    InvalidResponse,
+    /// An iterative solver (the Newton iteration of [`logistic::laplace`])
+    /// hit its iteration cap before converging.
+    NotConverged,
 }
 
 impl fmt::Display for ReferenceError {
@@ -66,6 +73,8 @@ impl fmt::Display for ReferenceError {
             ReferenceError::InvalidConfig => "invalid prior hyperparameters or run options",
             ReferenceError::NotPositiveDefinite => "a precision matrix is not positive definite",
             ReferenceError::Degenerate => "every particle weight is zero or not finite",
+            ReferenceError::InvalidResponse => "a response is outside the model's support",
+            ReferenceError::NotConverged => "an iterative solver did not converge",
         })
     }
 }
