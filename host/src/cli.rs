@@ -14,6 +14,7 @@ use crate::choose::{self, ChooseKArgs};
 use crate::compare::{self, CompareArgs};
 use crate::data::LoadOptions;
 use crate::engine::EngineKind;
+use crate::family::Family;
 use crate::fit::{self, FitOptions, FitReport, FitWith, GibbsSettings};
 use crate::gibbs::Ladder;
 use crate::model::{Model, ModelError, ModelMeta};
@@ -122,6 +123,10 @@ pub struct SimulateArgs {
     /// Seed of the random stream.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The experts' likelihood: `bernoulli` draws a 0/1 response from each
+    /// expert's logistic regression on the same features and gate.
+    #[arg(long, value_enum, default_value_t = Family::Gaussian)]
+    pub family: Family,
     /// Output CSV; the truth goes beside it as NAME.truth.json (`-`:
     /// standard output, without the truth).
     #[arg(short, long)]
@@ -142,6 +147,10 @@ pub struct FitArgs {
     /// particle filter, or the batch Gibbs sampler.
     #[arg(long, value_enum, default_value_t = EngineKind::Core)]
     pub engine: EngineKind,
+    /// The experts' likelihood (docs/model.md §10): `bernoulli` for a 0/1
+    /// response (logistic experts; core engine; never standardized).
+    #[arg(long, value_enum, default_value_t = Family::Gaussian)]
+    pub family: Family,
     /// Write the full report as JSON here (`-`: standard output, and the
     /// summary goes to standard error).
     #[arg(long)]
@@ -236,7 +245,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn simulate_command(args: &SimulateArgs) -> anyhow::Result<()> {
-    let sim = simulate::simulate(args.design, args.n, args.seed);
+    let sim = simulate::simulate_family(args.design, args.family, args.n, args.seed);
     if output::is_stdout(&args.output) {
         return output::write(&args.output, simulate::csv(&sim)?.as_bytes());
     }
@@ -254,11 +263,16 @@ fn simulate_command(args: &SimulateArgs) -> anyhow::Result<()> {
 }
 
 fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
-    let loaded = args.data.read()?;
+    let load = LoadOptions {
+        binary_response: args.family.binary_response(),
+        ..args.data.load_options()
+    };
+    let loaded = read_noting_skips(&args.data.path, &load)?;
     let data = &loaded.data;
     let mut opts = args
         .model
         .fit_options(args.engine, data, !args.data.no_intercept)?;
+    opts.family = args.family;
     opts.gibbs = GibbsSettings {
         iterations: args.gibbs_iterations,
         burn_in: args.gibbs_burn_in,
@@ -273,6 +287,9 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
     if args.save.is_some() && args.engine != EngineKind::Core {
         anyhow::bail!("--save needs --engine core (only the core filter has a saved form)");
     }
+    if args.save.is_some() && args.family != Family::Gaussian {
+        anyhow::bail!("--save is not available for {} experts yet", args.family);
+    }
     let with = FitWith {
         save: args.save.is_some(),
         scaling: loaded.scaling.as_ref(),
@@ -280,7 +297,7 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
     };
     let (mut report, saved) =
         fit::fit_with(data, &opts, with).with_context(|| args.data.path.display().to_string())?;
-    let recorded = args.data.load_options().recorded(&loaded);
+    let recorded = load.recorded(&loaded);
     report.data = Some(recorded.clone());
     // Files first: a closed stdout must not lose them.
     let mut wrote = Vec::new();

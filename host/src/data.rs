@@ -145,6 +145,10 @@ pub struct LoadOptions {
     /// [`Dataset::y`] instead of being refused (`predict`).
     #[serde(default)]
     pub response_optional: bool,
+    /// The response must be 0 or 1 and is never standardized (Bernoulli
+    /// experts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary_response: bool,
 }
 
 impl LoadOptions {
@@ -185,6 +189,7 @@ impl Default for LoadOptions {
             drop_missing: false,
             scaling: None,
             response_optional: false,
+            binary_response: false,
         }
     }
 }
@@ -371,6 +376,19 @@ pub enum DataError {
         /// The offending text.
         text: String,
     },
+    /// A binary response (Bernoulli experts) is neither 0 nor 1.
+    NotBinary {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (header = 1).
+        line: usize,
+        /// 1-based column number.
+        column: usize,
+        /// The column's header name.
+        name: String,
+        /// The offending text.
+        text: String,
+    },
     /// `--standardize` met a column with zero spread.
     Constant {
         /// The file.
@@ -454,7 +472,10 @@ impl fmt::Display for DataError {
                     path.display()
                 )?;
                 if !picked {
-                    write!(f, "; to leave the column out, list the features with --features a,b,c")?;
+                    write!(
+                        f,
+                        "; to leave the column out, list the features with --features a,b,c"
+                    )?;
                 }
                 Ok(())
             }
@@ -464,22 +485,38 @@ impl fmt::Display for DataError {
                 column,
                 name,
                 text,
-            } => write!(
-                f,
-                "{}: line {line}, column {column} (`{name}`): missing value {text:?}; fill it in, or skip such rows with --drop-missing",
-                path.display()
-            ),
-            DataError::NonFinite {
+            }
+            | DataError::NonFinite {
                 path,
                 line,
                 column,
                 name,
                 text,
-            } => write!(
-                f,
-                "{}: line {line}, column {column} (`{name}`): {text:?} is not finite",
-                path.display()
-            ),
+            }
+            | DataError::NotBinary {
+                path,
+                line,
+                column,
+                name,
+                text,
+            } => {
+                write!(
+                    f,
+                    "{}: line {line}, column {column} (`{name}`): ",
+                    path.display()
+                )?;
+                match self {
+                    DataError::Missing { .. } => write!(
+                        f,
+                        "missing value {text:?}; fill it in, or skip such rows with --drop-missing"
+                    ),
+                    DataError::NonFinite { .. } => write!(f, "{text:?} is not finite"),
+                    _ => write!(
+                        f,
+                        "{text:?} is not 0 or 1, as a response of Bernoulli experts must be"
+                    ),
+                }
+            }
             DataError::Constant { path, column, name } => write!(
                 f,
                 "{}: column {column} (`{name}`) is constant and cannot be standardized",
@@ -724,6 +761,16 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Loaded, Data
                     text,
                 });
             }
+            if opts.binary_response && Some(c) == y_col && value != 0.0 && value != 1.0 {
+                let (path, line, column, name, text) = at(c);
+                return Err(DataError::NotBinary {
+                    path,
+                    line,
+                    column,
+                    name,
+                    text,
+                });
+            }
             row.push(value);
         }
         match missing {
@@ -742,8 +789,14 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Loaded, Data
     let scaling = match &opts.scaling {
         Some(recorded) => Some(recorded.clone()),
         None if opts.standardize => {
+            // A binary response keeps its 0 and 1: its moments are (0, 1).
+            let standardized = if opts.binary_response {
+                &used[..feature_cols.len()]
+            } else {
+                &used[..]
+            };
             let mut moments = Vec::with_capacity(used.len());
-            for (column, &c) in columns.iter().zip(&used) {
+            for (column, &c) in columns.iter().zip(standardized) {
                 moments.push(column_moments(column).ok_or_else(|| DataError::Constant {
                     path: path_buf(),
                     column: c + 1,
@@ -752,8 +805,8 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Loaded, Data
             }
             // Without a response column there is nothing to record for it.
             let (y_mean, y_sd) = match y_col {
-                Some(_) => moments.pop().unwrap_or((0.0, 1.0)),
-                None => (0.0, 1.0),
+                Some(_) if !opts.binary_response => moments.pop().unwrap_or((0.0, 1.0)),
+                _ => (0.0, 1.0),
             };
             Some(Scaling {
                 x_mean: moments.iter().map(|m| m.0).collect(),

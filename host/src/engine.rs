@@ -12,6 +12,7 @@
 //! dispatches a runtime `(k, d)` to code compiled for [`CORE_K`] ×
 //! [`CORE_D`]. `N` is a runtime size.
 
+use crate::family::Family;
 use crate::gibbs::{self, GibbsOptions};
 use crate::mixture::{CoefficientMoments, ExpertCoefficients, TComponent, Unstandardize};
 use crate::moves::{
@@ -22,7 +23,7 @@ use crate::reference::gate::{log_stick_breaking, logits};
 use crate::reference::linalg::dot;
 use crate::reference::{ReferenceError, ReferenceFilter};
 use hsmoe_core::block::{BlockMove, BlockState, Row};
-use hsmoe_core::expert::Expert;
+use hsmoe_core::expert::{Bernoulli, Expert, Gaussian};
 use hsmoe_core::snapshot::{xorshift_from_state, xorshift_state, SnapshotError, SnapshotShape};
 use hsmoe_core::{posterior, Config, Const, Experts, Features, FilterState, Particle, ParticleSet};
 use rand_core::SeedableRng;
@@ -49,6 +50,38 @@ impl fmt::Display for EngineKind {
             EngineKind::Reference => "reference",
             EngineKind::Gibbs => "gibbs",
         })
+    }
+}
+
+/// Which particle engine, with which experts: an [`EngineKind`] alone
+/// means Gaussian experts.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::engine::{online_engine_with_moves, EngineChoice, EngineKind};
+/// use hsmoe_host::family::Family;
+/// let config = hsmoe_core::Config::default_for(2);
+/// let choice = EngineChoice { kind: EngineKind::Core, family: Family::Bernoulli };
+/// let mut core = online_engine_with_moves(choice, 2, 2, 50, &config, 1, None).unwrap();
+/// assert!(core.observe(&[1.0, 0.3], 1.0).is_ok());
+/// assert!(core.observe(&[1.0, 0.3], 0.5).is_err()); // not 0 or 1
+/// let reference = EngineChoice { kind: EngineKind::Reference, ..choice };
+/// assert!(online_engine_with_moves(reference, 2, 2, 50, &config, 1, None).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineChoice {
+    /// The engine.
+    pub kind: EngineKind,
+    /// The experts' likelihood.
+    pub family: Family,
+}
+
+impl From<EngineKind> for EngineChoice {
+    fn from(kind: EngineKind) -> Self {
+        EngineChoice {
+            kind,
+            family: Family::Gaussian,
+        }
     }
 }
 
@@ -79,6 +112,13 @@ pub enum EngineError {
     /// A fit with the window move has no saved form (the frozen copies
     /// and the block are not in the snapshot).
     WindowNotSaved,
+    /// What was asked is not built for this expert family yet.
+    FamilyUnsupported {
+        /// The family.
+        family: Family,
+        /// What was asked.
+        what: &'static str,
+    },
     /// Fewer particles than islands.
     TooFewParticles {
         /// Particles N.
@@ -114,6 +154,9 @@ impl fmt::Display for EngineError {
             }
             EngineError::WindowNotSaved => {
                 write!(f, "a fit with --window cannot be saved")
+            }
+            EngineError::FamilyUnsupported { family, what } => {
+                write!(f, "{what} is not available for {family} experts yet")
             }
             EngineError::TooFewParticles { particles, islands } => write!(
                 f,
@@ -395,21 +438,23 @@ pub struct EngineState {
 /// Heap storage for a runtime number of core particles: what a
 /// [`ParticleSet`] borrows.
 #[derive(Debug, Clone)]
-pub struct OwnedSet<const K: usize, const D: usize>
+pub struct OwnedSet<const K: usize, const D: usize, E = Gaussian<D>>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
-    particles: Vec<Particle<K, D>>,
+    particles: Vec<Particle<K, D, E>>,
     weights: Vec<f32>,
     counts: Vec<u32>,
     state: FilterState<K>,
 }
 
-impl<const K: usize, const D: usize> OwnedSet<K, D>
+impl<const K: usize, const D: usize, E> OwnedSet<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
     /// `n` zero particles (reset or restore before use) and a state
     /// with `config`.
@@ -438,7 +483,7 @@ where
     ///
     /// # Errors
     /// [`hsmoe_core::Error::WrongLength`] for zero particles.
-    pub fn as_set(&mut self) -> Result<ParticleSet<'_, K, D>, hsmoe_core::Error> {
+    pub fn as_set(&mut self) -> Result<ParticleSet<'_, K, D, E>, hsmoe_core::Error> {
         ParticleSet::new(
             &mut self.particles,
             &mut self.weights,
@@ -451,20 +496,22 @@ where
 /// Heap storage of the window move for a runtime number of particles and
 /// block length: what a [`BlockMove`] borrows.
 #[derive(Debug, Clone)]
-struct OwnedBlock<const K: usize, const D: usize>
+struct OwnedBlock<const K: usize, const D: usize, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
-    frozen: Vec<Particle<K, D>>,
+    frozen: Vec<Particle<K, D, E>>,
     rows: Vec<Row<D>>,
     state: BlockState,
 }
 
-impl<const K: usize, const D: usize> OwnedBlock<K, D>
+impl<const K: usize, const D: usize, E> OwnedBlock<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
     fn new(n: usize, window: WindowOptions) -> Self {
         OwnedBlock {
@@ -474,7 +521,7 @@ where
         }
     }
 
-    fn as_move(&mut self) -> Result<BlockMove<'_, K, D>, hsmoe_core::Error> {
+    fn as_move(&mut self) -> Result<BlockMove<'_, K, D, E>, hsmoe_core::Error> {
         BlockMove::new(&mut self.frozen, &mut self.rows, &mut self.state)
     }
 }
@@ -548,7 +595,7 @@ pub fn online_engine(
 /// assert!(online_engine_with_moves(EngineKind::Reference, 2, 2, 50, &config, 1, window).is_err());
 /// ```
 pub fn online_engine_with_moves(
-    kind: EngineKind,
+    kind: impl Into<EngineChoice>,
     k: usize,
     d: usize,
     n: usize,
@@ -556,6 +603,7 @@ pub fn online_engine_with_moves(
     seed: u64,
     moves: impl Into<Moves>,
 ) -> Result<Box<dyn OnlineEngine>, EngineError> {
+    let EngineChoice { kind, family } = kind.into();
     let moves = moves.into();
     let (stream, window) = match moves {
         Moves::None => (None, None),
@@ -570,9 +618,15 @@ pub fn online_engine_with_moves(
                 moves: stream,
                 window,
             };
-            core_engine(k, d, start, seed).unwrap_or(Err(EngineError::Unsupported { k, d }))
+            core_engine(family, k, d, start, seed).unwrap_or(Err(EngineError::Unsupported { k, d }))
         }
         _ if window.is_some() => Err(EngineError::CoreOnly { what: "--window" }),
+        EngineKind::Reference if family != Family::Gaussian => {
+            Err(EngineError::FamilyUnsupported {
+                family,
+                what: "--engine reference",
+            })
+        }
         EngineKind::Reference if config.resample_ess < 1.0 => Err(EngineError::CoreOnly {
             what: "--resample-ess below 1",
         }),
@@ -616,24 +670,191 @@ pub fn resume_core(
     saved: &EngineState,
     seed: u64,
 ) -> Result<Box<dyn OnlineEngine>, EngineError> {
-    core_engine(k, d, Start::Saved(saved), seed).unwrap_or(Err(EngineError::Unsupported { k, d }))
+    core_engine(Family::Gaussian, k, d, Start::Saved(saved), seed)
+        .unwrap_or(Err(EngineError::Unsupported { k, d }))
 }
 
 /// One stored row as the core sees it.
 type Observation<const D: usize> = ([f32; D], f32);
 
-/// The core filter on heap storage for a runtime number of particles.
-struct CoreEngine<const K: usize, const D: usize>
+/// What the core engine does per expert family beyond the filter itself:
+/// the saved form and the report's predictive components and
+/// coefficients, which only Gaussian experts have so far.
+trait CoreFamily<const K: usize, const D: usize>: Expert<D>
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    storage: OwnedSet<K, D>,
+    /// The family's name for the user.
+    const FAMILY: Family;
+
+    /// The filter and its RNG in the core's snapshot format.
+    fn snapshot(
+        storage: &mut OwnedSet<K, D, Self>,
+        rng: &XorShiftRng,
+    ) -> Result<Vec<u8>, EngineError>;
+
+    /// Restores [`CoreFamily::snapshot`]'s bytes; returns the RNG state.
+    fn restore(
+        storage: &mut OwnedSet<K, D, Self>,
+        snapshot: &[u8],
+    ) -> Result<[u8; 16], EngineError>;
+
+    /// The posterior predictive at `x` as its Student-t components.
+    fn components(
+        particles: &[Particle<K, D, Self>],
+        x: &[f32; D],
+    ) -> Result<Vec<TComponent>, EngineError>;
+
+    /// Each expert's coefficients mapped by `map`, with its share.
+    fn coefficients(
+        particles: &[Particle<K, D, Self>],
+        map: &Unstandardize,
+        shares: &[f64],
+    ) -> Option<Vec<ExpertCoefficients>>;
+}
+
+impl<const K: usize, const D: usize> CoreFamily<K, D> for Gaussian<D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    const FAMILY: Family = Family::Gaussian;
+
+    fn snapshot(
+        storage: &mut OwnedSet<K, D, Self>,
+        rng: &XorShiftRng,
+    ) -> Result<Vec<u8>, EngineError> {
+        let set = storage.as_set()?;
+        let mut snapshot = vec![0u8; set.snapshot_len()];
+        set.write_snapshot(&xorshift_state(rng), 0, &mut snapshot);
+        Ok(snapshot)
+    }
+
+    fn restore(
+        storage: &mut OwnedSet<K, D, Self>,
+        snapshot: &[u8],
+    ) -> Result<[u8; 16], EngineError> {
+        Ok(storage.as_set()?.restore_snapshot(snapshot)?)
+    }
+
+    fn components(
+        particles: &[Particle<K, D, Self>],
+        x: &[f32; D],
+    ) -> Result<Vec<TComponent>, EngineError> {
+        let n = particles.len() as f64;
+        let (mut psi, mut ln_pi, mut pi) = ([0.0; K], [0.0; K], [0.0; K]);
+        let mut components = Vec::with_capacity(particles.len() * K);
+        for particle in particles {
+            particle.gate_probabilities(x, &mut psi, &mut ln_pi, &mut pi);
+            for (expert, &p) in particle.experts().iter().zip(&pi) {
+                let t = expert.predictive(x);
+                components.push(TComponent {
+                    weight: f64::from(p) / n,
+                    loc: t.loc.into(),
+                    scale2: t.scale2.into(),
+                    df: t.df.into(),
+                });
+            }
+        }
+        Ok(components)
+    }
+
+    fn coefficients(
+        particles: &[Particle<K, D, Self>],
+        map: &Unstandardize,
+        shares: &[f64],
+    ) -> Option<Vec<ExpertCoefficients>> {
+        // Each row of `map` as the f32 vector whose quadratic form gives
+        // that coefficient's variance within a particle.
+        let rows: Vec<[f32; D]> = map
+            .rows
+            .iter()
+            .map(|r| narrow::<D>(r))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let summaries = (0..K)
+            .map(|k| {
+                let mut moments = CoefficientMoments::new(D);
+                for particle in particles {
+                    let expert = &particle.experts()[k];
+                    let beta = expert.mean().map(f64::from);
+                    let (a, b) = (f64::from(expert.shape()), f64::from(expert.scale()));
+                    // β | y ~ Student-t with variance b/(a − 1)·P⁻¹ for a > 1.
+                    let var: Option<Vec<f64>> = (a > 1.0).then(|| {
+                        rows.iter()
+                            .map(|r| b / (a - 1.0) * f64::from(expert.quadratic_form(r)))
+                            .collect()
+                    });
+                    moments.add(&map.apply(&beta), var.as_deref());
+                }
+                moments.finish(shares[k])
+            })
+            .collect();
+        Some(summaries)
+    }
+}
+
+impl<const K: usize, const D: usize> CoreFamily<K, D> for Bernoulli<D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    const FAMILY: Family = Family::Bernoulli;
+
+    fn snapshot(_: &mut OwnedSet<K, D, Self>, _: &XorShiftRng) -> Result<Vec<u8>, EngineError> {
+        Err(EngineError::family::<K, D, Self>("saving a model"))
+    }
+
+    fn restore(_: &mut OwnedSet<K, D, Self>, _: &[u8]) -> Result<[u8; 16], EngineError> {
+        Err(EngineError::family::<K, D, Self>("restoring a model"))
+    }
+
+    fn components(
+        _: &[Particle<K, D, Self>],
+        _: &[f32; D],
+    ) -> Result<Vec<TComponent>, EngineError> {
+        Err(EngineError::family::<K, D, Self>("predictive quantiles"))
+    }
+
+    /// Not reported: the coefficients are in standardized-x units and a
+    /// logistic expert's are not mapped back yet.
+    fn coefficients(
+        _: &[Particle<K, D, Self>],
+        _: &Unstandardize,
+        _: &[f64],
+    ) -> Option<Vec<ExpertCoefficients>> {
+        None
+    }
+}
+
+impl EngineError {
+    /// `what` is not built for experts of `E`'s family.
+    fn family<const K: usize, const D: usize, E: CoreFamily<K, D>>(what: &'static str) -> Self
+    where
+        Const<K>: Experts,
+        Const<D>: Features,
+    {
+        EngineError::FamilyUnsupported {
+            family: <E as CoreFamily<K, D>>::FAMILY,
+            what,
+        }
+    }
+}
+
+/// The core filter on heap storage for a runtime number of particles.
+struct CoreEngine<const K: usize, const D: usize, E>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+    E: Expert<D>,
+{
+    storage: OwnedSet<K, D, E>,
     rng: XorShiftRng,
     /// The moves, and the stream they sweep over.
     mover: Option<(Mover, Vec<Observation<D>>)>,
     /// The window move.
-    window: Option<OwnedBlock<K, D>>,
+    window: Option<OwnedBlock<K, D, E>>,
     seed: u64,
     /// The last step's ESS, for the record of the final sweeps.
     last_ess: f32,
@@ -661,13 +882,14 @@ enum Start<'a> {
     Saved(&'a EngineState),
 }
 
-impl<const K: usize, const D: usize> CoreEngine<K, D>
+impl<const K: usize, const D: usize, E> CoreEngine<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: CoreFamily<K, D> + 'static,
 {
     fn boxed(start: Start<'_>, seed: u64) -> Result<Box<dyn OnlineEngine>, EngineError> {
-        let engine: CoreEngine<K, D> = match start {
+        let engine: CoreEngine<K, D, E> = match start {
             Start::Prior {
                 n,
                 config,
@@ -692,7 +914,7 @@ where
             Start::Saved(saved) => {
                 let n = SnapshotShape::read(&saved.snapshot)?.n as usize;
                 let mut storage = OwnedSet::new(n.max(1), Config::default_for(D));
-                let rng_state = storage.as_set()?.restore_snapshot(&saved.snapshot)?;
+                let rng_state = E::restore(&mut storage, &saved.snapshot)?;
                 let stream = saved
                     .stream
                     .iter()
@@ -720,10 +942,11 @@ fn narrow_f32<const D: usize>(x: &[f32]) -> Result<[f32; D], EngineError> {
     x.try_into().map_err(|_| EngineError::StoredStream)
 }
 
-impl<const K: usize, const D: usize> OnlineEngine for CoreEngine<K, D>
+impl<const K: usize, const D: usize, E> OnlineEngine for CoreEngine<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: CoreFamily<K, D>,
 {
     fn observe(&mut self, x: &[f64], y: f64) -> Result<Step<f64>, EngineError> {
         let x: [f32; D] = narrow(x)?;
@@ -850,9 +1073,7 @@ where
         if self.window.is_some() {
             return Err(EngineError::WindowNotSaved);
         }
-        let set = self.storage.as_set()?;
-        let mut snapshot = vec![0u8; set.snapshot_len()];
-        set.write_snapshot(&xorshift_state(&self.rng), 0, &mut snapshot);
+        let snapshot = E::snapshot(&mut self.storage, &self.rng)?;
         let (moves, stream) = match &self.mover {
             Some((mover, stream)) => (
                 Some(mover.state()),
@@ -868,63 +1089,22 @@ where
     }
 
     fn mixture(&self, x: &[f64]) -> Result<Vec<TComponent>, EngineError> {
-        let x: [f32; D] = narrow(x)?;
-        let particles = &self.storage.particles;
-        let n = particles.len() as f64;
-        let (mut psi, mut ln_pi, mut pi) = ([0.0; K], [0.0; K], [0.0; K]);
-        let mut components = Vec::with_capacity(particles.len() * K);
-        for particle in particles {
-            particle.gate_probabilities(&x, &mut psi, &mut ln_pi, &mut pi);
-            for (expert, &p) in particle.experts().iter().zip(&pi) {
-                let t = expert.predictive(&x);
-                components.push(TComponent {
-                    weight: f64::from(p) / n,
-                    loc: t.loc.into(),
-                    scale2: t.scale2.into(),
-                    df: t.df.into(),
-                });
-            }
-        }
-        Ok(components)
+        E::components(&self.storage.particles, &narrow(x)?)
     }
 
     fn coefficients(&self, map: &Unstandardize) -> Option<Vec<ExpertCoefficients>> {
-        // Each row of `map` as the f32 vector whose quadratic form gives
-        // that coefficient's variance within a particle.
-        let rows: Vec<[f32; D]> = map
-            .rows
-            .iter()
-            .map(|r| narrow::<D>(r))
-            .collect::<Result<_, _>>()
-            .ok()?;
-        let shares = self.allocation_freq();
-        let summaries = (0..K)
-            .map(|k| {
-                let mut moments = CoefficientMoments::new(D);
-                for particle in &self.storage.particles {
-                    let expert = &particle.experts()[k];
-                    let beta = expert.mean().map(f64::from);
-                    let (a, b) = (f64::from(expert.shape()), f64::from(expert.scale()));
-                    // β | y ~ Student-t with variance b/(a − 1)·P⁻¹ for a > 1.
-                    let var: Option<Vec<f64>> = (a > 1.0).then(|| {
-                        rows.iter()
-                            .map(|r| b / (a - 1.0) * f64::from(expert.quadratic_form(r)))
-                            .collect()
-                    });
-                    moments.add(&map.apply(&beta), var.as_deref());
-                }
-                moments.finish(shares[k])
-            })
-            .collect();
-        Some(summaries)
+        E::coefficients(&self.storage.particles, map, &self.allocation_freq())
     }
 }
 
 /// `CoreEngine::<k, d>` for a `d` in the list, inside the arm for `k`.
 macro_rules! core_for_d {
-    ($k:literal, $d:expr, ($start:expr, $seed:expr), [$($dd:literal),*]) => {
+    ($k:literal, $d:expr, ($family:expr, $start:expr, $seed:expr), [$($dd:literal),*]) => {
         match $d {
-            $($dd => Some(CoreEngine::<$k, $dd>::boxed($start, $seed)),)*
+            $($dd => Some(match $family {
+                Family::Gaussian => CoreEngine::<$k, $dd, Gaussian<$dd>>::boxed($start, $seed),
+                Family::Bernoulli => CoreEngine::<$k, $dd, Bernoulli<$dd>>::boxed($start, $seed),
+            }),)*
             _ => None,
         }
     };
@@ -942,15 +1122,17 @@ macro_rules! core_sizes {
         /// against a 4-pair build.
         pub const CORE_D: &[usize] = &$ds;
 
-        /// The core engine for `(k, d)`, or `None` if not compiled.
+        /// The core engine with `family` experts for `(k, d)`, or `None`
+        /// if not compiled.
         fn core_engine(
+            family: Family,
             k: usize,
             d: usize,
             start: Start<'_>,
             seed: u64,
         ) -> Option<Result<Box<dyn OnlineEngine>, EngineError>> {
             match k {
-                $($k => core_for_d!($k, d, (start, seed), $ds),)*
+                $($k => core_for_d!($k, d, (family, start, seed), $ds),)*
                 _ => None,
             }
         }

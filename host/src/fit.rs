@@ -3,9 +3,10 @@
 
 use crate::data::{Dataset, LoadOptions, Scaling, INTERCEPT_NAME};
 use crate::engine::{
-    gibbs_final, online_engine_with_moves, EngineKind, EngineState, Final, IslandSummary,
-    OnlineEngine, Step,
+    gibbs_final, online_engine_with_moves, EngineChoice, EngineKind, EngineState, Final,
+    IslandSummary, OnlineEngine, Step,
 };
+use crate::family::Family;
 use crate::gibbs::{Convergence, GibbsOptions, Ladder};
 use crate::islands::islands_of;
 use crate::mixture::{ExpertCoefficients, Unstandardize};
@@ -92,6 +93,9 @@ pub struct FitOptions {
     /// Independent filters sharing the particles, combined by evidence
     /// (particle engines, [`crate::islands`]); 1 is one filter.
     pub islands: usize,
+    /// The experts' likelihood (docs/model.md §10); only the core engine
+    /// has experts other than Gaussian.
+    pub family: Family,
 }
 
 impl FitOptions {
@@ -129,6 +133,7 @@ impl FitOptions {
             progress: false,
             moves: Moves::None,
             islands: 1,
+            family: Family::Gaussian,
         }
     }
 }
@@ -163,6 +168,9 @@ pub struct FitReport<F> {
     pub n_particles: Option<usize>,
     /// The engine.
     pub engine: EngineKind,
+    /// The experts' likelihood.
+    #[serde(default)]
+    pub family: Family,
     /// The seed.
     pub seed: u64,
     /// `Σ_t ln p̂(y_t | past)` (`None` for gibbs).
@@ -219,6 +227,7 @@ impl<F: Copy> FitReport<F> {
             k: self.k,
             n_particles: self.n_particles,
             engine: self.engine,
+            family: self.family,
             seed: self.seed,
             log_marginal: self.log_marginal,
             predictive: self.predictive.iter().map(|s| s.map(f)).collect(),
@@ -503,6 +512,12 @@ pub fn fit_with(
     let mut islands = None;
     let continued_from = with.engine.as_ref().map(|(_, rows)| *rows);
     let (log_marginal, predictive, final_, single, mut moves) = match opts.engine {
+        EngineKind::Gibbs if opts.family != Family::Gaussian => {
+            bail!(
+                "--engine gibbs is not available for {} experts yet",
+                opts.family
+            )
+        }
         EngineKind::Gibbs => {
             let g = opts.gibbs;
             let gibbs_opts = g.options(opts.seed);
@@ -546,7 +561,11 @@ pub fn fit_with(
             let mut engine = match with.engine {
                 Some((engine, _)) => engine,
                 None => islands_of(n, opts.seed, opts.islands, |n, seed| {
-                    online_engine_with_moves(kind, k, d, n, &opts.config, seed, opts.moves)
+                    let choice = EngineChoice {
+                        kind,
+                        family: opts.family,
+                    };
+                    online_engine_with_moves(choice, k, d, n, &opts.config, seed, opts.moves)
                 })?,
             };
             let mut bar = Progress::new(opts.progress, 2 * t as u64, &format!("{kind}"));
@@ -604,6 +623,7 @@ pub fn fit_with(
         k,
         n_particles: (opts.engine != EngineKind::Gibbs).then_some(opts.n_particles),
         engine: opts.engine,
+        family: opts.family,
         seed: opts.seed,
         log_marginal,
         predictive,

@@ -11,6 +11,7 @@ pub mod compare;
 pub mod data;
 pub mod defmt_log;
 pub mod engine;
+pub mod family;
 pub mod faults;
 pub mod fit;
 pub mod gibbs;

@@ -6,6 +6,7 @@
 //! sidecar `NAME.truth.json` with the true parameters and allocations.
 
 use crate::data::{Dataset, INTERCEPT_NAME};
+use crate::family::Family;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xorshift::XorShiftRng;
@@ -66,7 +67,8 @@ pub enum GateTruth {
     None,
 }
 
-/// One true expert: `y = intercept + coefᵀx + sigma·ε`.
+/// One true expert: `y = intercept + coefᵀx + sigma·ε` (Gaussian), or
+/// `P(y = 1) = σ(intercept + coefᵀx)` (Bernoulli).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpertTruth {
     /// Intercept.
@@ -82,6 +84,9 @@ pub struct ExpertTruth {
 pub struct Truth {
     /// The design.
     pub design: Design,
+    /// The experts' likelihood (the rows' `y`).
+    #[serde(default)]
+    pub family: Family,
     /// Number of rows.
     pub n: usize,
     /// The seed.
@@ -215,6 +220,23 @@ fn gate_probs(gate: &GateTruth, k: usize, x: &[f64]) -> Vec<f64> {
 /// assert_eq!(sim, simulate(Design::Paper, 200, 7)); // reproducible
 /// ```
 pub fn simulate(design: Design, n: usize, seed: u64) -> Simulation {
+    simulate_family(design, Family::Gaussian, n, seed)
+}
+
+/// [`simulate`] with experts of `family`: for [`Family::Bernoulli`], each
+/// row's expert draws `y ~ Bernoulli(σ(intercept + coefᵀx))` instead of
+/// adding Gaussian noise (its `sigma` is not used). The features, gate
+/// and allocations are those of the Gaussian design.
+///
+/// # Examples
+/// ```
+/// use hsmoe_host::family::Family;
+/// use hsmoe_host::simulate::{simulate_family, Design};
+/// let sim = simulate_family(Design::SparseGate, Family::Bernoulli, 300, 2);
+/// assert!(sim.y.iter().all(|&y| y == 0.0 || y == 1.0));
+/// assert_eq!(sim.truth.family, Family::Bernoulli);
+/// ```
+pub fn simulate_family(design: Design, family: Family, n: usize, seed: u64) -> Simulation {
     let mut rng = XorShiftRng::seed_from_u64(seed);
     let (p, gate, experts) = match design {
         Design::Paper => paper_truth(&mut rng),
@@ -322,7 +344,13 @@ pub fn simulate(design: Design, n: usize, seed: u64) -> Simulation {
             })
             .unwrap_or(k - 1);
         let e = &experts[z];
-        y.push(e.intercept + dot(&e.coef, row) + e.sigma * normal(&mut rng));
+        let mean = e.intercept + dot(&e.coef, row);
+        y.push(match family {
+            Family::Gaussian => mean + e.sigma * normal(&mut rng),
+            Family::Bernoulli => {
+                f64::from(u8::from(rng.random::<f64>() < 1.0 / (1.0 + (-mean).exp())))
+            }
+        });
         allocations.push(z);
         for (g, p) in gate_mean.iter_mut().zip(&probs) {
             *g += p / n as f64;
@@ -337,6 +365,7 @@ pub fn simulate(design: Design, n: usize, seed: u64) -> Simulation {
         y,
         truth: Truth {
             design,
+            family,
             n,
             seed,
             k,

@@ -225,6 +225,80 @@ fn simulate_writes_csv_and_truth() {
     }
 }
 
+#[test]
+fn bernoulli_experts_simulate_and_fit_and_refuse_what_they_cannot_do() {
+    let dir = scratch("bernoulli");
+    let csv = dir.join("b.csv");
+    let path = csv.to_str().unwrap();
+    let sim = [
+        "simulate",
+        "--design",
+        "sparse-gate",
+        "--family",
+        "bernoulli",
+    ];
+    ok(&hsmoe(
+        &[&sim[..], &["--n", "200", "--seed", "2", "-o", path]].concat(),
+    ));
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("b.truth.json")).unwrap()).unwrap();
+    assert_eq!(truth["family"], "bernoulli");
+    let json = dir.join("b.json");
+    let fit = [
+        "fit",
+        "--data",
+        path,
+        "--family",
+        "bernoulli",
+        "--experts",
+        "2",
+    ];
+    let small = ["--particles", "64", "--seed", "3", "--standardize"];
+    ok(&hsmoe(
+        &[&fit[..], &small, &["--json", json.to_str().unwrap()]].concat(),
+    ));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["family"], "bernoulli");
+    assert!(report["log_marginal"].as_f64().unwrap().is_finite());
+    // The response is not standardized: the predictive means are P(y = 1).
+    for row in report["final"]["predictive"].as_array().unwrap() {
+        let p = row["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{p}");
+    }
+    for (extra, says) in [
+        (
+            &["--engine", "reference"][..],
+            "--engine reference is not available for bernoulli experts yet",
+        ),
+        (
+            &["--engine", "gibbs"][..],
+            "--engine gibbs is not available for bernoulli experts yet",
+        ),
+        (
+            &["--save", "m.json"][..],
+            "--save is not available for bernoulli experts yet",
+        ),
+    ] {
+        let line = error_line(&hsmoe(&[&fit[..], &small, extra].concat()));
+        assert!(line.contains(says), "{line}");
+    }
+    let gaussian = dir.join("g.csv");
+    std::fs::write(&gaussian, "x,y\n0.1,0\n0.2,1\n0.3,0.5\n").unwrap();
+    let line = error_line(&hsmoe(&[
+        "fit",
+        "--data",
+        gaussian.to_str().unwrap(),
+        "--family",
+        "bernoulli",
+        "--experts",
+        "2",
+    ]));
+    assert!(
+        line.contains("line 4, column 2 (`y`): \"0.5\" is not 0 or 1"),
+        "{line}"
+    );
+}
+
 /// The JSON of a core fit has the contract's fields, and its numbers are
 /// the f32 values the engine computed: a fit in this process with the
 /// same seed gives the same bits (what the firmware's telemetry is
