@@ -248,8 +248,9 @@ where
     /// One PL step (docs/model.md §3) for the observation `(x, y)`.
     ///
     /// # Errors
-    /// - [`Error::WrongLength`], [`Error::NonFinite`], [`Error::OutOfRange`]
-    ///   for bad input and [`Error::Uninitialized`] before `reset`: nothing
+    /// - [`Error::WrongLength`], [`Error::NonFinite`], [`Error::OutOfRange`],
+    ///   [`Error::InvalidResponse`] (a `y` outside the expert family's
+    ///   support) for bad input and [`Error::Uninitialized`] before `reset`: nothing
     ///   changed.
     /// - [`Error::Degenerate`] when every particle weight is zero or not
     ///   finite (an outlier beyond every predictive): the observation is
@@ -489,7 +490,8 @@ where
     }
 }
 
-/// A particle filter with `N` particles, `K` experts and `D` features in
+/// A particle filter with `N` particles, `K` experts of the family `E`
+/// ([`Gaussian`] unless named, see [`crate::expert`]) and `D` features in
 /// one fixed-size block of memory: no allocation, and `const`-constructible
 /// so firmware can place it in a `static`.
 ///

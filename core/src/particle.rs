@@ -9,8 +9,8 @@ use crate::horseshoe::{self, GlobalScale};
 use crate::{Config, Error};
 use rand_core::RngCore;
 
-/// A particle of a filter with `K` experts and `D` features: `K` experts
-/// and exactly `K − 1` sticks (the array type comes from
+/// A particle of a filter with `K` experts of the family `E` (Gaussian
+/// unless named) and `D` features: `K` experts and exactly `K − 1` sticks (the array type comes from
 /// [`Experts`], since stable Rust cannot write
 /// `[Stick<D>; K - 1]`).
 ///

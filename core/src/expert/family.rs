@@ -24,10 +24,10 @@ pub trait Predictive {
 /// ```
 /// use hsmoe_core::expert::{Expert, Gaussian, Predictive};
 /// use hsmoe_core::Config;
+/// use rand_core::SeedableRng;
 /// let config = Config::default_for(2);
 /// let mut expert = Gaussian::<2>::prior(&config);
-/// let mut rng = rand_xorshift::XorShiftRng::from_seed([7; 16]);
-/// # use rand_core::SeedableRng;
+/// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(7);
 /// expert.absorb(&[1.0, 0.5], 2.0, &config, &mut rng).unwrap();
 /// assert_eq!(expert.observations(&config), 1.0);
 /// assert!(expert.predictive(&[1.0, 0.5]).mean() > 0.0);
