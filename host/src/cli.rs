@@ -124,7 +124,8 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// The experts' likelihood: `bernoulli` draws a 0/1 response from each
-    /// expert's logistic regression on the same features and gate.
+    /// expert's logistic regression on the same features and gate,
+    /// `student` adds Student-t (4 degrees of freedom) noise.
     #[arg(long, value_enum, default_value_t = Family::Gaussian)]
     pub family: Family,
     /// Output CSV; the truth goes beside it as NAME.truth.json (`-`:
@@ -148,7 +149,9 @@ pub struct FitArgs {
     #[arg(long, value_enum, default_value_t = EngineKind::Core)]
     pub engine: EngineKind,
     /// The experts' likelihood (docs/model.md §10): `bernoulli` for a 0/1
-    /// response (logistic experts; core engine; never standardized).
+    /// response (logistic experts; never standardized), `student` for
+    /// robust experts (Student-t noise, 4 degrees of freedom); both on the
+    /// core engine only.
     #[arg(long, value_enum, default_value_t = Family::Gaussian)]
     pub family: Family,
     /// Write the full report as JSON here (`-`: standard output, and the

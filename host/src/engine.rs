@@ -23,7 +23,7 @@ use crate::reference::gate::{log_stick_breaking, logits};
 use crate::reference::linalg::dot;
 use crate::reference::{ReferenceError, ReferenceFilter};
 use hsmoe_core::block::{BlockMove, BlockState, Row};
-use hsmoe_core::expert::{Bernoulli, Expert, Gaussian};
+use hsmoe_core::expert::{Bernoulli, Expert, Gaussian, Student};
 use hsmoe_core::snapshot::{xorshift_from_state, xorshift_state, SnapshotError, SnapshotShape};
 use hsmoe_core::{posterior, Config, Const, Experts, Features, FilterState, Particle, ParticleSet};
 use rand_core::SeedableRng;
@@ -679,7 +679,8 @@ type Observation<const D: usize> = ([f32; D], f32);
 
 /// What the core engine does per expert family beyond the filter itself:
 /// the saved form and the report's predictive components and
-/// coefficients, which only Gaussian experts have so far.
+/// coefficients. By default a family has none of them (each a
+/// [`EngineError::FamilyUnsupported`]); Gaussian experts have all.
 trait CoreFamily<const K: usize, const D: usize>: Expert<D>
 where
     Const<K>: Experts,
@@ -692,26 +693,67 @@ where
     fn snapshot(
         storage: &mut OwnedSet<K, D, Self>,
         rng: &XorShiftRng,
-    ) -> Result<Vec<u8>, EngineError>;
+    ) -> Result<Vec<u8>, EngineError> {
+        let _ = (storage, rng);
+        Err(EngineError::family::<K, D, Self>("saving a model"))
+    }
 
     /// Restores [`CoreFamily::snapshot`]'s bytes; returns the RNG state.
     fn restore(
         storage: &mut OwnedSet<K, D, Self>,
         snapshot: &[u8],
-    ) -> Result<[u8; 16], EngineError>;
+    ) -> Result<[u8; 16], EngineError> {
+        let _ = (storage, snapshot);
+        Err(EngineError::family::<K, D, Self>("restoring a model"))
+    }
 
     /// The posterior predictive at `x` as its Student-t components.
     fn components(
         particles: &[Particle<K, D, Self>],
         x: &[f32; D],
-    ) -> Result<Vec<TComponent>, EngineError>;
+    ) -> Result<Vec<TComponent>, EngineError> {
+        let _ = (particles, x);
+        Err(EngineError::family::<K, D, Self>("predictive quantiles"))
+    }
 
     /// Each expert's coefficients mapped by `map`, with its share.
     fn coefficients(
         particles: &[Particle<K, D, Self>],
         map: &Unstandardize,
         shares: &[f64],
-    ) -> Option<Vec<ExpertCoefficients>>;
+    ) -> Option<Vec<ExpertCoefficients>> {
+        let _ = (particles, map, shares);
+        None
+    }
+}
+
+/// The predictive components of every particle's experts, each a
+/// Student-t `[loc, scale², df]` by `t`, weighted by the gate.
+fn t_components<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
+    x: &[f32; D],
+    t: impl Fn(&E::Predictive) -> [f32; 3],
+) -> Vec<TComponent>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    let n = particles.len() as f64;
+    let (mut psi, mut ln_pi, mut pi) = ([0.0; K], [0.0; K], [0.0; K]);
+    let mut components = Vec::with_capacity(particles.len() * K);
+    for particle in particles {
+        particle.gate_probabilities(x, &mut psi, &mut ln_pi, &mut pi);
+        for (expert, &p) in particle.experts().iter().zip(&pi) {
+            let [loc, scale2, df] = t(&expert.predictive(x));
+            components.push(TComponent {
+                weight: f64::from(p) / n,
+                loc: loc.into(),
+                scale2: scale2.into(),
+                df: df.into(),
+            });
+        }
+    }
+    components
 }
 
 impl<const K: usize, const D: usize> CoreFamily<K, D> for Gaussian<D>
@@ -742,22 +784,7 @@ where
         particles: &[Particle<K, D, Self>],
         x: &[f32; D],
     ) -> Result<Vec<TComponent>, EngineError> {
-        let n = particles.len() as f64;
-        let (mut psi, mut ln_pi, mut pi) = ([0.0; K], [0.0; K], [0.0; K]);
-        let mut components = Vec::with_capacity(particles.len() * K);
-        for particle in particles {
-            particle.gate_probabilities(x, &mut psi, &mut ln_pi, &mut pi);
-            for (expert, &p) in particle.experts().iter().zip(&pi) {
-                let t = expert.predictive(x);
-                components.push(TComponent {
-                    weight: f64::from(p) / n,
-                    loc: t.loc.into(),
-                    scale2: t.scale2.into(),
-                    df: t.df.into(),
-                });
-            }
-        }
-        Ok(components)
+        Ok(t_components(particles, x, |t| [t.loc, t.scale2, t.df]))
     }
 
     fn coefficients(
@@ -795,36 +822,30 @@ where
     }
 }
 
+/// Coefficients are not reported yet, nor quantiles (the predictive is a
+/// probability), nor a saved form.
 impl<const K: usize, const D: usize> CoreFamily<K, D> for Bernoulli<D>
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
     const FAMILY: Family = Family::Bernoulli;
+}
 
-    fn snapshot(_: &mut OwnedSet<K, D, Self>, _: &XorShiftRng) -> Result<Vec<u8>, EngineError> {
-        Err(EngineError::family::<K, D, Self>("saving a model"))
-    }
-
-    fn restore(_: &mut OwnedSet<K, D, Self>, _: &[u8]) -> Result<[u8; 16], EngineError> {
-        Err(EngineError::family::<K, D, Self>("restoring a model"))
-    }
+/// Quantiles from each particle's Student-t experts at its own
+/// `(β, σ²)`; coefficients and a saved form are not built yet.
+impl<const K: usize, const D: usize> CoreFamily<K, D> for Student<D>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    const FAMILY: Family = Family::Student;
 
     fn components(
-        _: &[Particle<K, D, Self>],
-        _: &[f32; D],
+        particles: &[Particle<K, D, Self>],
+        x: &[f32; D],
     ) -> Result<Vec<TComponent>, EngineError> {
-        Err(EngineError::family::<K, D, Self>("predictive quantiles"))
-    }
-
-    /// Not reported: the coefficients are in standardized-x units and a
-    /// logistic expert's are not mapped back yet.
-    fn coefficients(
-        _: &[Particle<K, D, Self>],
-        _: &Unstandardize,
-        _: &[f64],
-    ) -> Option<Vec<ExpertCoefficients>> {
-        None
+        Ok(t_components(particles, x, |t| [t.loc, t.scale2, t.df]))
     }
 }
 
@@ -1104,6 +1125,7 @@ macro_rules! core_for_d {
             $($dd => Some(match $family {
                 Family::Gaussian => CoreEngine::<$k, $dd, Gaussian<$dd>>::boxed($start, $seed),
                 Family::Bernoulli => CoreEngine::<$k, $dd, Bernoulli<$dd>>::boxed($start, $seed),
+                Family::Student => CoreEngine::<$k, $dd, Student<$dd>>::boxed($start, $seed),
             }),)*
             _ => None,
         }

@@ -21,6 +21,9 @@ pub enum Family {
     Gaussian,
     /// Logistic experts for a 0/1 response, `P(y = 1) = σ(xᵀβ)`.
     Bernoulli,
+    /// Robust linear experts: Student-t noise with 4 degrees of freedom,
+    /// so that outliers barely move them.
+    Student,
 }
 
 impl Family {
@@ -35,6 +38,7 @@ impl fmt::Display for Family {
         f.write_str(match self {
             Family::Gaussian => "gaussian",
             Family::Bernoulli => "bernoulli",
+            Family::Student => "student",
         })
     }
 }

@@ -67,8 +67,9 @@ pub enum GateTruth {
     None,
 }
 
-/// One true expert: `y = intercept + coefᵀx + sigma·ε` (Gaussian), or
-/// `P(y = 1) = σ(intercept + coefᵀx)` (Bernoulli).
+/// One true expert: `y = intercept + coefᵀx + sigma·ε` with `ε` standard
+/// normal (Gaussian) or Student-t₄ (Student), or `P(y = 1) =
+/// σ(intercept + coefᵀx)` (Bernoulli).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpertTruth {
     /// Intercept.
@@ -152,6 +153,14 @@ fn normal(rng: &mut XorShiftRng) -> f64 {
     rng.sample(StandardNormal)
 }
 
+/// A Student-t draw with 4 degrees of freedom: `z/√(χ²₄/4)`, with
+/// `χ²₄ = −2 ln(u₁u₂)` for uniform `u` in (0, 1].
+fn student_t4(rng: &mut XorShiftRng) -> f64 {
+    let z = normal(rng);
+    let (u1, u2) = (1.0 - rng.random::<f64>(), 1.0 - rng.random::<f64>());
+    z / (-0.5 * (u1 * u2).ln()).sqrt()
+}
+
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(u, v)| u * v).sum()
 }
@@ -225,8 +234,10 @@ pub fn simulate(design: Design, n: usize, seed: u64) -> Simulation {
 
 /// [`simulate`] with experts of `family`: for [`Family::Bernoulli`], each
 /// row's expert draws `y ~ Bernoulli(σ(intercept + coefᵀx))` instead of
-/// adding Gaussian noise (its `sigma` is not used). The features, gate
-/// and allocations are those of the Gaussian design.
+/// adding Gaussian noise (its `sigma` is not used); for
+/// [`Family::Student`], the noise is `sigma` times a Student-t with 4
+/// degrees of freedom. The features, gate and allocations are those of
+/// the Gaussian design.
 ///
 /// # Examples
 /// ```
@@ -350,6 +361,7 @@ pub fn simulate_family(design: Design, family: Family, n: usize, seed: u64) -> S
             Family::Bernoulli => {
                 f64::from(u8::from(rng.random::<f64>() < 1.0 / (1.0 + (-mean).exp())))
             }
+            Family::Student => mean + e.sigma * student_t4(&mut rng),
         });
         allocations.push(z);
         for (g, p) in gate_mean.iter_mut().zip(&probs) {

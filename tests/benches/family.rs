@@ -1,12 +1,12 @@
 //! One particle-learning step per expert family, on the same inputs: the
 //! Gaussian experts against Bernoulli experts whose response is the sign
-//! of the Gaussian one. N = 256 particles, K = 4 experts, D = 4 features,
+//! of the Gaussian one, and robust (Student-t, ν = 4) experts. N = 256 particles, K = 4 experts, D = 4 features,
 //! the default firmware's shape.
 //!
 //! `cargo bench -p hsmoe-tests --bench family`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use hsmoe_core::expert::{Bernoulli, Expert, Gaussian};
+use hsmoe_core::expert::{Bernoulli, Expert, Gaussian, Student};
 use hsmoe_core::{Config, Filter};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -56,6 +56,7 @@ fn families(c: &mut Criterion) {
         .collect();
     bench_family::<Gaussian<D>>(c, &rows);
     bench_family::<Bernoulli<D>>(c, &signs);
+    bench_family::<Student<D>>(c, &rows);
 }
 
 criterion_group!(benches, families);

@@ -1,9 +1,15 @@
 //! Helpers of the `fit_*` statistical tests: running an engine over a
 //! data set and Monte Carlo summaries of replicated runs.
 
+use hsmoe_core::expert::Expert;
+use hsmoe_core::schedule::Scheduler;
+use hsmoe_core::{Config, Const, Experts, Features, FilterState, Particle, ParticleSet};
 use hsmoe_host::data::{load, Dataset, LoadOptions};
 use hsmoe_host::engine::{online_engine, EngineKind, OnlineEngine};
 use hsmoe_host::fit::FitOptions;
+use hsmoe_host::moves::{sweep_all, MoveOptions};
+use rand::SeedableRng;
+use rand_xorshift::XorShiftRng;
 
 use crate::mean_se;
 
@@ -34,6 +40,50 @@ pub fn run_engine(kind: EngineKind, data: &Dataset, opts: &FitOptions) -> Box<dy
         engine.observe(x, y).unwrap();
     }
     engine
+}
+
+/// The core filter with experts `E` over `stream` with the host's default
+/// moves and final sweeps, at the default prior for `D` features: the
+/// particles at the end (equally weighted). For families the host's
+/// engines do not offer yet.
+pub fn core_fit_with_moves<const K: usize, const D: usize, E: Expert<D>>(
+    stream: &[([f32; D], f32)],
+    n: usize,
+    seed: u64,
+) -> Vec<Particle<K, D, E>>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    let config = Config::default_for(D);
+    let mut particles = vec![Particle::<K, D, E>::ZERO; n];
+    let (mut weights, mut counts) = (vec![0.0; n], vec![0; n]);
+    let mut state = FilterState::new(config);
+    let mut rng = XorShiftRng::seed_from_u64(seed);
+    let options = MoveOptions::DEFAULT;
+    let mut scheduler = Scheduler::new(options.schedule(K, D));
+    let mut moves = 0u64;
+    ParticleSet::new(&mut particles, &mut weights, &mut counts, &mut state)
+        .unwrap()
+        .reset(&config, &mut rng)
+        .unwrap();
+    for (t, (x, y)) in stream.iter().enumerate() {
+        let mut set =
+            ParticleSet::new(&mut particles, &mut weights, &mut counts, &mut state).unwrap();
+        let update = set.observe(x, *y, &mut rng).unwrap();
+        if scheduler.after_step(t as u32 + 1, update.ess, n).is_some() {
+            assert_eq!(
+                sweep_all(&mut particles, &stream[..=t], &config, seed, moves),
+                0
+            );
+            moves += 1;
+        }
+    }
+    for _ in 0..options.final_sweeps {
+        assert_eq!(sweep_all(&mut particles, stream, &config, seed, moves), 0);
+        moves += 1;
+    }
+    particles
 }
 
 /// Welch's two-sample statistic for independent replicates:

@@ -4,13 +4,11 @@
 //! finds what one logistic regression cannot.
 
 use hsmoe_core::expert::Bernoulli;
-use hsmoe_core::schedule::Scheduler;
-use hsmoe_core::{
-    posterior, Config, Const, Experts, Features, Filter, FilterState, Particle, ParticleSet,
-};
+use hsmoe_core::{posterior, Config, Const, Experts, Filter, Particle};
 use hsmoe_host::gibbs::split_rhat;
-use hsmoe_host::moves::{sweep_all, MoveOptions};
 use hsmoe_host::reference::logistic;
+use hsmoe_tests::fit::core_fit_with_moves;
+use hsmoe_tests::mean_se;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_xorshift::XorShiftRng;
@@ -31,47 +29,6 @@ fn simulate(t: usize, beta: &[f64; D], seed: u64) -> Vec<([f32; D], f32)> {
             (x, f32::from(u8::from(y)))
         })
         .collect()
-}
-
-/// The filter with the host's default moves and final sweeps.
-fn fit<const K: usize, const D: usize>(
-    stream: &[([f32; D], f32)],
-    n: usize,
-    seed: u64,
-) -> Vec<Particle<K, D, Bernoulli<D>>>
-where
-    Const<K>: Experts,
-    Const<D>: Features,
-{
-    let config = Config::default_for(D);
-    let mut particles = vec![Particle::<K, D, Bernoulli<D>>::ZERO; n];
-    let (mut weights, mut counts) = (vec![0.0; n], vec![0; n]);
-    let mut state = FilterState::new(config);
-    let mut rng = XorShiftRng::seed_from_u64(seed);
-    let options = MoveOptions::DEFAULT;
-    let mut scheduler = Scheduler::new(options.schedule(K, D));
-    let mut moves = 0u64;
-    ParticleSet::new(&mut particles, &mut weights, &mut counts, &mut state)
-        .unwrap()
-        .reset(&config, &mut rng)
-        .unwrap();
-    for (t, (x, y)) in stream.iter().enumerate() {
-        let mut set =
-            ParticleSet::new(&mut particles, &mut weights, &mut counts, &mut state).unwrap();
-        let update = set.observe(x, *y, &mut rng).unwrap();
-        if scheduler.after_step(t as u32 + 1, update.ess, n).is_some() {
-            assert_eq!(
-                sweep_all(&mut particles, &stream[..=t], &config, seed, moves),
-                0
-            );
-            moves += 1;
-        }
-    }
-    for _ in 0..options.final_sweeps {
-        assert_eq!(sweep_all(&mut particles, stream, &config, seed, moves), 0);
-        moves += 1;
-    }
-    particles
 }
 
 /// Particle mean and sd of each coefficient of a K = 1 fit.
@@ -118,7 +75,7 @@ fn k1_posterior_of_beta_matches_a_long_polya_gamma_gibbs_run() {
     }
     let laplace = logistic::laplace(&x, &y, v0).unwrap();
     for seed in 1..=3 {
-        let (mean, sd) = coefficient_moments(&fit::<1, D>(&stream, 1000, seed));
+        let (mean, sd) = coefficient_moments(&core_fit_with_moves::<1, D, _>(&stream, 1000, seed));
         for l in 0..D {
             let (m, s) = (gold.posterior.mean[l], gold.posterior.sd[l]);
             println!(
@@ -187,9 +144,7 @@ fn k1_evidence_estimate_is_unbiased() {
             (filter.state().log_marginal() - exact.ln()).exp()
         })
         .collect();
-    let n = ratios.len() as f64;
-    let mean = ratios.iter().sum::<f64>() / n;
-    let se = (ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    let (mean, se) = mean_se(&ratios);
     println!("p(y) = {exact:.6e}; mean p̂/p = {mean:.4} ± {se:.4}");
     assert!((mean - 1.0).abs() < 4.0 * se, "mean p̂/p = {mean} ± {se}");
 }
@@ -241,8 +196,8 @@ fn a_three_expert_mixture_beats_one_logistic_regression_on_held_out_rows() {
     for seed in 1..=5 {
         let train = three_regimes(600, seed);
         let test = three_regimes(2000, 1000 + seed);
-        let mixture = log_loss(&fit::<3, 3>(&train, 300, seed), &test);
-        let single = log_loss(&fit::<1, 3>(&train, 300, seed), &test);
+        let mixture = log_loss(&core_fit_with_moves::<3, 3, _>(&train, 300, seed), &test);
+        let single = log_loss(&core_fit_with_moves::<1, 3, _>(&train, 300, seed), &test);
         println!("seed {seed}: held-out log loss K = 3 {mixture:.4}, K = 1 {single:.4}");
         assert!(mixture < single - 0.1, "seed {seed}: {mixture} vs {single}");
     }

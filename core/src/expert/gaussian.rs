@@ -55,13 +55,15 @@ where
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StudentT {
-    /// Location `xᵀm`.
+    /// Location: `xᵀm` for a Gaussian expert, `xᵀβ` for a robust one.
     pub loc: f32,
-    /// Squared scale `(b/a)(1 + xᵀP⁻¹x)`.
+    /// Squared scale: `(b/a)(1 + xᵀP⁻¹x)` for a Gaussian expert, `σ²` for
+    /// a robust one.
     pub scale2: f32,
-    /// Degrees of freedom `2a`.
+    /// Degrees of freedom: `2a` for a Gaussian expert, `ν` for a robust one.
     pub df: f32,
-    ln_norm: f32,
+    /// [`student_t::ln_normalizer`]`(df)`, computed once per `df`.
+    pub(crate) ln_norm: f32,
 }
 
 impl Predictive for StudentT {
@@ -163,10 +165,37 @@ where
         dot(&v, &v)
     }
 
+    /// One draw of `(β, σ²)`: `σ² ~ IG(a, b)`, then `β = m + σ L⁻ᵀε` with
+    /// `ε ~ N(0, I)`.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] if `σ²` is not a positive finite number or `β`
+    /// is not finite (the expert is read-only here).
+    pub(crate) fn draw_parameters<R: RngCore + ?Sized>(
+        &self,
+        rng: &mut R,
+    ) -> Result<([f32; D], f32), Error> {
+        let sigma2 = inverse_gamma(rng, self.a, self.b);
+        let mut beta = [0.0; D];
+        for e in beta.iter_mut() {
+            *e = standard_normal(rng);
+        }
+        linalg::solve_lower_transposed(&self.chol, &mut beta);
+        let sigma = sqrt(sigma2);
+        for (b, m) in beta.iter_mut().zip(&self.mean) {
+            *b = m + sigma * *b;
+        }
+        if sigma2 > 0.0 && sigma2.is_finite() && beta.iter().all(|b| b.is_finite()) {
+            Ok((beta, sigma2))
+        } else {
+            Err(Error::NonFinite)
+        }
+    }
+
     /// Absorbs `(x, y)` by the recursive least-squares form of the NIG
     /// update: `m += P⁻¹x·e/(1+q)`, `b += e²/(2(1+q))`, `a += ½`,
     /// `P += x xᵀ` as a rank-1 update of its factor (O(D²)).
-    fn update(&mut self, x: &[f32; D], y: f32) -> Result<(), Error> {
+    pub(crate) fn update(&mut self, x: &[f32; D], y: f32) -> Result<(), Error> {
         let mut gain = self.whiten(x);
         let q = dot(&gain, &gain);
         linalg::solve_lower_transposed(&self.chol, &mut gain);
@@ -247,25 +276,12 @@ where
     /// `σ² ~ IG(a, b)`, then `β = m + σ L⁻ᵀε` with `ε ~ N(0, I)`, so
     /// `β | σ² ~ N(m, σ² P⁻¹)`.
     fn draw<R: RngCore + ?Sized>(&self, rng: &mut R) -> Result<GaussianDraw<D>, Error> {
-        let sigma2 = inverse_gamma(rng, self.a, self.b);
-        let mut beta = [0.0; D];
-        for e in beta.iter_mut() {
-            *e = standard_normal(rng);
-        }
-        linalg::solve_lower_transposed(&self.chol, &mut beta);
-        let sigma = sqrt(sigma2);
-        for (b, m) in beta.iter_mut().zip(&self.mean) {
-            *b = m + sigma * *b;
-        }
-        if sigma2 > 0.0 && sigma2.is_finite() && beta.iter().all(|b| b.is_finite()) {
-            Ok(GaussianDraw {
-                beta,
-                ln_norm: -LN_SQRT_2PI - 0.5 * libm::logf(sigma2),
-                half_precision: 0.5 / sigma2,
-            })
-        } else {
-            Err(Error::NonFinite)
-        }
+        let (beta, sigma2) = self.draw_parameters(rng)?;
+        Ok(GaussianDraw {
+            beta,
+            ln_norm: -LN_SQRT_2PI - 0.5 * libm::logf(sigma2),
+            half_precision: 0.5 / sigma2,
+        })
     }
 
     /// `ln N(y; xᵀβ, σ²)`: no transcendental per call.

@@ -14,11 +14,16 @@
 //!   one Pólya-Gamma `ω` per observation, as a stick of the gate. `β` has
 //!   no conjugate prior, so the particle carries a draw of it and the
 //!   predictive is exact given that draw.
+//! - [`Student`]: robust linear, Student-t noise of fixed degrees of
+//!   freedom as a Gaussian scale mixture (one Gamma weight per
+//!   observation); the particle carries `(β, σ²)`, as for [`Bernoulli`].
 
 mod bernoulli;
 mod family;
 mod gaussian;
+mod student;
 
 pub use bernoulli::{Bernoulli, BernoulliPredictive};
 pub use family::{Expert, Predictive};
 pub use gaussian::{Gaussian, GaussianDraw, StudentT};
+pub use student::{Student, StudentDraw};
