@@ -3,13 +3,15 @@
 //! - puts the board's `memory.x` on the linker search path, where
 //!   cortex-m-rt's `link.x` includes it;
 //! - reads `HSMOE_N`, `HSMOE_K`, `HSMOE_D` (particles, experts, features
-//!   with the intercept; defaults below) and writes them to
-//!   `$OUT_DIR/sizes.rs`, which `src/config.rs` includes;
+//!   with the intercept; defaults below) and `HSMOE_FAMILY` (the experts'
+//!   likelihood: `gaussian`, the default, `bernoulli` or `student`) and
+//!   writes them to `$OUT_DIR/sizes.rs`, which `src/config.rs` includes;
 //! - fails the build, naming the board, the bytes needed and the bytes
 //!   available, when the particle set plus stack and buffers does not fit
 //!   the board's RAM (README, "Memory"). `src/config.rs` repeats the
 //!   check at compile time with the compiler's own `size_of`.
 
+use hsmoe_core::expert::Family;
 use std::{env, fs, path::PathBuf};
 
 /// A board: its Cargo feature (also `boards/<feature>/memory.x`) and its
@@ -51,10 +53,11 @@ const STACK_RESERVE: usize = 4096;
 const OTHER_STATICS: usize = 8192;
 
 /// Bytes per particle (README, "Memory"; `core/tests/memory.rs` checks
-/// the formula against `size_of`).
-fn bytes_per_particle(k: usize, d: usize) -> usize {
+/// the formula against `size_of`): each expert is its family's snapshot
+/// words plus one scratch word.
+fn bytes_per_particle(k: usize, d: usize, family: Family) -> usize {
     let triangle = d * (d + 1) / 2;
-    4 * (k * (triangle + d + 4) + (k - 1) * (triangle + 4 * d) + 5)
+    4 * (k * (family.expert_words(d) + 1) + (k - 1) * (triangle + 4 * d) + 5)
 }
 
 /// Largest `K` and `D` the core implements (`hsmoe_core::dims`).
@@ -86,21 +89,22 @@ fn main() {
     let n = size("HSMOE_N", board.default_n);
     let k = size("HSMOE_K", DEFAULT_K);
     let d = size("HSMOE_D", DEFAULT_D);
+    let family = family();
     if k > MAX_K_D || d > MAX_K_D {
         panic!("\n\nK = {k}, D = {d}: the core supports K and D up to {MAX_K_D}; set HSMOE_K and HSMOE_D lower.\n\n");
     }
-    let particles = n * bytes_per_particle(k, d);
+    let bpp = bytes_per_particle(k, d, family);
+    let particles = n * bpp;
     let needed = particles + filter_overhead(k) + OTHER_STATICS + STACK_RESERVE;
     if needed > ram {
-        let largest = (ram.saturating_sub(filter_overhead(k) + OTHER_STATICS + STACK_RESERVE))
-            / bytes_per_particle(k, d);
+        let largest =
+            (ram.saturating_sub(filter_overhead(k) + OTHER_STATICS + STACK_RESERVE)) / bpp;
         panic!(
-            "\n\nboard {board}: N = {n}, K = {k}, D = {d} needs {needed} bytes of RAM \
+            "\n\nboard {board}: N = {n}, K = {k}, D = {d} ({family} experts) needs {needed} bytes of RAM \
              ({n} particles × {bpp} B = {particles} B, plus {rest} B of stack, buffers and \
              filter state), but the board has {ram} bytes available. \
              The largest N that fits at this K and D is {largest}; set HSMOE_N.\n\n",
             board = board.feature,
-            bpp = bytes_per_particle(k, d),
             rest = needed - particles,
         );
     }
@@ -116,6 +120,8 @@ fn main() {
              pub const K: usize = {k};\n\
              /// Number of features, intercept included (`HSMOE_D`; default {DEFAULT_D}).\n\
              pub const D: usize = {d};\n\
+             /// The experts' likelihood family (`HSMOE_FAMILY`; default gaussian).\n\
+             pub type Expert = hsmoe_core::expert::{expert};\n\
              /// The board this firmware is built for (its Cargo feature).\n\
              pub const BOARD: &str = \"{board}\";\n\
              /// RAM of the board (its `memory.x`), bytes.\n\
@@ -128,13 +134,18 @@ fn main() {
              {ram} bytes of RAM available; set HSMOE_N lower\";\n",
             default_n = board.default_n,
             board = board.feature,
+            expert = match family {
+                Family::Gaussian => "Gaussian<D>",
+                Family::Bernoulli => "Bernoulli<D>",
+                Family::Student => "Student<D>",
+            },
         ),
     )
     .expect("write sizes.rs");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed={}", source.display());
     println!("cargo:rerun-if-changed=build.rs");
-    for var in ["HSMOE_N", "HSMOE_K", "HSMOE_D"] {
+    for var in ["HSMOE_N", "HSMOE_K", "HSMOE_D", "HSMOE_FAMILY"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
 }
@@ -148,6 +159,18 @@ fn size(var: &str, default: usize) -> usize {
             _ => panic!("{var} = {text:?}: expected a positive integer"),
         },
         Err(error) => panic!("{var}: {error}"),
+    }
+}
+
+/// The experts' family from `HSMOE_FAMILY`, else Gaussian.
+fn family() -> Family {
+    match env::var("HSMOE_FAMILY") {
+        Err(env::VarError::NotPresent) => Family::Gaussian,
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|error| panic!("HSMOE_FAMILY = {text:?}: {error}")),
+        Err(error) => panic!("HSMOE_FAMILY: {error}"),
     }
 }
 

@@ -28,7 +28,7 @@ pub mod schedule;
 pub mod snapshot;
 pub mod version;
 pub mod window;
-pub mod words;
+mod words;
 
 pub use config::Config;
 pub use dims::{Const, Experts, Features};

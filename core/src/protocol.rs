@@ -455,6 +455,10 @@ pub struct ConfigMsg {
     pub k: u32,
     /// Number of features, intercept included.
     pub d: u32,
+    /// The experts' family and its fixed parameters
+    /// ([`Expert::TAG`](crate::expert::Expert::TAG); decode with
+    /// [`Family::from_tag`](crate::expert::Family::from_tag)).
+    pub family_tag: u32,
     /// Seed of the current run.
     pub seed: u64,
     /// Longest frame the device accepts, delimiter included
@@ -697,6 +701,7 @@ pub(crate) mod tests {
                 n: 256,
                 k: 4,
                 d: 4,
+                family_tag: 1,
                 seed: 0xDEAD_BEEF_0123_4567,
                 max_frame: 163,
                 resample_ess: 0.5,
@@ -873,6 +878,7 @@ pub(crate) mod tests {
                 n: u32::MAX,
                 k: u32::MAX,
                 d: u32::MAX,
+                family_tag: u32::MAX,
                 seed: u64::MAX,
                 max_frame: u32::MAX,
                 resample_ess: 1.0,

@@ -5,9 +5,9 @@
 /// Version of the wire protocol, reported in
 /// [`Response::Config`](crate::protocol::Response::Config).
 /// Bumped on any incompatible change to the messages or the framing.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Version of the snapshot layout ([`crate::snapshot`]). Bumped on any
 /// change to it (including a field added to a particle); older snapshots
 /// are then refused.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;

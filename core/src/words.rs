@@ -8,7 +8,7 @@
 /// `words` reads them (to write a snapshot), `words_mut` overwrites them
 /// (to restore one). Implemented with [`impl_words!`] next to each type's
 /// fields, so one field list serves both directions.
-pub(crate) trait Words {
+pub trait Words {
     /// Calls `f` with each word, in stream order.
     fn words(&self, f: &mut impl FnMut(u32));
     /// Calls `f` with each word, in stream order, storing what it leaves.

@@ -14,6 +14,7 @@
 
 use std::path::PathBuf;
 
+use hsmoe_core::expert::{Bernoulli, Expert, Gaussian, Student};
 use hsmoe_core::frame::{decode, encode, MAX_FRAME};
 use hsmoe_core::protocol::{
     ConfigMsg, FeatureVec, GateVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason,
@@ -142,6 +143,7 @@ fn responses() -> Vec<(&'static str, Response<K>)> {
                 n: 128,
                 k: K as u32,
                 d: D as u32,
+                family_tag: <Gaussian<D> as Expert<D>>::TAG,
                 seed: 42,
                 max_frame: MAX_FRAME as u32,
                 resample_ess: 0.5,
@@ -234,9 +236,12 @@ fn every_response_matches_its_golden_frame() {
     }
 }
 
-/// A small filter after a few observations, from a fixed seed.
-fn small_filter() -> (Box<Small>, XorShiftRng) {
-    let mut filter = Box::new(Small::new());
+/// A small filter of experts `E` after a few observations, from a fixed
+/// seed; `E`'s responses are `y` mapped by `response`.
+fn small_filter_of<E: Expert<2>>(
+    response: fn(f32) -> f32,
+) -> (Box<Filter<4, 2, 2, E>>, XorShiftRng) {
+    let mut filter = Box::new(Filter::new());
     let mut rng = XorShiftRng::seed_from_u64(7);
     filter.reset(&Config::default_for(2), &mut rng).unwrap();
     for (x, y) in [
@@ -246,24 +251,41 @@ fn small_filter() -> (Box<Small>, XorShiftRng) {
         (2.0, 2.5),
         (-0.5, 0.0),
     ] {
-        filter.observe(&[1.0, x], y, &mut rng).unwrap();
+        filter.observe(&[1.0, x], response(y), &mut rng).unwrap();
     }
     (filter, rng)
 }
 
-#[test]
-fn a_snapshot_matches_its_golden_stream() {
-    let (filter, rng) = small_filter();
-    let mut bytes = vec![0u8; Small::SNAPSHOT_LEN];
-    filter.write_snapshot(&xorshift_state(&rng), 0, &mut bytes);
-    let golden = check("snapshot", &bytes);
+/// The Gaussian filter of the snapshot and checkpoint vectors.
+fn small_filter() -> (Box<Small>, XorShiftRng) {
+    small_filter_of(|y| y)
+}
 
-    let mut copy = Box::new(Small::new());
+/// `E`'s small filter's snapshot is the golden `name`, and restores to a
+/// filter that writes it again.
+fn snapshot_round_trip<E: Expert<2>>(name: &str, response: fn(f32) -> f32) {
+    let (filter, rng) = small_filter_of::<E>(response);
+    let mut bytes = vec![0u8; Filter::<4, 2, 2, E>::SNAPSHOT_LEN];
+    filter.write_snapshot(&xorshift_state(&rng), 0, &mut bytes);
+    let golden = check(name, &bytes);
+
+    let mut copy = Box::new(Filter::<4, 2, 2, E>::new());
     let state = copy.restore_snapshot(&golden).unwrap();
     assert_eq!(state, xorshift_state(&rng));
-    let mut again = vec![0u8; Small::SNAPSHOT_LEN];
+    let mut again = vec![0u8; Filter::<4, 2, 2, E>::SNAPSHOT_LEN];
     copy.write_snapshot(&xorshift_state(&xorshift_from_state(&state)), 0, &mut again);
     assert_eq!(again, golden);
+}
+
+#[test]
+fn a_snapshot_matches_its_golden_stream() {
+    snapshot_round_trip::<Gaussian<2>>("snapshot", |y| y);
+}
+
+#[test]
+fn every_family_has_a_golden_snapshot() {
+    snapshot_round_trip::<Bernoulli<2>>("snapshot_bernoulli", |y| f32::from(y > 0.5));
+    snapshot_round_trip::<Student<2>>("snapshot_student", |y| y);
 }
 
 #[test]

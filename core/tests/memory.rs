@@ -1,16 +1,27 @@
 //! The README's memory formula, checked against the compiler's layout.
 
 use core::mem::size_of;
+use hsmoe_core::expert::{Bernoulli, Expert, Family, Gaussian, Student};
 use hsmoe_core::{Const, Experts, Features};
 use hsmoe_core::{Filter, Particle};
 
 /// Bytes per particle from the README: with `T = D(D+1)/2` words per
-/// packed triangle, `4 · (K · (T + D + 4) + (K − 1) · (T + 4D) + 5)`,
-/// including the carried log weight and the filter's per-particle weight
-/// and offspring count.
-const fn readme_bytes_per_particle(k: usize, d: usize) -> usize {
+/// packed triangle and `E` per expert,
+/// `4 · (K · (E + 1) + (K − 1) · (T + 4D) + 5)`, including the carried
+/// log weight and the filter's per-particle weight and offspring count.
+const fn readme_bytes_per_particle_of(k: usize, d: usize, family: Family) -> usize {
     let t = d * (d + 1) / 2;
-    4 * (k * (t + d + 4) + (k - 1) * (t + 4 * d) + 5)
+    let e = match family {
+        Family::Gaussian => t + d + 3,
+        Family::Bernoulli => t + 2 * d + 1,
+        Family::Student => t + 2 * d + 6,
+    };
+    4 * (k * (e + 1) + (k - 1) * (t + 4 * d) + 5)
+}
+
+/// The same for Gaussian experts.
+const fn readme_bytes_per_particle(k: usize, d: usize) -> usize {
+    readme_bytes_per_particle_of(k, d, Family::Gaussian)
 }
 
 fn measured<const N: usize, const K: usize, const D: usize>() -> (usize, usize)
@@ -18,8 +29,72 @@ where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    let per_particle = size_of::<Particle<K, D>>() + size_of::<f32>() + size_of::<u32>();
-    (per_particle, size_of::<Filter<N, K, D>>())
+    measured_of::<N, K, D, Gaussian<D>>()
+}
+
+fn measured_of<const N: usize, const K: usize, const D: usize, E: Expert<D>>() -> (usize, usize)
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    let per_particle = size_of::<Particle<K, D, E>>() + size_of::<f32>() + size_of::<u32>();
+    (per_particle, size_of::<Filter<N, K, D, E>>())
+}
+
+#[test]
+fn every_family_has_the_readme_bytes_per_particle() {
+    let cases = [
+        (
+            measured_of::<8, 4, 4, Bernoulli<4>>().0,
+            4,
+            4,
+            Family::Bernoulli,
+            652,
+        ),
+        (
+            measured_of::<8, 4, 6, Bernoulli<6>>().0,
+            4,
+            6,
+            Family::Bernoulli,
+            1_120,
+        ),
+        (
+            measured_of::<8, 10, 6, Bernoulli<6>>().0,
+            10,
+            6,
+            Family::Bernoulli,
+            3_040,
+        ),
+        (
+            measured_of::<8, 4, 4, Student<4>>().0,
+            4,
+            4,
+            Family::Student,
+            732,
+        ),
+        (
+            measured_of::<8, 4, 6, Student<6>>().0,
+            4,
+            6,
+            Family::Student,
+            1_200,
+        ),
+        (
+            measured_of::<8, 10, 6, Student<6>>().0,
+            10,
+            6,
+            Family::Student,
+            3_240,
+        ),
+    ];
+    for (per_particle, k, d, family, readme) in cases {
+        assert_eq!(
+            per_particle,
+            readme_bytes_per_particle_of(k, d, family),
+            "{family} K={k} D={d}"
+        );
+        assert_eq!(per_particle, readme, "{family} K={k} D={d}");
+    }
 }
 
 #[test]

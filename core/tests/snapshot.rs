@@ -3,9 +3,10 @@
 //! live filter untouched.
 
 use crc::{Crc, CRC_32_ISCSI};
+use hsmoe_core::expert::{Bernoulli, Expert, Gaussian, Student};
 use hsmoe_core::snapshot::{
     xorshift_from_state, xorshift_state, Pass, RestoreProgress, Restorer, SnapshotError,
-    FORMAT_VERSION,
+    SnapshotShape, FORMAT_VERSION, RNG_STATE_LEN,
 };
 use hsmoe_core::{Config, Error, Filter};
 use hsmoe_core::{Const, Experts, Features};
@@ -138,7 +139,7 @@ fn any_corrupt_byte_is_refused_and_the_live_filter_is_untouched() {
     let good = snapshot_of(&source, &source_rng);
     let (mut live, mut live_rng) = warmed_up(7, 35);
     let before = fingerprint(&live, &live_rng);
-    let mut refusals = [0usize; 5];
+    let mut refusals = [0usize; 6];
     for at in 0..good.len() {
         for flip in [0x01u8, 0x80, 0xff] {
             let mut bad = good.clone();
@@ -150,6 +151,7 @@ fn any_corrupt_byte_is_refused_and_the_live_filter_is_untouched() {
                 SnapshotError::Shape => 2,
                 SnapshotError::Invalid => 3,
                 SnapshotError::Crc => 4,
+                SnapshotError::Family => 5,
                 other => panic!("byte {at} ^ {flip:#x}: unexpected {other:?}"),
             };
             refusals[slot] += 1;
@@ -157,16 +159,18 @@ fn any_corrupt_byte_is_refused_and_the_live_filter_is_untouched() {
         }
     }
     println!(
-        "{} corruptions refused: magic {}, version {}, shape {}, invalid {}, CRC {}",
+        "{} corruptions refused: magic {}, version {}, shape {}, invalid {}, CRC {}, family {}",
         3 * good.len(),
         refusals[0],
         refusals[1],
         refusals[2],
         refusals[3],
-        refusals[4]
+        refusals[4],
+        refusals[5]
     );
     // Header fields are checked before the CRC, the rest by the CRC.
     assert_eq!(refusals[0], 12);
+    assert_eq!(refusals[5], 12);
     assert!(refusals[4] > 3 * (good.len() - 100));
     // Truncated and overlong streams are refused too.
     assert_eq!(
@@ -191,7 +195,16 @@ fn snapshots_of_other_shapes_and_versions_are_refused() {
         Const<K>: Experts,
         Const<D>: Features,
     {
-        let mut other: Box<Filter<N, K, D>> = Box::new(Filter::new());
+        refuse_into::<N, K, D, Gaussian<D>>(bytes)
+    }
+    fn refuse_into<const N: usize, const K: usize, const D: usize, E: Expert<D>>(
+        bytes: &[u8],
+    ) -> SnapshotError
+    where
+        Const<K>: Experts,
+        Const<D>: Features,
+    {
+        let mut other: Box<Filter<N, K, D, E>> = Box::new(Filter::new());
         let mut rng = XorShiftRng::seed_from_u64(1);
         other.reset(&Config::default_for(D), &mut rng).unwrap();
         let before = format!("{:?}{:?}", other.particles(), other.state());
@@ -206,6 +219,29 @@ fn snapshots_of_other_shapes_and_versions_are_refused() {
     assert_eq!(refuse::<5, 3, 2>(&good), SnapshotError::Shape);
     assert_eq!(refuse::<6, 2, 2>(&good), SnapshotError::Shape);
     assert_eq!(refuse::<6, 3, 3>(&good), SnapshotError::Shape);
+    // Same N, K, D, other experts: a word count that might even match
+    // must not be read as another family's statistics.
+    assert_eq!(
+        refuse_into::<6, 3, 2, Bernoulli<2>>(&good),
+        SnapshotError::Family
+    );
+    assert_eq!(
+        refuse_into::<6, 3, 2, Student<2>>(&good),
+        SnapshotError::Family
+    );
+    let student = {
+        let mut filter: Box<Filter<6, 3, 2, Student<2>>> = Box::new(Filter::new());
+        let mut rng = XorShiftRng::seed_from_u64(2);
+        filter.reset(&Config::default_for(2), &mut rng).unwrap();
+        let mut bytes = vec![0u8; Filter::<6, 3, 2, Student<2>>::SNAPSHOT_LEN];
+        filter.write_snapshot(&xorshift_state(&rng), 0, &mut bytes);
+        bytes
+    };
+    // Student experts of another ν have the same layout.
+    assert_eq!(
+        refuse_into::<6, 3, 2, Student<2, 3>>(&student),
+        SnapshotError::Family
+    );
 
     // Another format version, another protocol version, another magic,
     // each with a valid CRC.
@@ -226,7 +262,8 @@ fn snapshots_of_other_shapes_and_versions_are_refused() {
 
     // A CRC-valid snapshot whose settings are invalid (v0 = −1).
     let mut edited = good.clone();
-    edited[36..40].copy_from_slice(&(-1.0f32).to_le_bytes());
+    let config_at = SnapshotShape::LEN + RNG_STATE_LEN;
+    edited[config_at..config_at + 4].copy_from_slice(&(-1.0f32).to_le_bytes());
     reseal(&mut edited);
     assert_eq!(refuse::<6, 3, 2>(&edited), SnapshotError::Invalid);
 }

@@ -30,6 +30,7 @@
 
 use defmt::Debug2Format;
 use embedded_io::{Error as _, Read, Write};
+use hsmoe_core::expert::{Expert, Gaussian};
 use hsmoe_core::frame::{self, FrameAccumulator, FrameError, FrameEvent, MAX_FRAME};
 use hsmoe_core::protocol::{
     ConfigMsg, FeatureVec, GateVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason,
@@ -143,12 +144,13 @@ pub struct Stats {
 /// `static`s), its random number generator, the receive accumulator, a
 /// transmit buffer and a checkpoint restorer: well under 1 KiB besides
 /// the filter.
-pub struct Link<'f, const N: usize, const K: usize, const D: usize>
+pub struct Link<'f, const N: usize, const K: usize, const D: usize, E = Gaussian<D>>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
-    filter: &'f mut Filter<N, K, D>,
+    filter: &'f mut Filter<N, K, D, E>,
     rng: XorShiftRng,
     seed: u64,
     /// The `seq` of the last observation answered since the `Reset`.
@@ -158,14 +160,14 @@ where
     /// Observations refused with a final `Reject` since the `Reset`.
     rejected: u32,
     /// The restore in progress, if any (see the module docs).
-    restorer: CheckpointRestorer<K, D>,
+    restorer: CheckpointRestorer<K, D, E>,
     rx: FrameAccumulator<MAX_FRAME>,
     tx: [u8; MAX_FRAME],
     now: fn() -> u64,
     stats: Stats,
 }
 
-impl<'f, const N: usize, const K: usize, const D: usize> Link<'f, N, K, D>
+impl<'f, const N: usize, const K: usize, const D: usize, E: Expert<D>> Link<'f, N, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
@@ -181,7 +183,7 @@ where
     /// free-running tick counter; its differences are reported as the cost of
     /// each update.
     pub fn new(
-        filter: &'f mut Filter<N, K, D>,
+        filter: &'f mut Filter<N, K, D, E>,
         answers: &'f mut AnswerCache<K>,
         seed: u64,
         now: fn() -> u64,
@@ -391,7 +393,7 @@ where
         Response::SnapshotChunk(SnapshotChunkMsg {
             offset,
             // A filter that fits this device's RAM has a far shorter stream.
-            total: Filter::<N, K, D>::CHECKPOINT_LEN as u32,
+            total: Filter::<N, K, D, E>::CHECKPOINT_LEN as u32,
             // Cannot fail: `len ≤ SNAPSHOT_CHUNK`.
             bytes: SnapshotBytes::from_slice(chunk.get(..len).unwrap_or_default())
                 .unwrap_or_default(),
@@ -445,6 +447,7 @@ where
             n: N as u32,
             k: K as u32,
             d: D as u32,
+            family_tag: E::TAG,
             seed: self.seed,
             max_frame: MAX_FRAME as u32,
             resample_ess: self.filter.state().config().resample_ess,

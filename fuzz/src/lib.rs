@@ -193,7 +193,9 @@ where
 /// that must be finite is. Read through the documented layout.
 pub fn factors_are_positive_definite(image: &[u8], n: usize, k: usize, d: usize) -> bool {
     let word = |i: usize| f32::from_le_bytes(image[4 * i..4 * i + 4].try_into().unwrap());
-    let header_and_state = 9 + 12 + 2 * k;
+    // The header (magic to family tag, then the RNG state) and the state.
+    let header_and_state =
+        (snapshot::SnapshotShape::LEN + snapshot::RNG_STATE_LEN) / 4 + 12 + 2 * k;
     // Packed lower triangles: entry (i, i) is word i(i+1)/2 + i.
     let triangle = d * (d + 1) / 2;
     let expert_words = triangle + d + 3;

@@ -3,6 +3,7 @@
 
 use crate::data::{self, Dataset, LoadOptions, Loaded};
 use crate::engine::EngineKind;
+use crate::family::Family;
 use crate::fit::FitOptions;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,19 @@ impl DataArgs {
     /// The file's [`data::DataError`], naming the file, line and column.
     pub fn load(&self) -> anyhow::Result<Dataset> {
         Ok(self.read()?.data)
+    }
+
+    /// [`DataArgs::load`] for experts of `family`: a Bernoulli response
+    /// must be 0 or 1 and is never standardized.
+    ///
+    /// # Errors
+    /// As [`DataArgs::load`].
+    pub fn load_for(&self, family: Family) -> anyhow::Result<Dataset> {
+        let opts = LoadOptions {
+            binary_response: family.binary_response(),
+            ..self.load_options()
+        };
+        Ok(read_noting_skips(&self.path, &opts)?.data)
     }
 
     /// [`DataArgs::load`], keeping what the loader recorded (the

@@ -14,7 +14,7 @@ use crate::choose::{self, ChooseKArgs};
 use crate::compare::{self, CompareArgs};
 use crate::data::LoadOptions;
 use crate::engine::EngineKind;
-use crate::family::Family;
+use crate::family::{self, Family};
 use crate::fit::{self, FitOptions, FitReport, FitWith, GibbsSettings};
 use crate::gibbs::Ladder;
 use crate::model::{Model, ModelError, ModelMeta};
@@ -126,7 +126,7 @@ pub struct SimulateArgs {
     /// The experts' likelihood: `bernoulli` draws a 0/1 response from each
     /// expert's logistic regression on the same features and gate,
     /// `student` adds Student-t (4 degrees of freedom) noise.
-    #[arg(long, value_enum, default_value_t = Family::Gaussian)]
+    #[arg(long, default_value_t = Family::Gaussian, value_parser = family::parser())]
     pub family: Family,
     /// Output CSV; the truth goes beside it as NAME.truth.json (`-`:
     /// standard output, without the truth).
@@ -152,7 +152,7 @@ pub struct FitArgs {
     /// response (logistic experts; never standardized), `student` for
     /// robust experts (Student-t noise, 4 degrees of freedom); both on the
     /// core engine only.
-    #[arg(long, value_enum, default_value_t = Family::Gaussian)]
+    #[arg(long, default_value_t = Family::Gaussian, value_parser = family::parser())]
     pub family: Family,
     /// Write the full report as JSON here (`-`: standard output, and the
     /// summary goes to standard error).
@@ -289,9 +289,6 @@ fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
 
     if args.save.is_some() && args.engine != EngineKind::Core {
         anyhow::bail!("--save needs --engine core (only the core filter has a saved form)");
-    }
-    if args.save.is_some() && args.family != Family::Gaussian {
-        anyhow::bail!("--save is not available for {} experts yet", args.family);
     }
     let with = FitWith {
         save: args.save.is_some(),

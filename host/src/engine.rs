@@ -23,7 +23,7 @@ use crate::reference::gate::{log_stick_breaking, logits};
 use crate::reference::linalg::dot;
 use crate::reference::{ReferenceError, ReferenceFilter};
 use hsmoe_core::block::{BlockMove, BlockState, Row};
-use hsmoe_core::expert::{Bernoulli, Expert, Gaussian, Student};
+use hsmoe_core::expert::{Bernoulli, Expert, Gaussian, Student, StudentT};
 use hsmoe_core::snapshot::{xorshift_from_state, xorshift_state, SnapshotError, SnapshotShape};
 use hsmoe_core::{posterior, Config, Const, Experts, Features, FilterState, Particle, ParticleSet};
 use rand_core::SeedableRng;
@@ -670,43 +670,25 @@ pub fn resume_core(
     saved: &EngineState,
     seed: u64,
 ) -> Result<Box<dyn OnlineEngine>, EngineError> {
-    core_engine(Family::Gaussian, k, d, Start::Saved(saved), seed)
+    let family = SnapshotShape::read(&saved.snapshot)?
+        .family()
+        .ok_or(SnapshotError::Family)?;
+    core_engine(family, k, d, Start::Saved(saved), seed)
         .unwrap_or(Err(EngineError::Unsupported { k, d }))
 }
 
 /// One stored row as the core sees it.
 type Observation<const D: usize> = ([f32; D], f32);
 
-/// What the core engine does per expert family beyond the filter itself:
-/// the saved form and the report's predictive components and
-/// coefficients. By default a family has none of them (each a
-/// [`EngineError::FamilyUnsupported`]); Gaussian experts have all.
+/// What the core engine does per expert family beyond the filter itself
+/// and its saved form: the report's predictive components and
+/// coefficients. By default a family has neither (each a
+/// [`EngineError::FamilyUnsupported`]); Gaussian experts have both.
 trait CoreFamily<const K: usize, const D: usize>: Expert<D>
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    /// The family's name for the user.
-    const FAMILY: Family;
-
-    /// The filter and its RNG in the core's snapshot format.
-    fn snapshot(
-        storage: &mut OwnedSet<K, D, Self>,
-        rng: &XorShiftRng,
-    ) -> Result<Vec<u8>, EngineError> {
-        let _ = (storage, rng);
-        Err(EngineError::family::<K, D, Self>("saving a model"))
-    }
-
-    /// Restores [`CoreFamily::snapshot`]'s bytes; returns the RNG state.
-    fn restore(
-        storage: &mut OwnedSet<K, D, Self>,
-        snapshot: &[u8],
-    ) -> Result<[u8; 16], EngineError> {
-        let _ = (storage, snapshot);
-        Err(EngineError::family::<K, D, Self>("restoring a model"))
-    }
-
     /// The posterior predictive at `x` as its Student-t components.
     fn components(
         particles: &[Particle<K, D, Self>],
@@ -728,11 +710,10 @@ where
 }
 
 /// The predictive components of every particle's experts, each a
-/// Student-t `[loc, scale², df]` by `t`, weighted by the gate.
-fn t_components<const K: usize, const D: usize, E: Expert<D>>(
+/// Student-t, weighted by the gate.
+fn t_components<const K: usize, const D: usize, E: Expert<D, Predictive = StudentT>>(
     particles: &[Particle<K, D, E>],
     x: &[f32; D],
-    t: impl Fn(&E::Predictive) -> [f32; 3],
 ) -> Vec<TComponent>
 where
     Const<K>: Experts,
@@ -744,12 +725,12 @@ where
     for particle in particles {
         particle.gate_probabilities(x, &mut psi, &mut ln_pi, &mut pi);
         for (expert, &p) in particle.experts().iter().zip(&pi) {
-            let [loc, scale2, df] = t(&expert.predictive(x));
+            let t = expert.predictive(x);
             components.push(TComponent {
                 weight: f64::from(p) / n,
-                loc: loc.into(),
-                scale2: scale2.into(),
-                df: df.into(),
+                loc: t.loc.into(),
+                scale2: t.scale2.into(),
+                df: t.df.into(),
             });
         }
     }
@@ -761,30 +742,11 @@ where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    const FAMILY: Family = Family::Gaussian;
-
-    fn snapshot(
-        storage: &mut OwnedSet<K, D, Self>,
-        rng: &XorShiftRng,
-    ) -> Result<Vec<u8>, EngineError> {
-        let set = storage.as_set()?;
-        let mut snapshot = vec![0u8; set.snapshot_len()];
-        set.write_snapshot(&xorshift_state(rng), 0, &mut snapshot);
-        Ok(snapshot)
-    }
-
-    fn restore(
-        storage: &mut OwnedSet<K, D, Self>,
-        snapshot: &[u8],
-    ) -> Result<[u8; 16], EngineError> {
-        Ok(storage.as_set()?.restore_snapshot(snapshot)?)
-    }
-
     fn components(
         particles: &[Particle<K, D, Self>],
         x: &[f32; D],
     ) -> Result<Vec<TComponent>, EngineError> {
-        Ok(t_components(particles, x, |t| [t.loc, t.scale2, t.df]))
+        Ok(t_components(particles, x))
     }
 
     fn coefficients(
@@ -823,29 +785,26 @@ where
 }
 
 /// Coefficients are not reported yet, nor quantiles (the predictive is a
-/// probability), nor a saved form.
+/// probability).
 impl<const K: usize, const D: usize> CoreFamily<K, D> for Bernoulli<D>
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    const FAMILY: Family = Family::Bernoulli;
 }
 
 /// Quantiles from each particle's Student-t experts at its own
-/// `(β, σ²)`; coefficients and a saved form are not built yet.
+/// `(β, σ²)`; coefficients are not reported yet.
 impl<const K: usize, const D: usize> CoreFamily<K, D> for Student<D>
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    const FAMILY: Family = Family::Student;
-
     fn components(
         particles: &[Particle<K, D, Self>],
         x: &[f32; D],
     ) -> Result<Vec<TComponent>, EngineError> {
-        Ok(t_components(particles, x, |t| [t.loc, t.scale2, t.df]))
+        Ok(t_components(particles, x))
     }
 }
 
@@ -857,7 +816,7 @@ impl EngineError {
         Const<D>: Features,
     {
         EngineError::FamilyUnsupported {
-            family: <E as CoreFamily<K, D>>::FAMILY,
+            family: <E as Expert<D>>::FAMILY,
             what,
         }
     }
@@ -935,7 +894,7 @@ where
             Start::Saved(saved) => {
                 let n = SnapshotShape::read(&saved.snapshot)?.n as usize;
                 let mut storage = OwnedSet::new(n.max(1), Config::default_for(D));
-                let rng_state = E::restore(&mut storage, &saved.snapshot)?;
+                let rng_state = storage.as_set()?.restore_snapshot(&saved.snapshot)?;
                 let stream = saved
                     .stream
                     .iter()
@@ -1094,7 +1053,9 @@ where
         if self.window.is_some() {
             return Err(EngineError::WindowNotSaved);
         }
-        let snapshot = E::snapshot(&mut self.storage, &self.rng)?;
+        let set = self.storage.as_set()?;
+        let mut snapshot = vec![0u8; set.snapshot_len()];
+        set.write_snapshot(&xorshift_state(&self.rng), 0, &mut snapshot);
         let (moves, stream) = match &self.mover {
             Some((mover, stream)) => (
                 Some(mover.state()),

@@ -1,44 +1,43 @@
-//! Which likelihood the experts have (docs/model.md §10): the name a user
-//! picks with `--family`, a fit report records, and `simulate` draws from.
+//! Which likelihood the experts have (docs/model.md §10): the core's
+//! [`Family`], as a user picks it with `--family`, a fit report records
+//! it, and `simulate` draws from it.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+pub use hsmoe_core::expert::Family;
+use hsmoe_core::expert::{Bernoulli, Expert, Gaussian, Student};
 
-/// The experts' likelihood family.
+/// The tag ([`Expert::TAG`]) of the host's experts of `family`: what a
+/// device running them reports, and their snapshots carry. Student
+/// experts have ν = 4.
 ///
 /// # Examples
 /// ```
-/// use hsmoe_host::family::Family;
-/// assert_eq!(Family::default(), Family::Gaussian);
-/// assert_eq!(Family::Bernoulli.to_string(), "bernoulli");
-/// assert!(Family::Bernoulli.binary_response());
+/// use hsmoe_host::family::{tag, Family};
+/// assert_eq!(Family::from_tag(tag(Family::Student)), Some(Family::Student));
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    /// Linear-Gaussian experts, `y ~ N(xᵀβ, σ²)`.
-    #[default]
-    Gaussian,
-    /// Logistic experts for a 0/1 response, `P(y = 1) = σ(xᵀβ)`.
-    Bernoulli,
-    /// Robust linear experts: Student-t noise with 4 degrees of freedom,
-    /// so that outliers barely move them.
-    Student,
-}
-
-impl Family {
-    /// Whether the response must be 0 or 1 (and is never standardized).
-    pub fn binary_response(self) -> bool {
-        self == Family::Bernoulli
+pub fn tag(family: Family) -> u32 {
+    match family {
+        Family::Gaussian => <Gaussian<1> as Expert<1>>::TAG,
+        Family::Bernoulli => <Bernoulli<1> as Expert<1>>::TAG,
+        Family::Student => <Student<1> as Expert<1>>::TAG,
     }
 }
 
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::Gaussian => "gaussian",
-            Family::Bernoulli => "bernoulli",
-            Family::Student => "student",
-        })
-    }
+/// `--family`'s parser: one of the families' names, listed in `--help`.
+///
+/// # Examples
+/// ```
+/// use clap::Parser;
+/// use hsmoe_host::family::{self, Family};
+/// #[derive(Parser)]
+/// struct Args {
+///     #[arg(long, default_value_t = Family::Gaussian, value_parser = family::parser())]
+///     family: Family,
+/// }
+/// let args = Args::parse_from(["x", "--family", "bernoulli"]);
+/// assert_eq!(args.family, Family::Bernoulli);
+/// assert!(Args::try_parse_from(["x", "--family", "poisson"]).is_err());
+/// ```
+pub fn parser() -> impl TypedValueParser<Value = Family> {
+    PossibleValuesParser::new(Family::ALL.map(Family::name)).try_map(|name| name.parse::<Family>())
 }

@@ -32,7 +32,8 @@ pub struct PredictArgs {
     /// data options; the response column may be absent.
     #[arg(long = "data", value_name = "CSV")]
     pub data: PathBuf,
-    /// Quantiles of the predictive to report, each in (0, 1).
+    /// Quantiles of the predictive to report, each in (0, 1); none for a
+    /// model of Bernoulli experts, whose mean is P(y = 1).
     #[arg(long, value_delimiter = ',', default_value = "0.05,0.5,0.95", value_parser = probability)]
     pub quantiles: Vec<f64>,
     /// Route each row to this many experts, ranked by router score.
@@ -161,7 +162,14 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<Predictions> {
             meta.k
         );
     }
-    let loaded = read_noting_skips(&args.data, &model.load_options(true))?;
+    let load_options = model.load_options(true);
+    // A 0/1 response has no useful quantiles: its mean is P(y = 1).
+    let quantile_levels = if load_options.binary_response {
+        Vec::new()
+    } else {
+        args.quantiles.clone()
+    };
+    let loaded = read_noting_skips(&args.data, &load_options)?;
     let data = &loaded.data;
     let engine = model.engine().map_err(|kind| crate::model::ModelError {
         path: args.model.clone(),
@@ -181,7 +189,12 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<Predictions> {
             .map(|(i, x)| -> Result<_, EngineError> {
                 let (p, gate) = engine.predict(x)?;
                 let router = engine.router(x)?;
-                Ok((first + i, p, gate, router, engine.mixture(x)?))
+                let mixture = if quantile_levels.is_empty() {
+                    Vec::new()
+                } else {
+                    engine.mixture(x)?
+                };
+                Ok((first + i, p, gate, router, mixture))
             })
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("{}: predicting", args.data.display()))?;
@@ -201,8 +214,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<Predictions> {
                     // values exactly (y_sd = 1, y_mean = 0).
                     mean: original(p.mean),
                     sd: p.var.sqrt() * y_sd,
-                    quantiles: args
-                        .quantiles
+                    quantiles: quantile_levels
                         .iter()
                         .map(|&q| original(mixture_quantile(&mixture, q)))
                         .collect(),
@@ -217,7 +229,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<Predictions> {
     Ok(Predictions {
         model: args.model.display().to_string(),
         model_rows: meta.n_obs,
-        quantile_levels: args.quantiles.clone(),
+        quantile_levels,
         top_k: args.top_k,
         alpha: args.alpha,
         rows,

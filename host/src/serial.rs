@@ -16,6 +16,7 @@
 //! SIGKILL) does not reach the group.
 
 use crate::defmt_log::DeviceLog;
+use crate::family::Family;
 use anyhow::{bail, Context as _};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -259,24 +260,24 @@ pub fn require_qemu(test: &str) -> bool {
     false
 }
 
-/// Cargo's target directory for a firmware build for `board`: the
-/// default board shares `firmware/target` with `cargo run` in
-/// `firmware/`; the others get their own, so their builds do not
-/// overwrite each other.
-fn firmware_target_dir(board: Board) -> PathBuf {
+/// Cargo's target directory for a firmware build for `board` with
+/// `family` experts: the default board with Gaussian experts shares
+/// `firmware/target` with `cargo run` in `firmware/`; the others get
+/// their own, so their builds do not overwrite each other.
+fn firmware_target_dir(board: Board, family: Family) -> PathBuf {
     let target = firmware_dir().join("target");
-    if board == Board::default() {
-        target
-    } else {
-        target.join(format!("board-{}", board.feature()))
+    match (board == Board::default(), family) {
+        (true, Family::Gaussian) => target,
+        (false, Family::Gaussian) => target.join(format!("board-{}", board.feature())),
+        (_, family) => target.join(format!("board-{}-{family}", board.feature())),
     }
 }
 
 /// The `cargo build --release` command for the QEMU firmware of `board`
-/// (or, with `test`, its on-target self-test `tests/selftest.rs`), at
-/// the board's default sizes: set `HSMOE_N`, `HSMOE_K`, `HSMOE_D` on it
-/// for others.
-pub fn firmware_build_command(board: Board, test: bool) -> Command {
+/// with `family` experts (or, with `test`, its on-target self-test
+/// `tests/selftest.rs`), at the board's default sizes: set `HSMOE_N`,
+/// `HSMOE_K`, `HSMOE_D` on it for others.
+pub fn firmware_build_command(board: Board, family: Family, test: bool) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -307,19 +308,26 @@ pub fn firmware_build_command(board: Board, test: bool) -> Command {
     ] {
         command.env_remove(var);
     }
-    command.env("CARGO_TARGET_DIR", firmware_target_dir(board));
+    // Gaussian is the build's default: leaving the variable unset keeps
+    // this build the same as a plain `cargo build` in `firmware/`.
+    match family {
+        Family::Gaussian => command.env_remove("HSMOE_FAMILY"),
+        family => command.env("HSMOE_FAMILY", family.name()),
+    };
+    command.env("CARGO_TARGET_DIR", firmware_target_dir(board, family));
     command.stdin(Stdio::null());
     command
 }
 
-/// Builds the QEMU firmware for `board` ([`firmware_build_command`]) and
-/// returns the path of its ELF. A no-op when it is up to date.
+/// Builds the QEMU firmware for `board` with `family` experts
+/// ([`firmware_build_command`]) and returns the path of its ELF. A no-op
+/// when it is up to date.
 ///
 /// # Errors
 /// If cargo cannot be run or the build fails (with cargo's output).
-pub fn build_firmware(board: Board, test: bool) -> anyhow::Result<PathBuf> {
+pub fn build_firmware(board: Board, family: Family, test: bool) -> anyhow::Result<PathBuf> {
     let dir = firmware_dir();
-    let mut command = firmware_build_command(board, test);
+    let mut command = firmware_build_command(board, family, test);
     let output = command.output().with_context(|| {
         format!(
             "cannot run cargo to build the firmware in {}",
@@ -336,7 +344,7 @@ pub fn build_firmware(board: Board, test: bool) -> anyhow::Result<PathBuf> {
     if test {
         return test_executable(&output.stdout);
     }
-    Ok(firmware_target_dir(board).join("thumbv7em-none-eabihf/release/hsmoe-firmware"))
+    Ok(firmware_target_dir(board, family).join("thumbv7em-none-eabihf/release/hsmoe-firmware"))
 }
 
 /// The executable of the `selftest` target in cargo's JSON messages.
@@ -379,8 +387,8 @@ pub struct Qemu {
 }
 
 impl Qemu {
-    /// Boots `elf` (or the board's default firmware build, built if
-    /// needed) on `board`'s QEMU machine and returns QEMU and the port of
+    /// Boots `elf` (or the board's default firmware build with `family`
+    /// experts, built if needed) on `board`'s QEMU machine and returns QEMU and the port of
     /// the firmware's UART. With `echo`, each device log line is also
     /// printed on stderr as it arrives.
     ///
@@ -388,10 +396,15 @@ impl Qemu {
     /// If no QEMU machine models `board`, the firmware cannot be built,
     /// QEMU cannot be started, or it does not connect its UART within
     /// 20 s (QEMU's stderr is included).
-    pub fn launch(board: Board, elf: Option<&Path>, echo: bool) -> anyhow::Result<(Qemu, Port)> {
+    pub fn launch(
+        board: Board,
+        family: Family,
+        elf: Option<&Path>,
+        echo: bool,
+    ) -> anyhow::Result<(Qemu, Port)> {
         let elf = match elf {
             Some(elf) => elf.to_path_buf(),
-            None => build_firmware(board, false)?,
+            None => build_firmware(board, family, false)?,
         };
         let listener =
             TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot open a local socket")?;

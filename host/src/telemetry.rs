@@ -45,7 +45,7 @@ pub const HEADER_LEN: usize = 8;
 /// # Examples
 /// ```
 /// let header = hsmoe_host::telemetry::header();
-/// assert_eq!(header, *b"HSMT\x01\x00\x02\x00");
+/// assert_eq!(header, *b"HSMT\x01\x00\x03\x00");
 /// ```
 pub fn header() -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];

@@ -2,6 +2,7 @@
 //! from an engine or from device telemetry: what `validate` compares and
 //! `plot` draws.
 
+use crate::family::Family;
 use crate::fit::FitReport;
 use crate::link::{config_of, Received};
 use crate::telemetry;
@@ -44,6 +45,8 @@ pub struct Trace {
     pub d: usize,
     /// Seed of the run.
     pub seed: u64,
+    /// The experts' family.
+    pub family: Family,
     /// One step per data row, in row order.
     pub steps: Vec<TraceStep>,
 }
@@ -92,6 +95,7 @@ impl Trace {
             k: report.k,
             d: report.d,
             seed: report.seed,
+            family: report.family,
             steps: report
                 .predictive
                 .iter()
@@ -126,7 +130,7 @@ impl Trace {
     /// use hsmoe_core::frame;
     /// use hsmoe_core::protocol::{GateVec, Response, ConfigMsg, UpdateMsg};
     /// use hsmoe_host::trace::Trace;
-    /// let config: Response<4> = Response::Config(ConfigMsg { version: 1, n: 64, k: 1, d: 2, seed: 9, max_frame: 256, resample_ess: 1.0 });
+    /// let config: Response<4> = Response::Config(ConfigMsg { version: 1, n: 64, k: 1, d: 2, family_tag: 1, seed: 9, max_frame: 256, resample_ess: 1.0 });
     /// let update: Response<4> = Response::Update(UpdateMsg {
     ///     seq: 0, pred_mean: 0.5, pred_var: 2.0, log_pred: -1.5, ess: 64.0,
     ///     resampled: false, gate: GateVec::from_slice(&[1.0]).unwrap(), ticks: 0,
@@ -201,6 +205,12 @@ impl Trace {
                 "{source}: no Config frame; is this telemetry recorded by `hsmoe run --telemetry`?"
             );
         };
+        let Some(family) = Family::from_tag(config.family_tag) else {
+            bail!(
+                "{source}: a device with experts of an unknown family (tag {:#x})",
+                config.family_tag
+            );
+        };
         let rows = [updates.keys().last(), rejected.keys().last()]
             .into_iter()
             .flatten()
@@ -233,6 +243,7 @@ impl Trace {
             k: config.k as usize,
             d: config.d as usize,
             seed: config.seed,
+            family,
             steps,
         })
     }

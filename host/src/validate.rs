@@ -37,6 +37,7 @@
 use crate::args::{at_least_two, positive_finite, positive_usize, DataArgs, ModelArgs};
 use crate::data::Dataset;
 use crate::engine::EngineKind;
+use crate::family::Family;
 use crate::fit::{self, FitOptions};
 use crate::progress::Progress;
 use crate::trace::{Trace, TraceStep};
@@ -553,6 +554,12 @@ fn check_recorded(
             "D = {} features, but the data have {} ({hint} the intercept)",
             trace.d,
             data.d()
+        ));
+    }
+    if trace.family != Family::Gaussian {
+        wrong.push(format!(
+            "{} experts, but the reference engine has Gaussian experts only",
+            trace.family
         ));
     }
     if trace.seed != model.seed {

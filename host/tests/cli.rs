@@ -226,7 +226,7 @@ fn simulate_writes_csv_and_truth() {
 }
 
 #[test]
-fn bernoulli_experts_simulate_and_fit_and_refuse_what_they_cannot_do() {
+fn bernoulli_experts_simulate_fit_save_predict_and_refuse_what_they_cannot_do() {
     let dir = scratch("bernoulli");
     let csv = dir.join("b.csv");
     let path = csv.to_str().unwrap();
@@ -274,14 +274,48 @@ fn bernoulli_experts_simulate_and_fit_and_refuse_what_they_cannot_do() {
             &["--engine", "gibbs"][..],
             "--engine gibbs is not available for bernoulli experts yet",
         ),
-        (
-            &["--save", "m.json"][..],
-            "--save is not available for bernoulli experts yet",
-        ),
     ] {
         let line = error_line(&hsmoe(&[&fit[..], &small, extra].concat()));
         assert!(line.contains(says), "{line}");
     }
+    // Saved and read back: the same probabilities, and no quantiles.
+    // (Without moves, so that the report has no final sweeps, which a
+    // saved filter never runs.)
+    let model = dir.join("b.hsmoe");
+    let predictions = dir.join("p.json");
+    let saved_json = dir.join("saved.json");
+    ok(&hsmoe(
+        &[
+            &fit[..],
+            &small,
+            &["--moves", "none", "--save", model.to_str().unwrap()],
+            &["--json", saved_json.to_str().unwrap()],
+        ]
+        .concat(),
+    ));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved_json).unwrap()).unwrap();
+    ok(&hsmoe(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        path,
+        "--json",
+        predictions.to_str().unwrap(),
+    ]));
+    let predicted: Value =
+        serde_json::from_str(&std::fs::read_to_string(&predictions).unwrap()).unwrap();
+    assert_eq!(predicted["quantile_levels"], serde_json::json!([]));
+    let fitted = report["final"]["predictive"].as_array().unwrap();
+    let rows = predicted["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), fitted.len());
+    for (row, fit_row) in rows.iter().zip(fitted) {
+        // The same f32, written by the fit in its shortest form.
+        let as_f32 = |v: &Value| v.as_f64().unwrap() as f32;
+        assert_eq!(as_f32(&row["mean"]), as_f32(&fit_row["mean"]), "{row}");
+    }
+
     let gaussian = dir.join("g.csv");
     std::fs::write(&gaussian, "x,y\n0.1,0\n0.2,1\n0.3,0.5\n").unwrap();
     let line = error_line(&hsmoe(&[
@@ -722,6 +756,7 @@ fn telemetry_bytes(updates: u32) -> Vec<u8> {
         n: 8,
         k: 1,
         d: 2,
+        family_tag: hsmoe_host::family::tag(hsmoe_host::family::Family::Gaussian),
         seed: 1,
         max_frame: frame::MAX_FRAME as u32,
         resample_ess: 1.0,

@@ -2,6 +2,7 @@
 //! data set and Monte Carlo summaries of replicated runs.
 
 use hsmoe_core::expert::Expert;
+use hsmoe_core::rejuvenate::sweep;
 use hsmoe_core::schedule::Scheduler;
 use hsmoe_core::{Config, Const, Experts, Features, FilterState, Particle, ParticleSet};
 use hsmoe_host::data::{load, Dataset, LoadOptions};
@@ -84,6 +85,42 @@ where
         moves += 1;
     }
     particles
+}
+
+/// A long Gibbs run of the core's rejuvenation sweep (a Gibbs scan of the
+/// model's joint posterior, docs/model.md §4) over all of `stream`, one
+/// chain from each of `starts` (particles whose statistics hold exactly
+/// `stream`, e.g. of a filter run over it), chain `c` seeded `seed + c`:
+/// `sweeps` sweeps, of which those after `burn_in`, every `thin`-th, are
+/// kept. Returns the kept particles per chain, in order. For families the
+/// host's f64 Gibbs sampler does not have; the sweep is the filter's own,
+/// so this checks the particle approximation against MCMC of the same
+/// model, not the sweep's math (the K = 1 oracles do that).
+pub fn core_gibbs<const K: usize, const D: usize, E: Expert<D>>(
+    stream: &[([f32; D], f32)],
+    starts: &[Particle<K, D, E>],
+    sweeps: usize,
+    burn_in: usize,
+    thin: usize,
+    seed: u64,
+) -> Vec<Vec<Particle<K, D, E>>>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    let config = Config::default_for(D);
+    crate::par_map(starts.len(), |c| {
+        let mut rng = XorShiftRng::seed_from_u64(seed + c as u64);
+        let mut particle = starts[c];
+        let mut kept = Vec::with_capacity(sweeps.saturating_sub(burn_in) / thin.max(1) + 1);
+        for s in 0..sweeps {
+            sweep(&mut particle, stream, &config, &mut rng).unwrap();
+            if s >= burn_in && (s - burn_in) % thin.max(1) == 0 {
+                kept.push(particle);
+            }
+        }
+        kept
+    })
 }
 
 /// Welch's two-sample statistic for independent replicates:

@@ -20,14 +20,14 @@
 
 use hsmoe_core::protocol::RestoredMsg;
 use hsmoe_core::snapshot::{self, checkpoint_len, LinkState, Pass, SnapshotError, LINK_STATE_LEN};
+use hsmoe_host::family::Family;
 use hsmoe_host::faults::FaultConfig;
 use hsmoe_host::link::RestoreRefused;
 use hsmoe_host::run::{self, CheckpointOptions, Device, RunArgs, RunSummary, Start, StreamOptions};
 use hsmoe_host::serial::{self, Board, Qemu};
-use hsmoe_host::simulate::Design;
+use hsmoe_host::simulate::{self, Design};
 use hsmoe_tests::{
-    qemu_run_args, recorded_updates, scratch, simulated_csv, UpdateBits, FIRMWARE_D, FIRMWARE_K,
-    FIRMWARE_N,
+    qemu_run_args, recorded_updates, scratch, UpdateBits, FIRMWARE_D, FIRMWARE_K, FIRMWARE_N,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -50,8 +50,15 @@ const FAULT_DELAY: Duration = Duration::from_millis(400);
 
 /// A scratch directory with a simulated data set of `rows` rows.
 fn scratch_with_data(test: &str, rows: usize) -> (PathBuf, PathBuf) {
+    scratch_with_family_data(test, rows, Family::Gaussian)
+}
+
+/// A scratch directory with `rows` simulated rows of `family`'s experts.
+fn scratch_with_family_data(test: &str, rows: usize, family: Family) -> (PathBuf, PathBuf) {
     let dir = scratch(test);
-    let (csv, _) = simulated_csv(&dir, Design::Linear, rows, 17);
+    let csv = dir.join("data.csv");
+    let sim = simulate::simulate_family(Design::Linear, family, rows, 17);
+    simulate::write(&sim, &csv).unwrap();
     (dir, csv)
 }
 
@@ -73,6 +80,7 @@ fn trailer(bytes: &[u8]) -> LinkState {
 /// `faults` if given. Checks that nothing was lost, repeated or changed.
 fn killed_and_resumed_run_equals_uninterrupted_run(
     test: &str,
+    family: Family,
     rows: usize,
     every: u32,
     stop: usize,
@@ -82,7 +90,11 @@ fn killed_and_resumed_run_equals_uninterrupted_run(
         return;
     }
     let start = Instant::now();
-    let (dir, csv) = scratch_with_data(test, rows);
+    let (dir, csv) = scratch_with_family_data(test, rows, family);
+    let args = |csv: &Path| RunArgs {
+        family,
+        ..args(csv)
+    };
     let path = |name: &str| dir.join(name);
     // Only the final checkpoint.
     let once = u32::MAX;
@@ -128,7 +140,7 @@ fn killed_and_resumed_run_equals_uninterrupted_run(
 
     // The checkpoint file: the device's stream, with its link state.
     let checkpoint = std::fs::read(path("killed.ckpt")).unwrap();
-    assert_eq!(checkpoint.len(), checkpoint_len(N, K, D));
+    assert_eq!(checkpoint.len(), checkpoint_len(N, K, D, family));
     assert_eq!(checkpoint[..4], snapshot::MAGIC);
     let link = trailer(&checkpoint);
     assert_eq!(
@@ -228,9 +240,24 @@ fn killed_and_resumed_run_equals_uninterrupted_run(
 fn a_killed_run_resumed_from_its_checkpoint_equals_an_uninterrupted_run() {
     killed_and_resumed_run_equals_uninterrupted_run(
         "a_killed_run_resumed_from_its_checkpoint_equals_an_uninterrupted_run",
+        Family::Gaussian,
         600,
         250,
         420,
+        None,
+    );
+}
+
+/// Bernoulli experts: the host has no copy of this filter, so every
+/// checkpoint crosses the link whole.
+#[test]
+fn a_killed_bernoulli_run_resumed_from_its_checkpoint_equals_an_uninterrupted_run() {
+    killed_and_resumed_run_equals_uninterrupted_run(
+        "a_killed_bernoulli_run_resumed_from_its_checkpoint_equals_an_uninterrupted_run",
+        Family::Bernoulli,
+        300,
+        100,
+        220,
         None,
     );
 }
@@ -240,6 +267,7 @@ fn a_killed_run_resumed_from_its_checkpoint_equals_an_uninterrupted_run() {
 fn a_killed_run_of_10_000_rows_resumed_equals_an_uninterrupted_run() {
     killed_and_resumed_run_equals_uninterrupted_run(
         "a_killed_run_of_10_000_rows_resumed_equals_an_uninterrupted_run",
+        Family::Gaussian,
         10_000,
         1_000,
         7_777,
@@ -252,6 +280,7 @@ fn a_killed_run_of_10_000_rows_resumed_equals_an_uninterrupted_run() {
 fn a_killed_run_resumed_through_link_faults_equals_an_uninterrupted_run() {
     killed_and_resumed_run_equals_uninterrupted_run(
         "a_killed_run_resumed_through_link_faults_equals_an_uninterrupted_run",
+        Family::Gaussian,
         600,
         250,
         420,
@@ -272,6 +301,7 @@ fn options(checkpoint: Option<PathBuf>) -> StreamOptions {
         }),
         stop_after: None,
         resample_ess: None,
+        family: Family::Gaussian,
     }
 }
 
@@ -296,7 +326,7 @@ fn corrupt_and_mismatched_checkpoints_are_refused_and_change_nothing() {
     let data = hsmoe_host::data::load(&csv, &Default::default()).unwrap();
     let rows = run::rows_f32(&data).unwrap();
     let good_path = dir.join("good.ckpt");
-    let (qemu, port) = Qemu::launch(Board::default(), None, false).unwrap();
+    let (qemu, port) = Qemu::launch(Board::default(), Family::Gaussian, None, false).unwrap();
     let mut device = Device::new(port);
     let first = run::session(
         &mut device,

@@ -5,7 +5,8 @@
 //! - `hsmoe run --qemu` answers every `seq` exactly once, and the decoded
 //!   telemetry is bit-identical to the core filter run on the host
 //!   (directly, and through `hsmoe fit --engine core --json`), on both
-//!   boards at their default N.
+//!   boards at their default N, and with firmware built for Bernoulli and
+//!   Student experts (`HSMOE_FAMILY`, `hsmoe run --family`).
 //! - Damaged frames, garbage, a truncated and an over-long frame each get
 //!   a `Reject` and leave the next observation's answer unchanged.
 //! - The on-target self-test passes.
@@ -13,19 +14,21 @@
 //! They need `qemu-system-arm` (or `$HSMOE_QEMU`). Without it they skip
 //! with a loud message, except under `CI=true`, where they fail.
 
+use hsmoe_core::expert::{Bernoulli, Expert, Gaussian, Student};
 use hsmoe_core::frame::MAX_FRAME;
 use hsmoe_core::protocol::{
     FeatureVec, ObserveMsg, PredictMsg, PredictionMsg, RejectMsg, RejectReason, Request, Response,
     UpdateMsg,
 };
 use hsmoe_core::{Config, Filter, Update};
-use hsmoe_host::data::Dataset;
+use hsmoe_host::data::{self, Dataset, LoadOptions};
 use hsmoe_host::engine::EngineKind;
+use hsmoe_host::family::Family;
 use hsmoe_host::fit::{self, FitOptions};
 use hsmoe_host::link::{HostRequest, HostResponse, Received};
 use hsmoe_host::run::{self, Device, RunArgs};
 use hsmoe_host::serial::{self, Board, Qemu};
-use hsmoe_host::simulate::Design;
+use hsmoe_host::simulate::{self, Design};
 use hsmoe_host::telemetry;
 use hsmoe_tests::{scratch, simulated_csv, UpdateBits, FIRMWARE_D, FIRMWARE_K, FIRMWARE_N};
 use rand_core::SeedableRng;
@@ -42,21 +45,35 @@ const D: usize = FIRMWARE_D;
 /// happens before the first answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A simulated linear data set with D − 1 = 3 features, written as CSV
-/// and loaded back exactly as `hsmoe run` loads it.
-fn simulated(dir: &std::path::Path, rows: usize, seed: u64) -> (PathBuf, Dataset) {
-    let (csv, data) = simulated_csv(dir, Design::Linear, rows, seed);
+/// A simulated linear data set with D − 1 = 3 features and a response of
+/// `family`'s experts, written as CSV and loaded back exactly as `hsmoe
+/// run --family family` loads it.
+fn simulated(dir: &std::path::Path, rows: usize, seed: u64, family: Family) -> (PathBuf, Dataset) {
+    let (csv, data) = if family == Family::Gaussian {
+        simulated_csv(dir, Design::Linear, rows, seed)
+    } else {
+        let csv = dir.join("data.csv");
+        let sim = simulate::simulate_family(Design::Linear, family, rows, seed);
+        simulate::write(&sim, &csv).unwrap();
+        let opts = LoadOptions {
+            binary_response: family.binary_response(),
+            ..LoadOptions::default()
+        };
+        let data = data::load(&csv, &opts).unwrap();
+        (csv, data)
+    };
     assert_eq!(data.d(), D);
     (csv, data)
 }
 
-/// The core filter of a firmware build with `P` particles, on the host.
-struct HostFilter<const P: usize> {
-    filter: Box<Filter<P, K, D>>,
+/// The core filter of a firmware build with `P` particles and experts
+/// `E`, on the host.
+struct HostFilter<const P: usize, E: Expert<D>> {
+    filter: Box<Filter<P, K, D, E>>,
     rng: XorShiftRng,
 }
 
-impl<const P: usize> HostFilter<P> {
+impl<const P: usize, E: Expert<D>> HostFilter<P, E> {
     fn new(seed: u64, config: &Config) -> Self {
         let mut rng = XorShiftRng::seed_from_u64(seed);
         let mut filter = Box::new(Filter::new());
@@ -83,7 +100,49 @@ fn run_answers_every_seq_once_bit_identical_to_the_host_core() {
     if !serial::require_qemu("run_answers_every_seq_once_bit_identical_to_the_host_core") {
         return;
     }
-    run_bit_identical::<N>(Board::Mps2An386, "run", 150, None);
+    run_bit_identical::<N, Gaussian<D>>(Board::Mps2An386, "run", 150, None);
+}
+
+#[test]
+fn a_bernoulli_firmware_run_is_bit_identical_to_the_host_core() {
+    if !serial::require_qemu("a_bernoulli_firmware_run_is_bit_identical_to_the_host_core") {
+        return;
+    }
+    run_bit_identical::<N, Bernoulli<D>>(Board::Mps2An386, "run-bernoulli", 150, None);
+}
+
+#[test]
+fn a_student_firmware_run_is_bit_identical_to_the_host_core() {
+    if !serial::require_qemu("a_student_firmware_run_is_bit_identical_to_the_host_core") {
+        return;
+    }
+    run_bit_identical::<N, Student<D>>(Board::Mps2An386, "run-student", 100, None);
+}
+
+/// A device built for other experts than the run asks for is refused
+/// before any row is sent, naming both families.
+#[test]
+fn a_device_of_another_family_is_refused_by_name() {
+    if !serial::require_qemu("a_device_of_another_family_is_refused_by_name") {
+        return;
+    }
+    let dir = scratch("run-wrong-family");
+    let (csv, _) = simulated(&dir, 10, 3, Family::Bernoulli);
+    let gaussian_elf = serial::build_firmware(Board::default(), Family::Gaussian, false).unwrap();
+    let args = RunArgs {
+        family: Family::Bernoulli,
+        elf: Some(gaussian_elf),
+        timeout_ms: ANSWER_TIMEOUT.as_millis() as u64,
+        quiet: true,
+        ..RunArgs::qemu(csv)
+    };
+    let error = run::run(&args).unwrap_err().to_string();
+    assert!(
+        error.contains("the device runs gaussian experts")
+            && error.contains("asked for bernoulli experts"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -92,7 +151,7 @@ fn a_resampling_threshold_set_from_the_host_stays_bit_identical() {
         return;
     }
     // Weights carried across steps that do not resample, as on the host.
-    run_bit_identical::<N>(Board::Mps2An386, "run-resample-ess", 150, Some(0.5));
+    run_bit_identical::<N, Gaussian<D>>(Board::Mps2An386, "run-resample-ess", 150, Some(0.5));
 }
 
 #[test]
@@ -100,28 +159,32 @@ fn stm32f405_run_is_bit_identical_to_the_host_core() {
     if !serial::require_qemu("stm32f405_run_is_bit_identical_to_the_host_core") {
         return;
     }
-    run_bit_identical::<FIRMWARE_N>(Board::Stm32f405, "run-stm32f405", 100, None);
+    run_bit_identical::<FIRMWARE_N, Gaussian<D>>(Board::Stm32f405, "run-stm32f405", 100, None);
 }
 
-/// `hsmoe run --qemu --board board` on `rows` simulated rows: every `seq`
-/// answered once, the device's sizes `(P, K, D)`, and its telemetry bit
-/// for bit the host core's and `hsmoe fit --engine core`'s.
-fn run_bit_identical<const P: usize>(
+/// `hsmoe run --qemu --board board --family …` (the family of `E`) on
+/// `rows` simulated rows: every `seq` answered once, the device's sizes
+/// `(P, K, D)` and family, and its telemetry bit for bit the host core's
+/// and `hsmoe fit --engine core`'s.
+fn run_bit_identical<const P: usize, E: Expert<D>>(
     board: Board,
     name: &str,
     rows: usize,
     resample_ess: Option<f32>,
 ) {
     let dir = scratch(name);
-    let (csv, data) = simulated(&dir, rows, 21);
+    let family = E::FAMILY;
+    let (csv, data) = simulated(&dir, rows, 21, family);
     let seed = 5;
     let mut opts = FitOptions::new(EngineKind::Core, K, P, seed, &data);
+    opts.family = family;
     opts.config.resample_ess = resample_ess.unwrap_or(opts.config.resample_ess);
     let telemetry_path = dir.join("telemetry.bin");
     let args = RunArgs {
         telemetry: Some(telemetry_path.clone()),
         seed,
         board,
+        family,
         timeout_ms: ANSWER_TIMEOUT.as_millis() as u64,
         quiet: true,
         resample_ess,
@@ -141,6 +204,7 @@ fn run_bit_identical<const P: usize>(
         (P as u32, K as u32, D as u32)
     );
     assert_eq!(summary.device.seed, seed);
+    assert_eq!(summary.device.family_tag, E::TAG);
     assert_eq!(summary.device.resample_ess, opts.config.resample_ess);
     assert!(
         summary
@@ -176,7 +240,7 @@ fn run_bit_identical<const P: usize>(
     assert_eq!(updates.len() as u64, rows.len() as u64 + summary.resent);
 
     // Bit for bit against the core on the host: the filter directly...
-    let mut host = HostFilter::<P>::new(seed, &opts.config);
+    let mut host = HostFilter::<P, E>::new(seed, &opts.config);
     for (t, ((x, y), answer)) in rows.iter().zip(&summary.answers).enumerate() {
         assert_same_bits(answer, &host.observe(x, *y), t);
     }
@@ -248,7 +312,7 @@ struct Session {
 
 impl Session {
     fn start(seed: u64) -> Session {
-        let (qemu, port) = Qemu::launch(Board::default(), None, false).unwrap();
+        let (qemu, port) = Qemu::launch(Board::default(), Family::Gaussian, None, false).unwrap();
         let mut device = Device::new(port);
         device.send_raw(&[0]).unwrap();
         let config = device
@@ -315,11 +379,11 @@ fn damaged_frames_are_rejected_and_change_nothing() {
         return;
     }
     let dir = scratch("damage");
-    let (_, data) = simulated(&dir, 12, 4);
+    let (_, data) = simulated(&dir, 12, 4, Family::Gaussian);
     let rows = run::rows_f32(&data).unwrap();
     let seed = 9;
     let mut session = Session::start(seed);
-    let mut host = HostFilter::<N>::new(seed, &Config::default_for(D));
+    let mut host = HostFilter::<N, Gaussian<D>>::new(seed, &Config::default_for(D));
 
     // Each kind of damage, then the next row: a Reject without a seq for
     // the damage, and for the row exactly the host's answer.
@@ -418,7 +482,7 @@ fn on_target_self_test_passes_in_qemu() {
     if !serial::require_qemu("on_target_self_test_passes_in_qemu") {
         return;
     }
-    let elf = serial::build_firmware(Board::default(), true).unwrap();
+    let elf = serial::build_firmware(Board::default(), Family::Gaussian, true).unwrap();
     let (status, log) =
         Qemu::run_to_exit(Board::default(), &elf, Duration::from_secs(300), false).unwrap();
     let log = log.join("\n");

@@ -69,6 +69,7 @@ fn write_telemetry(path: &Path, data: &Dataset, opts: &FitOptions) {
             n: opts.n_particles as u32,
             k: opts.k as u32,
             d: data.d() as u32,
+            family_tag: hsmoe_host::family::tag(hsmoe_host::family::Family::Gaussian),
             seed,
             max_frame: MAX_FRAME as u32,
             resample_ess: opts.config.resample_ess,

@@ -9,7 +9,7 @@
 //! of a predictive), propagates `ω ~ PG(1, xᵀβ)` and redraws `β` from its
 //! Gaussian full conditional.
 
-use super::family::{Expert, Predictive};
+use super::family::{Expert, Family, Predictive};
 use crate::dims::{Const, Features, Zeroed};
 use crate::logistic::Logistic;
 use crate::math::{dot, ln_sigmoid, sigmoid_pair};
@@ -110,7 +110,7 @@ where
     /// `β`.
     type Draw = [f32; D];
 
-    const FAMILY: &'static str = "bernoulli";
+    const FAMILY: Family = Family::Bernoulli;
 
     /// No observation, `β = 0` until [`Expert::redraw`].
     fn prior(_config: &Config) -> Self {

@@ -1,9 +1,111 @@
 //! What a likelihood family of the experts must provide: the [`Expert`]
-//! trait and its one-step [`Predictive`] (docs/model.md §10).
+//! trait and its one-step [`Predictive`] (docs/model.md §10), and the
+//! [`Family`] that names it in reports, snapshots and on the link.
 
 use crate::dims::{Const, Features, Part, Zeroed};
+use crate::words::Words;
 use crate::{Config, Error};
+use core::fmt;
+use core::str::FromStr;
 use rand_core::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// The likelihood families of the experts, by name: what a user picks, a
+/// report records, a snapshot's header and a device's `Config` declare.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::expert::Family;
+/// assert_eq!("bernoulli".parse::<Family>(), Ok(Family::Bernoulli));
+/// assert_eq!(Family::Student.to_string(), "student");
+/// assert!("poisson".parse::<Family>().is_err());
+/// // Words per expert in a snapshot at D = 4 (packed triangle of 10).
+/// assert_eq!(Family::Gaussian.expert_words(4), 17);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Family {
+    /// Linear-Gaussian experts, `y ~ N(xᵀβ, σ²)` ([`Gaussian`](super::Gaussian)).
+    #[default]
+    Gaussian = 1,
+    /// Logistic experts for a 0/1 response, `P(y = 1) = σ(xᵀβ)`
+    /// ([`Bernoulli`](super::Bernoulli)).
+    Bernoulli = 2,
+    /// Robust linear experts with Student-t noise
+    /// ([`Student`](super::Student)).
+    Student = 3,
+}
+
+impl Family {
+    /// Every family, in declaration order.
+    pub const ALL: [Family; 3] = [Family::Gaussian, Family::Bernoulli, Family::Student];
+
+    /// The name a user types (`--family`) and a report records.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Family::Gaussian => "gaussian",
+            Family::Bernoulli => "bernoulli",
+            Family::Student => "student",
+        }
+    }
+
+    /// Whether the response must be 0 or 1.
+    pub const fn binary_response(self) -> bool {
+        matches!(self, Family::Bernoulli)
+    }
+
+    /// The family of a tag ([`Expert::TAG`]: the family's number in the
+    /// low byte), or `None` for an unknown one.
+    pub fn from_tag(tag: u32) -> Option<Family> {
+        Family::ALL
+            .into_iter()
+            .find(|family| *family as u32 == tag & 0xff)
+    }
+
+    /// Words of one expert in a snapshot at `d` features, `T = d(d+1)/2`:
+    /// Gaussian `T + d + 3` (packed Cholesky factor, mean, `a`, `b`,
+    /// normalizer), Bernoulli `T + 2d + 1` (packed `S`, `r`, `β`, count),
+    /// Student `T + 2d + 6` (a Gaussian's, then `β`, `σ²` and two
+    /// normalizers). Every field of an expert is one 32-bit word, so this
+    /// is also its size in memory over 4 (tested per family).
+    pub const fn expert_words(self, d: usize) -> usize {
+        let triangle = d * (d + 1) / 2;
+        match self {
+            Family::Gaussian => triangle + d + 3,
+            Family::Bernoulli => triangle + 2 * d + 1,
+            Family::Student => triangle + 2 * d + 6,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not a [`Family`]'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownFamily;
+
+impl fmt::Display for UnknownFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not an expert family: expected gaussian, bernoulli or student")
+    }
+}
+
+impl core::error::Error for UnknownFamily {}
+
+impl FromStr for Family {
+    type Err = UnknownFamily;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Family::ALL
+            .into_iter()
+            .find(|family| family.name() == name)
+            .ok_or(UnknownFamily)
+    }
+}
 
 /// One expert's one-step predictive distribution of `y` at one `x`.
 pub trait Predictive {
@@ -20,6 +122,10 @@ pub trait Predictive {
 /// docs/model.md §3), and how a rejuvenation sweep rebuilds it from the
 /// observations allocated to it (§4).
 ///
+/// The families are the core's own ([`Family`]): each one's snapshot
+/// layout is part of the core's format, so the trait is sealed (its
+/// supertrait, the word list a snapshot is written from, is private).
+///
 /// # Examples
 /// ```
 /// use hsmoe_core::expert::{Expert, Gaussian, Predictive};
@@ -32,7 +138,7 @@ pub trait Predictive {
 /// assert_eq!(expert.observations(&config), 1.0);
 /// assert!(expert.predictive(&[1.0, 0.5]).mean() > 0.0);
 /// ```
-pub trait Expert<const D: usize>: Part
+pub trait Expert<const D: usize>: Part + Words
 where
     Const<D>: Features,
 {
@@ -42,8 +148,14 @@ where
     /// observation is then evaluated.
     type Draw: Zeroed;
 
-    /// Short name of the family, for logs and reports.
-    const FAMILY: &'static str;
+    /// The family.
+    const FAMILY: Family;
+
+    /// The family and its fixed parameters as one word: the family's
+    /// number in the low byte, any parameter above it (Student's ν). A
+    /// snapshot's header and a device's `Config` carry it, so that one
+    /// family's statistics are never read as another's.
+    const TAG: u32 = Self::FAMILY as u32;
 
     /// The expert before any observation. Parameters the family carries in
     /// the particle are not drawn yet: see [`Expert::redraw`].

@@ -1,7 +1,7 @@
 //! The linear-Gaussian expert: Normal–inverse-gamma sufficient statistics
 //! (docs/model.md §1, §3 step 5), with β and σ² integrated out.
 
-use super::family::{Expert, Predictive};
+use super::family::{Expert, Family, Predictive};
 use crate::dims::{Const, Features, Zeroed};
 use crate::dist::gamma::inverse_gamma;
 use crate::dist::normal::standard_normal;
@@ -219,7 +219,7 @@ where
     type Predictive = StudentT;
     type Draw = GaussianDraw<D>;
 
-    const FAMILY: &'static str = "gaussian";
+    const FAMILY: Family = Family::Gaussian;
 
     /// The prior: `m = 0`, `P = I/v0`, `a = a0`, `b = b0`.
     fn prior(config: &Config) -> Self {

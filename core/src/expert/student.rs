@@ -12,7 +12,7 @@
 //! `(β, σ²)` afresh from the updated statistics. An outlier gets a small
 //! `λ`, so it hardly moves the statistics.
 
-use super::family::Expert;
+use super::family::{Expert, Family};
 use super::gaussian::{Gaussian, StudentT};
 use crate::dims::{Const, Features, Zeroed};
 use crate::dist::gamma::gamma;
@@ -86,6 +86,9 @@ where
     };
 }
 
+crate::words::impl_words!([const D: usize] StudentDraw<D> { beta, sigma2, ln_c, ln_norm });
+crate::words::impl_words!([const D: usize, const NU: u32] Student<D, NU> where [Const<D>: Features] { nig, draw });
+
 impl<const D: usize, const NU: u32> Student<D, NU>
 where
     Const<D>: Features,
@@ -106,7 +109,9 @@ where
     type Predictive = StudentT;
     type Draw = StudentDraw<D>;
 
-    const FAMILY: &'static str = "student";
+    const FAMILY: Family = Family::Student;
+    /// ν in the second byte.
+    const TAG: u32 = Family::Student as u32 | NU << 8;
 
     /// The Gaussian expert's NIG prior; `(β, σ²)` are drawn by
     /// [`Expert::redraw`].

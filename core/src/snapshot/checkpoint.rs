@@ -2,6 +2,7 @@
 
 use crate::crc::CRC;
 use crate::dims::{Const, Experts, Features};
+use crate::expert::{Expert, Family, Gaussian};
 use crate::filter::{Filter, FilterState, ParticleSet};
 use crate::particle::Particle;
 use crate::words::le_word;
@@ -150,23 +151,24 @@ impl LinkState {
 }
 
 /// Length in bytes of a device checkpoint (snapshot and link trailer, see
-/// [`LinkState`]) of a filter with `n` particles, `k` experts and `d`
-/// features.
+/// [`LinkState`]) of a filter with `n` particles, `k` experts of `family`
+/// and `d` features.
 ///
 /// # Examples
 /// ```
+/// use hsmoe_core::expert::Family::Gaussian;
 /// use hsmoe_core::snapshot::{checkpoint_len, snapshot_len, LINK_STATE_LEN};
-/// assert_eq!(checkpoint_len(128, 4, 4), snapshot_len(128, 4, 4) + LINK_STATE_LEN);
-/// assert_eq!(checkpoint_len(128, 4, 4), 76_436);
+/// assert_eq!(checkpoint_len(128, 4, 4, Gaussian), snapshot_len(128, 4, 4, Gaussian) + LINK_STATE_LEN);
+/// assert_eq!(checkpoint_len(128, 4, 4, Gaussian), 76_440);
 /// ```
-pub const fn checkpoint_len(n: usize, k: usize, d: usize) -> usize {
-    snapshot_len(n, k, d) + LINK_STATE_LEN
+pub const fn checkpoint_len(n: usize, k: usize, d: usize, family: Family) -> usize {
+    snapshot_len(n, k, d, family) + LINK_STATE_LEN
 }
 
 /// Writes bytes `offset..offset + out.len()` of a device checkpoint
 /// (clipped to its end) into `out`; returns how many.
-fn write_checkpoint_stream<const K: usize, const D: usize>(
-    particles: &[Particle<K, D>],
+fn write_checkpoint_stream<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
     state: &FilterState<K>,
     rng_state: &[u8; RNG_STATE_LEN],
     link: &LinkState,
@@ -177,7 +179,7 @@ where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    let core_len = snapshot_len(particles.len(), K, D);
+    let core_len = snapshot_len(particles.len(), K, D, E::FAMILY);
     let end = (core_len + LINK_STATE_LEN).min(offset.saturating_add(out.len()));
     if offset >= end {
         return 0;
@@ -198,14 +200,14 @@ where
     end - offset
 }
 
-impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D>
+impl<const N: usize, const K: usize, const D: usize, E: Expert<D>> Filter<N, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
     /// Length in bytes of this filter's device checkpoint
     /// ([`checkpoint_len`]).
-    pub const CHECKPOINT_LEN: usize = checkpoint_len(N, K, D);
+    pub const CHECKPOINT_LEN: usize = checkpoint_len(N, K, D, E::FAMILY);
 
     /// Writes bytes `offset..offset + out.len()` of the device checkpoint
     /// (the snapshot, then `link`'s trailer; clipped to its end) into
@@ -280,13 +282,14 @@ pub enum CheckpointProgress {
 ///
 /// # Examples
 /// See [`Filter::write_checkpoint`].
-#[derive(Debug, Default)]
-pub struct CheckpointRestorer<const K: usize, const D: usize>
+#[derive(Debug)]
+pub struct CheckpointRestorer<const K: usize, const D: usize, E = Gaussian<D>>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
-    inner: Restorer<K, D>,
+    inner: Restorer<K, D, E>,
     trailer: [u8; LINK_STATE_LEN],
     /// Trailer bytes received in the verify pass.
     trailer_pos: usize,
@@ -294,7 +297,17 @@ where
     link: Option<LinkState>,
 }
 
-impl<const K: usize, const D: usize> CheckpointRestorer<K, D>
+impl<const K: usize, const D: usize, E: Expert<D>> Default for CheckpointRestorer<K, D, E>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const K: usize, const D: usize, E: Expert<D>> CheckpointRestorer<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
@@ -328,7 +341,7 @@ where
     /// [`LinkState::from_bytes`]), with the filter untouched.
     pub fn push(
         &mut self,
-        target: &mut ParticleSet<'_, K, D>,
+        target: &mut ParticleSet<'_, K, D, E>,
         offset: usize,
         chunk: &[u8],
     ) -> Result<CheckpointProgress, SnapshotError> {
@@ -341,7 +354,7 @@ where
 
     fn consume(
         &mut self,
-        target: &mut ParticleSet<'_, K, D>,
+        target: &mut ParticleSet<'_, K, D, E>,
         offset: usize,
         chunk: &[u8],
     ) -> Result<CheckpointProgress, SnapshotError> {
@@ -411,7 +424,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::xorshift_state;
+    use crate::snapshot::{xorshift_state, SnapshotShape};
     use crate::Config;
     use rand_xorshift::XorShiftRng;
 
@@ -471,7 +484,9 @@ mod tests {
         for (i, chunk) in chunked.chunks_mut(128).enumerate() {
             source.write_checkpoint(&[0; 16], &LINK, i * 128, chunk);
         }
-        let rng_state = bytes[20..36].try_into().unwrap();
+        let rng_state = bytes[SnapshotShape::LEN..SnapshotShape::LEN + RNG_STATE_LEN]
+            .try_into()
+            .unwrap();
         let mut expected = chunked.clone();
         source.write_checkpoint(&rng_state, &LINK, 0, &mut expected);
         assert_eq!(expected, bytes);

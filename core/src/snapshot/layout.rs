@@ -3,6 +3,7 @@
 //! walk a range of the stream.
 
 use crate::dims::{Const, Experts, Features};
+use crate::expert::{Expert, Family};
 #[cfg(test)]
 use crate::filter::FilterState;
 use crate::gate::Stick;
@@ -20,15 +21,16 @@ pub const MAGIC: [u8; 4] = *b"HSMS";
 /// Bytes of RNG state carried in the header (xorshift128's four words).
 pub const RNG_STATE_LEN: usize = 16;
 
-/// Words of the fixed header: magic, versions, `N`, `K`, `D`, RNG state.
-pub(super) const HEADER_WORDS: usize = 5 + RNG_STATE_LEN / 4;
+/// Words of the fixed header: magic, versions, `N`, `K`, `D`, the
+/// experts' family tag, RNG state.
+pub(super) const HEADER_WORDS: usize = 6 + RNG_STATE_LEN / 4;
 
-/// Words of one particle: per expert a packed triangle `T = D(D+1)/2` and
-/// `D + 3`, per stick (`K − 1` of them) two triangles and `4D`, the two
-/// global scales and the carried log weight.
-const fn particle_words(k: usize, d: usize) -> usize {
+/// Words of one particle: `K` experts ([`Family::expert_words`]), per
+/// stick (`K − 1` of them) a packed triangle `T = D(D+1)/2` and `4D`, the
+/// two global scales and the carried log weight.
+const fn particle_words(k: usize, d: usize, family: Family) -> usize {
     let triangle = d * (d + 1) / 2;
-    k * (triangle + d + 3) + (k - 1) * (triangle + 4 * d) + 3
+    k * family.expert_words(d) + (k - 1) * (triangle + 4 * d) + 3
 }
 
 /// Words of the [`FilterState`]: seven of `Config`, ready, steps, an `f64`
@@ -38,17 +40,22 @@ const fn state_words(k: usize) -> usize {
 }
 
 /// Length in bytes of the snapshot of a filter with `n` particles, `k`
-/// experts and `d` features.
+/// experts of `family` and `d` features.
 ///
 /// # Examples
 /// ```
+/// use hsmoe_core::expert::{Bernoulli, Family};
 /// use hsmoe_core::{snapshot::snapshot_len, Filter};
-/// assert_eq!(snapshot_len(128, 4, 4), Filter::<128, 4, 4>::SNAPSHOT_LEN);
-/// assert_eq!(snapshot_len(128, 4, 4), 76_408);
-/// assert_eq!(snapshot_len(1, 1, 1), 4 * (9 + 14 + 8 + 1));
+/// assert_eq!(snapshot_len(128, 4, 4, Family::Gaussian), Filter::<128, 4, 4>::SNAPSHOT_LEN);
+/// assert_eq!(snapshot_len(128, 4, 4, Family::Gaussian), 76_412);
+/// assert_eq!(
+///     snapshot_len(128, 4, 4, Family::Bernoulli),
+///     Filter::<128, 4, 4, Bernoulli<4>>::SNAPSHOT_LEN
+/// );
+/// assert_eq!(snapshot_len(1, 1, 1, Family::Gaussian), 4 * (10 + 14 + 8 + 1));
 /// ```
-pub const fn snapshot_len(n: usize, k: usize, d: usize) -> usize {
-    Layout::new(n, k, d).words() * 4
+pub const fn snapshot_len(n: usize, k: usize, d: usize, family: Family) -> usize {
+    Layout::new(n, k, d, family).words() * 4
 }
 
 /// Where each part of the stream starts, in words.
@@ -60,10 +67,10 @@ pub(super) struct Layout {
 }
 
 impl Layout {
-    pub(super) const fn new(n: usize, k: usize, d: usize) -> Self {
+    pub(super) const fn new(n: usize, k: usize, d: usize, family: Family) -> Self {
         Layout {
             n,
-            particle: particle_words(k, d),
+            particle: particle_words(k, d, family),
             particles_start: HEADER_WORDS + state_words(k),
         }
     }
@@ -87,7 +94,7 @@ impl_words!([const D: usize] Stick<D> where [Const<D>: Features] { logistic, lam
 
 // By hand, since `sticks` is an array of derived length (seen as a slice);
 // `alloc_weights` is step scratch (see the module docs).
-impl<const K: usize, const D: usize> Words for Particle<K, D>
+impl<const K: usize, const D: usize, E: Expert<D>> Words for Particle<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
@@ -116,10 +123,11 @@ pub(super) struct Header {
     n: u32,
     k: u32,
     d: u32,
+    family: u32,
     rng: [u32; RNG_STATE_LEN / 4],
 }
 
-impl_words!([] Header { magic, version, n, k, d, rng });
+impl_words!([] Header { magic, version, n, k, d, family, rng });
 
 /// The version word: format in the low half, protocol in the high half.
 const VERSION_WORD: u32 = FORMAT_VERSION as u32 | (PROTOCOL_VERSION as u32) << 16;
@@ -131,13 +139,17 @@ impl Header {
         n: 0,
         k: 0,
         d: 0,
+        family: 0,
         rng: [0; RNG_STATE_LEN / 4],
     };
 
-    pub(super) fn new<const K: usize, const D: usize>(
+    pub(super) fn new<const K: usize, const D: usize, E: Expert<D>>(
         n: usize,
         rng_state: &[u8; RNG_STATE_LEN],
-    ) -> Self {
+    ) -> Self
+    where
+        Const<D>: Features,
+    {
         let mut rng = [0u32; RNG_STATE_LEN / 4];
         for (word, bytes) in rng.iter_mut().zip(rng_state.chunks_exact(4)) {
             *word = le_word(bytes);
@@ -150,6 +162,7 @@ impl Header {
             n: n as u32,
             k: K as u32,
             d: D as u32,
+            family: E::TAG,
             rng,
         }
     }
@@ -163,16 +176,21 @@ impl Header {
     }
 
     /// Checks this header against the storage it is to be restored into.
-    pub(super) fn check<const K: usize, const D: usize>(
+    pub(super) fn check<const K: usize, const D: usize, E: Expert<D>>(
         &self,
         n: usize,
-    ) -> Result<(), SnapshotError> {
+    ) -> Result<(), SnapshotError>
+    where
+        Const<D>: Features,
+    {
         if self.magic != u32::from_le_bytes(MAGIC) {
             Err(SnapshotError::BadMagic)
         } else if self.version != VERSION_WORD {
             Err(SnapshotError::Version)
         } else if (self.n as usize, self.k as usize, self.d as usize) != (n, K, D) {
             Err(SnapshotError::Shape)
+        } else if self.family != E::TAG {
+            Err(SnapshotError::Family)
         } else {
             Ok(())
         }
@@ -180,7 +198,7 @@ impl Header {
 }
 
 /// What a snapshot's header declares: its versions and the `N`, `K`, `D`
-/// of the filter it was taken from. A host reads it to name a mismatch
+/// and expert family of the filter it was taken from. A host reads it to name a mismatch
 /// before streaming a file to a device (which would refuse it with a bare
 /// [`SnapshotError`]).
 ///
@@ -192,12 +210,13 @@ impl Header {
 /// let mut filter: Filter<8, 2, 3> = Filter::new();
 /// let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(1);
 /// filter.reset(&Config::default_for(3), &mut rng).unwrap();
-/// let mut head = [0u8; 20];
+/// let mut head = [0u8; SnapshotShape::LEN];
 /// filter.write_snapshot(&xorshift_state(&rng), 0, &mut head);
 /// let shape = SnapshotShape::read(&head).unwrap();
 /// assert_eq!((shape.n, shape.k, shape.d), (8, 2, 3));
+/// assert_eq!(shape.family(), Some(hsmoe_core::expert::Family::Gaussian));
 /// assert_eq!(shape.format_version, FORMAT_VERSION);
-/// assert!(SnapshotShape::read(&head[..19]).is_err());
+/// assert!(SnapshotShape::read(&head[..SnapshotShape::LEN - 1]).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotShape {
@@ -211,11 +230,31 @@ pub struct SnapshotShape {
     pub k: u32,
     /// Features, intercept included.
     pub d: u32,
+    /// The experts' [`Expert::TAG`]: family and fixed parameters.
+    pub family_tag: u32,
 }
 
 impl SnapshotShape {
-    /// Bytes of the header it is read from: magic, versions, `N`, `K`, `D`.
-    pub const LEN: usize = 20;
+    /// Bytes of the header it is read from: magic, versions, `N`, `K`,
+    /// `D`, family tag.
+    pub const LEN: usize = 24;
+
+    /// The experts' family, if the tag names one.
+    pub fn family(&self) -> Option<Family> {
+        Family::from_tag(self.family_tag)
+    }
+
+    /// Length in bytes of the snapshot this header starts, if its family
+    /// is known.
+    pub fn snapshot_len(&self) -> Option<usize> {
+        let family = self.family()?;
+        Some(snapshot_len(
+            self.n as usize,
+            self.k as usize,
+            self.d as usize,
+            family,
+        ))
+    }
 
     /// Reads the shape from the first [`Self::LEN`] bytes of a snapshot
     /// (or of a device checkpoint, which starts with one).
@@ -238,6 +277,7 @@ impl SnapshotShape {
             n: next(),
             k: next(),
             d: next(),
+            family_tag: next(),
         })
     }
 }
@@ -276,6 +316,7 @@ pub(super) fn absorb_range<W: Words>(item: &mut W, base: usize, first: usize, by
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expert::{Bernoulli, Gaussian, Student};
 
     fn count<W: Words>(item: &W) -> usize {
         let mut n = 0;
@@ -286,8 +327,14 @@ mod tests {
     /// The layout constants agree with the field lists.
     #[test]
     fn word_counts_match_the_layout() {
-        assert_eq!(count(&Particle::<3, 4>::ZERO), particle_words(3, 4));
-        assert_eq!(count(&Particle::<1, 1>::ZERO), particle_words(1, 1));
+        assert_eq!(
+            count(&Particle::<3, 4>::ZERO),
+            particle_words(3, 4, Family::Gaussian)
+        );
+        assert_eq!(
+            count(&Particle::<1, 1>::ZERO),
+            particle_words(1, 1, Family::Gaussian)
+        );
         assert_eq!(
             count(&FilterState::<5>::new(Config::default_for(2))),
             state_words(5)
@@ -296,8 +343,32 @@ mod tests {
         // A particle is all f32: its snapshot is its memory image less
         // the K scratch terms.
         assert_eq!(
-            (particle_words(3, 4) + 3) * 4,
+            (particle_words(3, 4, Family::Gaussian) + 3) * 4,
             core::mem::size_of::<Particle<3, 4>>()
         );
+    }
+
+    /// Each family's word list, its memory image and
+    /// [`Family::expert_words`] agree.
+    #[test]
+    fn every_family_is_its_expert_words() {
+        fn check<const D: usize, E: Expert<D>>()
+        where
+            Const<D>: Features,
+        {
+            let words = E::FAMILY.expert_words(D);
+            assert_eq!(count(&E::ZERO), words, "{}", E::FAMILY);
+            assert_eq!(core::mem::size_of::<E>(), 4 * words, "{}", E::FAMILY);
+            assert_eq!(
+                count(&Particle::<3, D, E>::ZERO),
+                particle_words(3, D, E::FAMILY)
+            );
+        }
+        check::<1, Gaussian<1>>();
+        check::<4, Gaussian<4>>();
+        check::<1, Bernoulli<1>>();
+        check::<5, Bernoulli<5>>();
+        check::<1, Student<1>>();
+        check::<6, Student<6, 2>>();
     }
 }

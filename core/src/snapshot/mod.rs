@@ -12,9 +12,10 @@
 //! | 1 | [`MAGIC`] |
 //! | 1 | [`FORMAT_VERSION`] (low half), [`PROTOCOL_VERSION`](crate::version::PROTOCOL_VERSION) (high half) |
 //! | 3 | `N`, `K`, `D` |
+//! | 1 | the experts' family tag ([`Expert::TAG`](crate::expert::Expert::TAG)) |
 //! | 4 | the caller's RNG state ([`RNG_STATE_LEN`] bytes, verbatim) |
 //! | 12 + 2K | filter state: `Config` (`v0`, `a0`, `b0`, `s0`, `refresh_every`, `gate_intercept`, `resample_ess`), ready flag, step counter, log marginal, `K` allocation sums, repairs |
-//! | N · (K(T + D + 3) + (K − 1)(T + 4D) + 3), `T = D(D+1)/2` | each particle: `K` experts (Cholesky factor as a packed lower triangle, `T` words row by row, mean, `a`, `b`, cached normalizer), `K − 1` sticks (`S` packed the same way, `r`, `φ`, `λ²`, `ν`), `τ²`, `ξ`, the carried log weight |
+//! | N · (K·E + (K − 1)(T + 4D) + 3), `T = D(D+1)/2` | each particle: `K` experts of `E` words each ([`Family::expert_words`](crate::expert::Family::expert_words); Gaussian: Cholesky factor as a packed lower triangle, `T` words row by row, mean, `a`, `b`, cached normalizer), `K − 1` sticks (`S` packed the same way, `r`, `φ`, `λ²`, `ν`), `τ²`, `ξ`, the carried log weight |
 //! | 1 | CRC-32C ([`CRC_ALGORITHM`](crate::frame::CRC_ALGORITHM)) of every byte before it |
 //!
 //! Everything the filter carries from one step to the next is there, bit
@@ -35,7 +36,7 @@
 //! and commits the state only if the bytes have the CRC verified in the
 //! first pass. The extra RAM is the `Restorer` itself (the header, a
 //! staged [`FilterState`](crate::FilterState), a CRC register: at most `128 + 8K` bytes),
-//! against `N · (K(T + D + 4) + (K − 1)(T + 4D) + 5) · 4` bytes for a scratch filter.
+//! against `N · (K(E + 1) + (K − 1)(T + 4D) + 5) · 4` bytes for a scratch filter.
 //! The price is streaming the snapshot twice, and one window: between the
 //! first particle write and the commit the filter reports
 //! [`Error::Uninitialized`](crate::Error::Uninitialized). A write pass

@@ -7,9 +7,11 @@ use ::crc::Digest;
 
 use crate::crc::CRC;
 use crate::dims::{Const, Experts, Features};
+use crate::expert::{Expert, Gaussian};
 use crate::filter::{Filter, FilterState, ParticleSet};
 use crate::words::le_word;
 use crate::Config;
+use core::marker::PhantomData;
 
 use super::layout::{absorb_range, Header, Layout, HEADER_WORDS, RNG_STATE_LEN};
 use super::wire::{Pass, SnapshotError};
@@ -72,10 +74,11 @@ pub enum RestoreProgress {
 /// assert_eq!(done, RestoreProgress::Restored { rng_state: [7; 16] });
 /// assert_eq!(format!("{:?}", target.particles()), format!("{:?}", source.particles()));
 /// ```
-pub struct Restorer<const K: usize, const D: usize>
+pub struct Restorer<const K: usize, const D: usize, E = Gaussian<D>>
 where
     Const<K>: Experts,
     Const<D>: Features,
+    E: Expert<D>,
 {
     pass: Pass,
     /// Bytes of the current pass consumed so far.
@@ -91,9 +94,11 @@ where
     dirty: bool,
     header: Header,
     state: FilterState<K>,
+    /// The family the stream must be of.
+    family: PhantomData<E>,
 }
 
-impl<const K: usize, const D: usize> fmt::Debug for Restorer<K, D>
+impl<const K: usize, const D: usize, E: Expert<D>> fmt::Debug for Restorer<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
@@ -106,7 +111,7 @@ where
     }
 }
 
-impl<const K: usize, const D: usize> Default for Restorer<K, D>
+impl<const K: usize, const D: usize, E: Expert<D>> Default for Restorer<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
@@ -116,7 +121,7 @@ where
     }
 }
 
-impl<const K: usize, const D: usize> Restorer<K, D>
+impl<const K: usize, const D: usize, E: Expert<D>> Restorer<K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
@@ -133,6 +138,7 @@ where
             dirty: false,
             header: Header::ZERO,
             state: FilterState::new(Config::default_for(D)),
+            family: PhantomData,
         }
     }
 
@@ -167,11 +173,11 @@ where
     /// and settings errors are reported as soon as their bytes arrive.
     pub fn push(
         &mut self,
-        target: &mut ParticleSet<'_, K, D>,
+        target: &mut ParticleSet<'_, K, D, E>,
         offset: usize,
         chunk: &[u8],
     ) -> Result<RestoreProgress, SnapshotError> {
-        let layout = Layout::new(target.particles().len(), K, D);
+        let layout = Layout::new(target.particles().len(), K, D, E::FAMILY);
         let skip = self
             .pos
             .checked_sub(offset)
@@ -205,7 +211,7 @@ where
     /// Consumes `fresh`, which starts at `self.pos` and fits in the stream.
     fn consume(
         &mut self,
-        target: &mut ParticleSet<'_, K, D>,
+        target: &mut ParticleSet<'_, K, D, E>,
         layout: Layout,
         mut fresh: &[u8],
     ) -> Result<(), SnapshotError> {
@@ -238,7 +244,7 @@ where
     /// Takes in whole words: `bytes` holds stream words from `first` on.
     fn apply(
         &mut self,
-        target: &mut ParticleSet<'_, K, D>,
+        target: &mut ParticleSet<'_, K, D, E>,
         layout: Layout,
         first: usize,
         bytes: &[u8],
@@ -248,7 +254,7 @@ where
         if first < HEADER_WORDS {
             absorb_range(&mut self.header, 0, first, bytes);
             if covers(HEADER_WORDS - 1) {
-                self.header.check::<K, D>(layout.n)?;
+                self.header.check::<K, D, E>(layout.n)?;
             }
         }
         if first < layout.particles_start && end > HEADER_WORDS {
@@ -284,7 +290,7 @@ where
     /// Ends a pass whose last byte has been consumed.
     fn finish(
         &mut self,
-        target: &mut ParticleSet<'_, K, D>,
+        target: &mut ParticleSet<'_, K, D, E>,
     ) -> Result<RestoreProgress, SnapshotError> {
         let computed = core::mem::replace(&mut self.digest, CRC.digest()).finalize();
         match self.pass {
@@ -306,7 +312,7 @@ where
     }
 }
 
-impl<const K: usize, const D: usize> ParticleSet<'_, K, D>
+impl<const K: usize, const D: usize, E: Expert<D>> ParticleSet<'_, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
@@ -321,7 +327,7 @@ where
     /// # Examples
     /// See the [module docs](crate::snapshot).
     pub fn restore_snapshot(&mut self, bytes: &[u8]) -> Result<[u8; RNG_STATE_LEN], SnapshotError> {
-        let mut restorer = Restorer::<K, D>::new();
+        let mut restorer = Restorer::<K, D, E>::new();
         if restorer.push(self, 0, bytes)? != RestoreProgress::Verified {
             return Err(SnapshotError::Truncated);
         }
@@ -333,7 +339,7 @@ where
     }
 }
 
-impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D>
+impl<const N: usize, const K: usize, const D: usize, E: Expert<D>> Filter<N, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,

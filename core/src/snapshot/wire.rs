@@ -54,6 +54,9 @@ pub enum SnapshotError {
     /// [`Error::Uninitialized`](crate::Error::Uninitialized) until a
     /// restore completes or it is reset.
     CommitFailed,
+    /// The snapshot is of a filter whose experts are of another family
+    /// (or another fixed parameter of it, such as Student's ν).
+    Family,
 }
 
 impl SnapshotError {
@@ -74,6 +77,7 @@ impl SnapshotError {
             SnapshotError::TooLong => "snapshot chunk past the end",
             SnapshotError::Truncated => "snapshot incomplete",
             SnapshotError::CommitFailed => "snapshot changed between passes",
+            SnapshotError::Family => "snapshot has another expert family",
         }
     }
 }

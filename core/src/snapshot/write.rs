@@ -2,6 +2,7 @@
 
 use crate::crc::CRC;
 use crate::dims::{Const, Experts, Features};
+use crate::expert::Expert;
 use crate::filter::{Filter, FilterState, ParticleSet};
 use crate::particle::Particle;
 
@@ -9,17 +10,17 @@ use super::layout::{emit_range, snapshot_len, Header, Layout, HEADER_WORDS, RNG_
 
 /// Calls `f(index, word)` for every stream word with index in `range`,
 /// which must end at or before the CRC word.
-fn emit_words<const K: usize, const D: usize>(
+fn emit_words<const K: usize, const D: usize, E: Expert<D>>(
     header: &Header,
     state: &FilterState<K>,
-    particles: &[Particle<K, D>],
+    particles: &[Particle<K, D, E>],
     range: core::ops::Range<usize>,
     f: &mut impl FnMut(usize, u32),
 ) where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    let layout = Layout::new(particles.len(), K, D);
+    let layout = Layout::new(particles.len(), K, D, E::FAMILY);
     emit_range(header, 0, range.clone(), f);
     emit_range(state, HEADER_WORDS, range.clone(), f);
     let from = range.start.saturating_sub(layout.particles_start) / layout.particle;
@@ -34,8 +35,8 @@ fn emit_words<const K: usize, const D: usize>(
 
 /// Writes bytes `offset..offset + out.len()` of the snapshot (clipped to
 /// its end) into `out`; returns how many.
-pub(super) fn write_stream<const K: usize, const D: usize>(
-    particles: &[Particle<K, D>],
+pub(super) fn write_stream<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
     state: &FilterState<K>,
     rng_state: &[u8; RNG_STATE_LEN],
     offset: usize,
@@ -45,12 +46,12 @@ where
     Const<K>: Experts,
     Const<D>: Features,
 {
-    let layout = Layout::new(particles.len(), K, D);
+    let layout = Layout::new(particles.len(), K, D, E::FAMILY);
     let end = layout.bytes().min(offset.saturating_add(out.len()));
     if offset >= end {
         return 0;
     }
-    let header = Header::new::<K, D>(particles.len(), rng_state);
+    let header = Header::new::<K, D, E>(particles.len(), rng_state);
     let mut put = |index: usize, word: u32| {
         for (i, byte) in word.to_le_bytes().into_iter().enumerate() {
             let at = index * 4 + i;
@@ -79,7 +80,7 @@ where
     end - offset
 }
 
-impl<const K: usize, const D: usize> ParticleSet<'_, K, D>
+impl<const K: usize, const D: usize, E: Expert<D>> ParticleSet<'_, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
@@ -93,10 +94,11 @@ where
     /// let (mut weights, mut counts) = ([0.0; 5], [0; 5]);
     /// let mut state = FilterState::new(Config::default_for(3));
     /// let set = ParticleSet::new(&mut particles, &mut weights, &mut counts, &mut state).unwrap();
-    /// assert_eq!(set.snapshot_len(), hsmoe_core::snapshot::snapshot_len(5, 2, 3));
+    /// let len = hsmoe_core::snapshot::snapshot_len(5, 2, 3, hsmoe_core::expert::Family::Gaussian);
+    /// assert_eq!(set.snapshot_len(), len);
     /// ```
     pub fn snapshot_len(&self) -> usize {
-        snapshot_len(self.particles().len(), K, D)
+        snapshot_len(self.particles().len(), K, D, E::FAMILY)
     }
 
     /// Writes bytes `offset..offset + out.len()` of the snapshot (clipped
@@ -130,14 +132,14 @@ where
     }
 }
 
-impl<const N: usize, const K: usize, const D: usize> Filter<N, K, D>
+impl<const N: usize, const K: usize, const D: usize, E: Expert<D>> Filter<N, K, D, E>
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
     /// Length in bytes of this filter's snapshot ([`snapshot_len`]), for
     /// sizing buffers at compile time.
-    pub const SNAPSHOT_LEN: usize = snapshot_len(N, K, D);
+    pub const SNAPSHOT_LEN: usize = snapshot_len(N, K, D, E::FAMILY);
 
     /// See [`ParticleSet::write_snapshot`].
     ///

@@ -3,6 +3,7 @@
 
 use super::device::Device;
 use super::shadow::{Shadow, TAIL};
+use crate::family::Family;
 use anyhow::{bail, Context as _};
 use hsmoe_core::protocol::ConfigMsg;
 use hsmoe_core::snapshot::{self, SnapshotError, SnapshotShape};
@@ -31,6 +32,7 @@ pub(super) fn check_checkpoint(bytes: &[u8], device: &ConfigMsg) -> anyhow::Resu
         n,
         k,
         d,
+        family_tag,
     } = match SnapshotShape::read(bytes) {
         Ok(shape) => shape,
         Err(SnapshotError::BadMagic) => {
@@ -53,7 +55,17 @@ pub(super) fn check_checkpoint(bytes: &[u8], device: &ConfigMsg) -> anyhow::Resu
             device.d
         );
     }
-    let expected = snapshot::checkpoint_len(n as usize, k as usize, d as usize);
+    if family_tag != device.family_tag {
+        bail!(
+            "a checkpoint of {}; the device runs {}",
+            family_name(family_tag),
+            family_name(device.family_tag)
+        );
+    }
+    let Some(family) = Family::from_tag(family_tag) else {
+        bail!("a checkpoint of {}", family_name(family_tag));
+    };
+    let expected = snapshot::checkpoint_len(n as usize, k as usize, d as usize, family);
     if bytes.len() != expected {
         bail!(
             "{} bytes, but a checkpoint of this N, K, D has {expected}: truncated or damaged",
@@ -61,6 +73,15 @@ pub(super) fn check_checkpoint(bytes: &[u8], device: &ConfigMsg) -> anyhow::Resu
         );
     }
     Ok(())
+}
+
+/// The experts a family tag names, for messages.
+pub(super) fn family_name(tag: u32) -> String {
+    match Family::from_tag(tag) {
+        Some(Family::Student) => format!("student experts (ν = {})", tag >> 8),
+        Some(family) => format!("{family} experts"),
+        None => format!("experts of an unknown family (tag {tag:#x})"),
+    }
 }
 
 /// Saves the device's checkpoint, replacing the file atomically: the

@@ -48,6 +48,7 @@ use shadow::Shadow;
 
 use crate::args::{unit_interval, DataArgs};
 use crate::data;
+use crate::family::{self, Family};
 use crate::faults::{FaultConfig, FaultProxy, FaultReport};
 use crate::link::{HostRequest, HostResponse, Received, HOST_D};
 use crate::progress::Progress;
@@ -83,6 +84,11 @@ pub struct RunArgs {
     /// With --qemu, the board to build the firmware for and emulate.
     #[arg(long, value_enum, default_value_t = Board::default())]
     pub board: Board,
+    /// The experts' likelihood (docs/model.md §10). With --qemu the
+    /// firmware is built with it; a device that runs another family is
+    /// refused. `bernoulli` reads a 0/1 response (never standardized).
+    #[arg(long, default_value_t = Family::Gaussian, value_parser = family::parser())]
+    pub family: Family,
     /// Baud rate of --port.
     #[arg(long, default_value_t = 115_200)]
     pub baud: u32,
@@ -149,6 +155,7 @@ impl RunArgs {
             qemu: true,
             port: None,
             board: Board::default(),
+            family: Family::Gaussian,
             baud: 115_200,
             telemetry: None,
             seed: 1,
@@ -186,6 +193,8 @@ pub struct StreamOptions {
     /// The resampling threshold to set on the device before the first row
     /// (`Request::Resampling`); `None` keeps the device's.
     pub resample_ess: Option<f32>,
+    /// The experts the device must run.
+    pub family: Family,
 }
 
 /// How a [`session`] starts the device.
@@ -443,6 +452,13 @@ pub fn session(
             hello.version
         );
     }
+    if hello.family_tag != family::tag(opts.family) {
+        bail!(
+            "the device runs {}, this run asked for {} experts (--family)",
+            checkpoint::family_name(hello.family_tag),
+            opts.family
+        );
+    }
     if let Some((x, _)) = rows.first() {
         if x.len() != hello.d as usize {
             bail!(
@@ -480,15 +496,8 @@ pub fn session(
     // Only checkpoints need the host's copy of the device's filter.
     let mut shadow = match (&opts.checkpoint, start) {
         (None, _) => None,
-        (Some(_), Start::Reset { seed }) => {
-            shadow::after_reset(hello.n as usize, hello.k as usize, hello.d as usize, seed)
-        }
-        (Some(_), Start::Resume { checkpoint, .. }) => shadow::from_checkpoint(
-            hello.n as usize,
-            hello.k as usize,
-            hello.d as usize,
-            checkpoint,
-        ),
+        (Some(_), Start::Reset { seed }) => shadow::after_reset(&hello, seed),
+        (Some(_), Start::Resume { checkpoint, .. }) => shadow::from_checkpoint(&hello, checkpoint),
     };
     if let Some(ess_fraction) = opts.resample_ess {
         config = device.request_config(
@@ -725,11 +734,12 @@ fn stream(
 /// If the data cannot be loaded, the device cannot be reached or stops
 /// answering, or the telemetry file cannot be written.
 pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
-    let rows = rows_f32(&args.data.load()?)?;
+    let rows = rows_f32(&args.data.load_for(args.family)?)?;
     let (qemu, port) = match (&args.port, args.qemu) {
         (Some(path), false) => (None, Port::open_serial(path, args.baud)?),
         (None, true) => {
-            let (qemu, port) = Qemu::launch(args.board, args.elf.as_deref(), !args.quiet)?;
+            let (qemu, port) =
+                Qemu::launch(args.board, args.family, args.elf.as_deref(), !args.quiet)?;
             (Some(qemu), port)
         }
         _ => bail!("give exactly one of --qemu and --port"),
@@ -757,6 +767,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
         }),
         stop_after: args.stop_after,
         resample_ess: args.resample_ess,
+        family: args.family,
     };
     let checkpoint = match &args.resume {
         Some(path) => Some(
@@ -872,6 +883,7 @@ mod tests {
             n: 8,
             k: 2,
             d: 2,
+            family_tag: family::tag(Family::Gaussian),
             seed,
             max_frame: MAX_FRAME as u32,
             resample_ess: 1.0,
@@ -907,6 +919,7 @@ mod tests {
             checkpoint: None,
             stop_after: None,
             resample_ess: None,
+            family: Family::Gaussian,
         };
         let summary = session(&mut host, &data, Start::Reset { seed: 42 }, &opts).unwrap();
         drop(host);
@@ -978,6 +991,7 @@ mod tests {
             checkpoint: None,
             stop_after: None,
             resample_ess: None,
+            family: Family::Gaussian,
         };
         let rows = vec![(vec![1.0, 0.0], 0.0)];
         let error = session(&mut host, &rows, Start::Reset { seed: 1 }, &opts).unwrap_err();

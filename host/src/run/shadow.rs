@@ -17,8 +17,9 @@
 //! so a 146 kB stream took seconds, longer than 100 rows of streaming.
 
 use crate::engine::OwnedSet;
+use crate::family::{self, Family};
 use crate::link::HostResponse;
-use hsmoe_core::protocol::{RejectMsg, Response, UpdateMsg};
+use hsmoe_core::protocol::{ConfigMsg, RejectMsg, Response, UpdateMsg};
 use hsmoe_core::snapshot::{
     xorshift_from_state, xorshift_state, CheckpointProgress, CheckpointRestorer, LinkState,
     LINK_STATE_LEN,
@@ -191,6 +192,17 @@ macro_rules! dispatch {
     };
 }
 
+/// `device`'s `(N, K, D)` if its experts are Gaussian: the only family
+/// mirrored (each family would multiply the sizes compiled; the others'
+/// checkpoints cross the link whole).
+fn gaussian_sizes(device: &ConfigMsg) -> Option<(usize, usize, usize)> {
+    (device.family_tag == family::tag(Family::Gaussian)).then_some((
+        device.n as usize,
+        device.k as usize,
+        device.d as usize,
+    ))
+}
+
 /// Declares the sizes once: the two constructors and, for a test, the
 /// lists.
 macro_rules! shadow_sizes {
@@ -202,21 +214,21 @@ macro_rules! shadow_sizes {
         #[cfg(test)]
         const SHADOW_D: &[usize] = &$ds;
 
-        /// A copy of a device of `n` particles, `k` experts and `d`
-        /// features just after `Reset { seed }`, if the host is compiled
-        /// for `(k, d)`.
-        pub(super) fn after_reset(n: usize, k: usize, d: usize, seed: u64) -> Option<Box<dyn Shadow>> {
+        /// A copy of `device` just after `Reset { seed }`, if the host is
+        /// compiled for its `(K, D)` and its experts are Gaussian.
+        pub(super) fn after_reset(device: &ConfigMsg, seed: u64) -> Option<Box<dyn Shadow>> {
+            let (n, k, d) = gaussian_sizes(device)?;
             dispatch!(reset, k, d, (n, seed), K: $ks, D: $ds)
         }
 
-        /// A copy of a device restored from `checkpoint`, if the host is
-        /// compiled for its `(k, d)` and the stream restores.
+        /// A copy of `device` restored from `checkpoint`, if the host is
+        /// compiled for its `(K, D)`, its experts are Gaussian and the
+        /// stream restores.
         pub(super) fn from_checkpoint(
-            n: usize,
-            k: usize,
-            d: usize,
+            device: &ConfigMsg,
             checkpoint: &[u8],
         ) -> Option<Box<dyn Shadow>> {
+            let (n, k, d) = gaussian_sizes(device)?;
             dispatch!(resume, k, d, (n, checkpoint), K: $ks, D: $ds)
         }
     };
@@ -253,7 +265,7 @@ mod tests {
         let mut device: Filter<N, 2, 3> = Filter::new();
         let mut rng = XorShiftRng::seed_from_u64(11);
         device.reset(&Config::default_for(3), &mut rng).unwrap();
-        let mut shadow = after_reset(N, 2, 3, 11).unwrap();
+        let mut shadow = after_reset(&device_config(N, 2, 3, Family::Gaussian), 11).unwrap();
         if let Some(ess_fraction) = resample_ess {
             device.set_resample_ess(ess_fraction).unwrap();
             shadow.set_resample_ess(ess_fraction);
@@ -279,11 +291,12 @@ mod tests {
             rejected: 0,
             seed: 11,
         };
-        let mut stream = vec![0u8; checkpoint_len(N, 2, 3)];
+        let mut stream = vec![0u8; checkpoint_len(N, 2, 3, Family::Gaussian)];
         device.write_checkpoint(&xorshift_state(&rng), &link, 0, &mut stream);
         assert_eq!(shadow.checkpoint(), Some(stream.clone()));
 
-        let mut resumed = from_checkpoint(N, 2, 3, &stream).unwrap();
+        let mut resumed =
+            from_checkpoint(&device_config(N, 2, 3, Family::Gaussian), &stream).unwrap();
         assert_eq!(resumed.checkpoint(), Some(stream.clone()));
         let mut damaged = stream.clone();
         damaged[100] ^= 1;
@@ -304,6 +317,27 @@ mod tests {
         assert_eq!(shadow.checkpoint(), None);
         assert!(shadow.restore(&stream));
         assert_eq!(shadow.checkpoint(), Some(stream));
-        assert!(after_reset(N, 11, 3, 1).is_none(), "K = 11 is not compiled");
+        assert!(
+            after_reset(&device_config(N, 11, 3, Family::Gaussian), 1).is_none(),
+            "K = 11 is not compiled"
+        );
+        assert!(
+            after_reset(&device_config(N, 2, 3, Family::Bernoulli), 1).is_none(),
+            "only Gaussian experts are mirrored"
+        );
+    }
+
+    /// What a device of these sizes and experts says in `Config`.
+    fn device_config(n: usize, k: usize, d: usize, family: Family) -> ConfigMsg {
+        ConfigMsg {
+            version: hsmoe_core::protocol::PROTOCOL_VERSION,
+            n: n as u32,
+            k: k as u32,
+            d: d as u32,
+            family_tag: family::tag(family),
+            seed: 11,
+            max_frame: 256,
+            resample_ess: 1.0,
+        }
     }
 }
