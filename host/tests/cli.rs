@@ -316,6 +316,23 @@ fn bernoulli_experts_simulate_fit_save_predict_and_refuse_what_they_cannot_do() 
         assert_eq!(as_f32(&row["mean"]), as_f32(&fit_row["mean"]), "{row}");
     }
 
+    // The run's plot shows the calibration of the one-step P(y = 1).
+    let svg = dir.join("b.svg");
+    ok(&hsmoe(&[
+        "plot",
+        saved_json.to_str().unwrap(),
+        "--data",
+        path,
+        "-o",
+        svg.to_str().unwrap(),
+    ]));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        drawn.contains("observed frequency of y = 1") && drawn.contains("bernoulli experts"),
+        "no calibration diagram in {}",
+        svg.display()
+    );
+
     let gaussian = dir.join("g.csv");
     std::fs::write(&gaussian, "x,y\n0.1,0\n0.2,1\n0.3,0.5\n").unwrap();
     let line = error_line(&hsmoe(&[

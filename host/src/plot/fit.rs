@@ -5,10 +5,11 @@ use crate::data::{Dataset, INTERCEPT_NAME};
 use crate::fit::FitReport;
 use crate::trace::Trace;
 
+use super::calibration;
 use super::font::register_font;
+use super::style::{legend, Chart};
 use anyhow::{anyhow, bail, ensure};
 use clap::Args;
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -218,9 +219,6 @@ impl Band {
     }
 }
 
-/// A chart with f64 axes.
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
 impl Band {
     /// Draws the ±2 sd polygon and the mean line, with a legend entry.
     fn draw<DB: DrawingBackend>(
@@ -246,19 +244,6 @@ impl Band {
 /// Colour of expert `k` (0-based) in every plot.
 fn expert_color(k: usize) -> RGBAColor {
     Palette99::pick(k).to_rgba()
-}
-
-/// Draws the legend of `chart` in its upper left corner.
-fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut Chart<'a, DB>,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 14))
-        .draw()
 }
 
 /// The `fit --plot` figure.
@@ -448,35 +433,42 @@ impl Figure for TraceFigure<'_> {
             Ok(chart)
         };
 
-        // The band starts at the (very wide) prior predictive: the data
-        // and the mean set the scale, the band is clipped to it.
-        let band = Band::new(
-            "one-step predictive mean ± 2 sd",
-            ONE_STEP,
-            &t,
-            &rows,
-            |i| (steps[i].mean, steps[i].var),
-        );
-        let y_range = range(y.iter().copied().chain(band.points.iter().map(|p| p.1)));
         let caption = format!(
-            "{}: K = {}, N = {}, T = {}, log marginal {:.2}",
+            "{}: {} experts, K = {}, N = {}, T = {}, log marginal {:.2}",
             trace.source,
+            trace.family,
             trace.k,
             trace.n_particles,
             steps.len(),
             trace.log_marginal()
         );
-        let mut chart = chart_on(&top, caption, "y", y_range)?;
-        band.draw(&mut chart)?;
-        chart
-            .draw_series(
-                t.iter()
-                    .zip(y)
-                    .map(|(&t, &y)| Circle::new((t, y), 2, BLACK.filled())),
-            )?
-            .label("y")
-            .legend(|(x, y)| Circle::new((x + 10, y), 2, BLACK.filled()));
-        legend(&mut chart)?;
+        if trace.family.binary_response() {
+            // A 0/1 response: how well the one-step P(y = 1) is calibrated.
+            let p: Vec<f64> = steps.iter().map(|s| s.mean).collect();
+            calibration::draw(&top, caption, &p, y)?;
+        } else {
+            // The band starts at the (very wide) prior predictive: the
+            // data and the mean set the scale, the band is clipped to it.
+            let band = Band::new(
+                "one-step predictive mean ± 2 sd",
+                ONE_STEP,
+                &t,
+                &rows,
+                |i| (steps[i].mean, steps[i].var),
+            );
+            let y_range = range(y.iter().copied().chain(band.points.iter().map(|p| p.1)));
+            let mut chart = chart_on(&top, caption, "y", y_range)?;
+            band.draw(&mut chart)?;
+            chart
+                .draw_series(
+                    t.iter()
+                        .zip(y)
+                        .map(|(&t, &y)| Circle::new((t, y), 2, BLACK.filled())),
+                )?
+                .label("y")
+                .legend(|(x, y)| Circle::new((x + 10, y), 2, BLACK.filled()));
+            legend(&mut chart)?;
+        }
 
         let n = trace.n_particles as f64;
         let mut ess = chart_on(
