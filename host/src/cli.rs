@@ -350,11 +350,13 @@ fn update_command(args: &UpdateArgs) -> anyhow::Result<()> {
     let meta = &model.meta;
     let loaded = read_noting_skips(&args.data, &model.load_options(false))?;
     let data = &loaded.data;
-    let engine = model.engine().map_err(|kind| ModelError {
+    let model_error = |kind| ModelError {
         path: args.model.clone(),
         kind,
-    })?;
+    };
+    let engine = model.engine().map_err(model_error)?;
     let mut opts = FitOptions::new(meta.engine, meta.k, meta.n_particles, meta.seed, data);
+    opts.family = model.family().map_err(model_error)?;
     opts.config = meta.prior;
     opts.progress = true;
     opts.moves = model

@@ -22,8 +22,10 @@
 
 use crate::data::{LoadOptions, Scaling};
 use crate::engine::{EngineError, EngineKind, EngineState, OnlineEngine};
+use crate::family::Family;
 use crate::islands::resume;
 use crate::moves::MoverState;
+use hsmoe_core::snapshot::{SnapshotError, SnapshotShape};
 use hsmoe_core::Config;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -403,6 +405,18 @@ impl Model {
     pub fn engine(&self) -> Result<Box<dyn OnlineEngine>, ModelErrorKind> {
         resume(self.meta.k, self.meta.d, &self.states, self.meta.seed)
             .map_err(ModelErrorKind::Engine)
+    }
+
+    /// The experts' family, from the first island's snapshot header.
+    ///
+    /// # Errors
+    /// [`ModelErrorKind::Engine`] if the model has no snapshot or its
+    /// header names no family.
+    pub fn family(&self) -> Result<Family, ModelErrorKind> {
+        let snapshot = self.states.first().map_or(&[][..], |s| &s.snapshot[..]);
+        SnapshotShape::read(snapshot)
+            .and_then(|shape| shape.family().ok_or(SnapshotError::Family))
+            .map_err(|e| ModelErrorKind::Engine(e.into()))
     }
 
     /// How new rows are read for this model (`response_optional` for

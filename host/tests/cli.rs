@@ -316,6 +316,21 @@ fn bernoulli_experts_simulate_fit_save_predict_and_refuse_what_they_cannot_do() 
         assert_eq!(as_f32(&row["mean"]), as_f32(&fit_row["mean"]), "{row}");
     }
 
+    // Continued with more rows, it stays a model of Bernoulli experts.
+    let updated = dir.join("u.json");
+    ok(&hsmoe(&[
+        "update",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        path,
+        "--json",
+        updated.to_str().unwrap(),
+    ]));
+    let updated: Value = serde_json::from_str(&std::fs::read_to_string(&updated).unwrap()).unwrap();
+    assert_eq!(updated["family"], "bernoulli");
+    assert!(updated["log_marginal"].as_f64().unwrap().is_finite());
+
     // The run's plot shows the calibration of the one-step P(y = 1).
     let svg = dir.join("b.svg");
     ok(&hsmoe(&[
