@@ -91,19 +91,6 @@ impl DataArgs {
         Ok(self.read()?.data)
     }
 
-    /// [`DataArgs::load`] for experts of `family`: a Bernoulli response
-    /// must be 0 or 1 and is never standardized.
-    ///
-    /// # Errors
-    /// As [`DataArgs::load`].
-    pub fn load_for(&self, family: Family) -> anyhow::Result<Dataset> {
-        let opts = LoadOptions {
-            binary_response: family.binary_response(),
-            ..self.load_options()
-        };
-        Ok(read_noting_skips(&self.path, &opts)?.data)
-    }
-
     /// [`DataArgs::load`], keeping what the loader recorded (the
     /// standardization's moments, the rows skipped).
     ///
@@ -111,6 +98,23 @@ impl DataArgs {
     /// As [`DataArgs::load`].
     pub fn read(&self) -> anyhow::Result<Loaded> {
         read_noting_skips(&self.path, &self.load_options())
+    }
+
+    /// [`DataArgs::read`] for experts of `family`: a Bernoulli response
+    /// must be 0 or 1 and is never standardized.
+    ///
+    /// # Errors
+    /// As [`DataArgs::load`].
+    pub fn read_for(&self, family: Family) -> anyhow::Result<Loaded> {
+        read_noting_skips(&self.path, &self.load_options_for(family))
+    }
+
+    /// [`DataArgs::load_options`] for experts of `family`.
+    pub fn load_options_for(&self, family: Family) -> LoadOptions {
+        LoadOptions {
+            binary_response: family.binary_response(),
+            ..self.load_options()
+        }
     }
 }
 

@@ -266,10 +266,7 @@ fn simulate_command(args: &SimulateArgs) -> anyhow::Result<()> {
 }
 
 fn fit_command(args: &FitArgs) -> anyhow::Result<()> {
-    let load = LoadOptions {
-        binary_response: args.family.binary_response(),
-        ..args.data.load_options()
-    };
+    let load = args.data.load_options_for(args.family);
     let loaded = read_noting_skips(&args.data.path, &load)?;
     let data = &loaded.data;
     let mut opts = args

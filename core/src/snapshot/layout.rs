@@ -244,18 +244,6 @@ impl SnapshotShape {
         Family::from_tag(self.family_tag)
     }
 
-    /// Length in bytes of the snapshot this header starts, if its family
-    /// is known.
-    pub fn snapshot_len(&self) -> Option<usize> {
-        let family = self.family()?;
-        Some(snapshot_len(
-            self.n as usize,
-            self.k as usize,
-            self.d as usize,
-            family,
-        ))
-    }
-
     /// Reads the shape from the first [`Self::LEN`] bytes of a snapshot
     /// (or of a device checkpoint, which starts with one).
     ///

@@ -734,7 +734,7 @@ fn stream(
 /// If the data cannot be loaded, the device cannot be reached or stops
 /// answering, or the telemetry file cannot be written.
 pub fn run(args: &RunArgs) -> anyhow::Result<RunSummary> {
-    let rows = rows_f32(&args.data.load_for(args.family)?)?;
+    let rows = rows_f32(&args.data.read_for(args.family)?.data)?;
     let (qemu, port) = match (&args.port, args.qemu) {
         (Some(path), false) => (None, Port::open_serial(path, args.baud)?),
         (None, true) => {
