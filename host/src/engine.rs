@@ -12,13 +12,15 @@
 //! dispatches a runtime `(k, d)` to code compiled for [`CORE_K`] ×
 //! [`CORE_D`]. `N` is a runtime size.
 
+use crate::data::Dataset;
 use crate::family::Family;
 use crate::gibbs::{self, GibbsOptions};
 use crate::mixture::{CoefficientMoments, ExpertCoefficients, TComponent, Unstandardize};
 use crate::moves::{
     sweep_all, sweep_seed, MoveOptions, MoveReport, Mover, MoverState, Moves, WindowOptions,
 };
-use crate::reference::dist::{log_sum_exp, normal_log_pdf};
+use crate::reference::dist::log_sum_exp;
+use crate::reference::expert;
 use crate::reference::gate::{log_stick_breaking, logits};
 use crate::reference::linalg::dot;
 use crate::reference::{ReferenceError, ReferenceFilter};
@@ -1307,9 +1309,10 @@ fn column_moments(rows: &[Vec<f64>], width: usize) -> (Vec<f64>, Vec<f64>) {
     (mean, sd)
 }
 
-/// Runs `chains` chains of the batch Gibbs sampler on all rows
-/// ([`gibbs::run_chains`]) and summarizes their pooled kept sweeps as a
-/// [`Final`] (`router` at `x_mean`), with the chains' agreement.
+/// Runs `chains` chains of the batch Gibbs sampler with `k` experts of
+/// `family` on all rows of `data` ([`gibbs::run_chains`]) and summarizes
+/// their pooled kept sweeps as a [`Final`] (`router` at the mean feature
+/// row), with the chains' agreement.
 ///
 /// Label switching can make per-expert summaries (`allocation_freq`,
 /// `horseshoe`) average over relabelled modes (see [`crate::gibbs`]);
@@ -1320,27 +1323,30 @@ fn column_moments(rows: &[Vec<f64>], width: usize) -> (Vec<f64>, Vec<f64>) {
 ///
 /// # Examples
 /// ```
+/// use hsmoe_host::data::Dataset;
 /// use hsmoe_host::engine::gibbs_final;
+/// use hsmoe_host::family::Family;
 /// use hsmoe_host::gibbs::{GibbsOptions, Ladder};
-/// let xs: Vec<Vec<f64>> = (0..40).map(|t| vec![1.0, t as f64 / 40.0]).collect();
-/// let ys: Vec<f64> = xs.iter().map(|x| 2.0 * x[1]).collect();
+/// let x: Vec<Vec<f64>> = (0..40).map(|t| vec![1.0, t as f64 / 40.0]).collect();
+/// let y: Vec<f64> = x.iter().map(|x| 2.0 * x[1]).collect();
+/// let data = Dataset { feature_names: vec!["intercept".into(), "x".into()], x, y };
 /// let opts = GibbsOptions { iterations: 200, burn_in: 50, thin: 1, seed: 3, ladder: Ladder::NONE };
 /// let config = hsmoe_core::Config::default_for(2);
-/// let (fin, conv) = gibbs_final(&xs, &ys, 2, &config, &opts, 2, &[1.0, 0.5]).unwrap();
+/// let (fin, conv) = gibbs_final(&data, 2, Family::Gaussian, &config, &opts, 2).unwrap();
 /// assert_eq!((fin.predictive.len(), fin.alloc[0].len()), (40, 2));
 /// assert_eq!((conv.chains, conv.kept_per_chain), (2, 150));
 /// assert!((fin.predictive[20].mean - 1.0).abs() < 0.2);
 /// ```
 pub fn gibbs_final(
-    xs: &[Vec<f64>],
-    ys: &[f64],
+    data: &Dataset,
     k: usize,
+    family: Family,
     config: &Config,
     opts: &GibbsOptions,
     chains: usize,
-    x_mean: &[f64],
 ) -> Result<(Final<f64>, gibbs::Convergence), EngineError> {
-    let (result, convergence) = gibbs::run_chains(xs, ys, k, config, opts, chains)?;
+    let (xs, ys, x_mean) = (&data.x, &data.y, &data.x_mean());
+    let (result, convergence) = gibbs::run_chains(xs, ys, k, family, config, opts, chains)?;
     let draws = &result.draws;
     let n = draws.len() as f64;
     let gate_at = |phi: &[Vec<f64>], x: &[f64]| -> Vec<f64> {
@@ -1360,12 +1366,14 @@ pub fn gibbs_final(
         let mut resp = vec![0.0; k];
         for draw in draws {
             let pi = gate_at(&draw.phi, x);
-            // P(z = k | x, y, draw) ∝ π_k N(y; xᵀβ_k, σ²_k).
+            // P(z = k | x, y, draw) ∝ π_k p(y | β_k, σ²_k).
             let log_joint: Vec<f64> = pi
                 .iter()
                 .zip(&draw.beta)
                 .zip(&draw.sigma2)
-                .map(|((p, beta), &s2)| p.ln() + normal_log_pdf(y, dot(beta, x), s2))
+                .map(|((p, beta), &s2)| {
+                    p.ln() + expert::log_likelihood(family, y, dot(beta, x), s2)
+                })
                 .collect();
             let total = log_sum_exp(&log_joint);
             for (((g, r), p), l) in gate.iter_mut().zip(&mut resp).zip(&pi).zip(&log_joint) {

@@ -23,6 +23,10 @@ pub fn tag(family: Family) -> u32 {
     }
 }
 
+/// `ν` of the host's Student experts (the core's default, carried in
+/// their [`tag`] above the family's number).
+pub const STUDENT_DOF: u32 = <Student<1> as Expert<1>>::TAG >> 8;
+
 /// `--family`'s parser: one of the families' names, listed in `--help`.
 ///
 /// # Examples

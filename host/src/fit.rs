@@ -512,12 +512,6 @@ pub fn fit_with(
     let mut islands = None;
     let continued_from = with.engine.as_ref().map(|(_, rows)| *rows);
     let (log_marginal, predictive, final_, single, mut moves) = match opts.engine {
-        EngineKind::Gibbs if opts.family != Family::Gaussian => {
-            bail!(
-                "--engine gibbs is not available for {} experts yet",
-                opts.family
-            )
-        }
         EngineKind::Gibbs => {
             let g = opts.gibbs;
             let gibbs_opts = g.options(opts.seed);
@@ -535,17 +529,10 @@ pub fn fit_with(
                 );
             }
             let label = format!("gibbs: {} chains × {} sweeps", g.chains, g.iterations);
-            let run = || {
-                gibbs_final(
-                    &data.x,
-                    &data.y,
-                    k,
-                    &opts.config,
-                    &gibbs_opts,
-                    g.chains,
-                    &x_mean,
-                )
-            };
+            if g.ladder.rungs > 1 && opts.family == Family::Bernoulli {
+                bail!("--gibbs-rungs > 1 (tempering) is not available for bernoulli experts");
+            }
+            let run = || gibbs_final(data, k, opts.family, &opts.config, &gibbs_opts, g.chains);
             let (final_, convergence) = Progress::spin(opts.progress, &label, run)?;
             gibbs_convergence = Some(convergence);
             (None, Vec::new(), final_, false, None)

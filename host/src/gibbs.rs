@@ -23,8 +23,10 @@
 //! over relabelled modes. Label-invariant summaries — the posterior
 //! predictive [`GibbsResult::predict`] — are the quantities to compare.
 
-use crate::reference::conditionals::{allocation_logs, expert_stats, stick_data};
-use crate::reference::dist::{categorical_from_logs, log_sum_exp, normal_log_pdf};
+use crate::family::Family;
+use crate::reference::conditionals::{allocated, allocation_logs, stick_data};
+use crate::reference::dist::{categorical_from_logs, log_sum_exp};
+use crate::reference::expert;
 use crate::reference::gate::{log_stick_breaking, logits, Horseshoe, StickData};
 use crate::reference::linalg::{add_scaled, dot};
 use crate::reference::prior::{check_data, Prior};
@@ -61,13 +63,20 @@ pub struct GibbsOptions {
 
 /// Parallel tempering (Geyer 1991; Earl & Deem 2005): `rungs` copies of
 /// the chain, copy `r` targeting the posterior with the experts'
-/// likelihood raised to `β_r = hottest^{r/(rungs−1)}` (copy 0 is the
+/// likelihood tempered at `β_r = hottest^{r/(rungs−1)}` (copy 0 is the
 /// posterior itself, the only one kept), and after every sweep a proposal
-/// to exchange the states of neighbouring copies, accepted with
-/// probability `min(1, exp((β_r − β_{r+1})(ℓ_{r+1} − ℓ_r)))` where `ℓ` is
-/// the experts' complete-data log likelihood `Σ_t ln N(y_t; x_tᵀβ_{z_t},
-/// σ²_{z_t})`. Even sweeps propose the pairs (0, 1), (2, 3), …, odd
-/// sweeps (1, 2), (3, 4), ….
+/// to exchange the states `s_r`, `s_{r+1}` of neighbouring copies,
+/// accepted with probability
+/// `min(1, exp(ℓ_{β_r}(s_{r+1}) + ℓ_{β_{r+1}}(s_r) − ℓ_{β_r}(s_r) − ℓ_{β_{r+1}}(s_{r+1})))`
+/// where `ℓ_β` is the experts' tempered complete-data log likelihood
+/// `Σ_t ln p_β(y_t | β_{z_t}, σ²_{z_t})`. For Gaussian experts
+/// `p_β = p^β`, and the ratio is `(β_r − β_{r+1})(ℓ_{r+1} − ℓ_r)`.
+/// Student experts temper the augmented likelihood instead, each row's
+/// `N(y; xᵀβ, σ²/λ)^β` with its `λ ~ Gamma(ν/2, ν/2)` integrated out, so
+/// that every copy's conditionals stay exact (docs/model.md §10).
+/// Bernoulli experts cannot be tempered (their Pólya-Gamma variables
+/// would need `PG(β, ·)`). Even sweeps propose the pairs (0, 1), (2, 3),
+/// …, odd sweeps (1, 2), (3, 4), ….
 ///
 /// Why the experts' likelihood: a chain of plain Gibbs stays for
 /// thousands of sweeps in one way of splitting the data between experts;
@@ -167,8 +176,10 @@ impl GibbsOptions {
 ///
 /// # Examples
 /// ```
+/// use hsmoe_host::family::Family;
 /// use hsmoe_host::gibbs::GibbsDraw;
 /// let draw = GibbsDraw {
+///     family: Family::Gaussian,
 ///     beta: vec![vec![1.0, 2.0]],
 ///     sigma2: vec![0.5],
 ///     phi: vec![],
@@ -178,9 +189,12 @@ impl GibbsOptions {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct GibbsDraw {
+    /// The experts' likelihood.
+    pub family: Family,
     /// Expert coefficients `β_k` (K × D).
     pub beta: Vec<Vec<f64>>,
-    /// Expert noise variances `σ²_k` (K).
+    /// Expert noise scales `σ²_k` (K; NaN for Bernoulli experts, which
+    /// have none).
     pub sigma2: Vec<f64>,
     /// Gate coefficients `φ_j` ((K−1) × D).
     pub phi: Vec<Vec<f64>>,
@@ -190,17 +204,20 @@ pub struct GibbsDraw {
 
 impl GibbsDraw {
     /// Mean and variance of `y` at `x` under this draw's mixture:
-    /// `Σ_k π_k μ_k` and `Σ_k π_k (σ²_k + μ_k²) − mean²`.
+    /// `Σ_k π_k E_k[y]` and `Σ_k π_k E_k[y²] − mean²`, the experts'
+    /// moments given their parameters (for Gaussian experts
+    /// `E_k[y] = xᵀβ_k`, `E_k[y²] = σ²_k + (xᵀβ_k)²`; for Bernoulli
+    /// `E_k[y] = E_k[y²] = σ(xᵀβ_k)`).
     ///
     /// # Examples
     /// See [`GibbsDraw`].
     pub fn predictive(&self, x: &[f64]) -> (f64, f64) {
         let log_pi = log_stick_breaking(&logits(&self.phi, x));
         let (mut mean, mut second) = (0.0, 0.0);
-        for ((lp, beta), s2) in log_pi.iter().zip(&self.beta).zip(&self.sigma2) {
-            let mu = dot(beta, x);
-            mean += lp.exp() * mu;
-            second += lp.exp() * (s2 + mu * mu);
+        for ((lp, beta), &s2) in log_pi.iter().zip(&self.beta).zip(&self.sigma2) {
+            let (m, m2) = expert::moments(self.family, dot(beta, x), s2);
+            mean += lp.exp() * m;
+            second += lp.exp() * m2;
         }
         (mean, second - mean * mean)
     }
@@ -215,7 +232,7 @@ pub struct GibbsResult {
     pub draws: Vec<GibbsDraw>,
     /// Posterior mean of `β_k` (K × D).
     pub beta_mean: Vec<Vec<f64>>,
-    /// Posterior mean of `σ²_k` (K).
+    /// Posterior mean of `σ²_k` (K; NaN for Bernoulli experts).
     pub sigma2_mean: Vec<f64>,
     /// Posterior mean of `φ_j` ((K−1) × D).
     pub phi_mean: Vec<Vec<f64>>,
@@ -242,12 +259,13 @@ impl GibbsResult {
     ///
     /// # Examples
     /// ```
+    /// use hsmoe_host::family::Family;
     /// use hsmoe_host::gibbs::{run, GibbsOptions, Ladder};
     /// let xs: Vec<Vec<f64>> = (0..40).map(|t| vec![1.0, t as f64 / 40.0]).collect();
     /// let ys: Vec<f64> = xs.iter().map(|x| 2.0 * x[1]).collect();
     /// let config = hsmoe_core::Config::default_for(2);
     /// let opts = GibbsOptions { iterations: 300, burn_in: 50, thin: 1, seed: 3, ladder: Ladder::NONE };
-    /// let result = run(&xs, &ys, 1, &config, &opts).unwrap();
+    /// let result = run(&xs, &ys, 1, Family::Gaussian, &config, &opts).unwrap();
     /// let (mean, var) = result.predict(&[1.0, 0.5]);
     /// assert!((mean - 1.0).abs() < 0.1 && var > 0.0);
     /// ```
@@ -267,12 +285,13 @@ impl GibbsResult {
     ///
     /// # Examples
     /// ```
+    /// use hsmoe_host::family::Family;
     /// use hsmoe_host::gibbs::{run, GibbsOptions, Ladder};
     /// let xs: Vec<Vec<f64>> = (0..30).map(|t| vec![1.0, (t % 5) as f64]).collect();
     /// let ys: Vec<f64> = xs.iter().map(|x| x[1]).collect();
     /// let config = hsmoe_core::Config::default_for(2);
     /// let opts = GibbsOptions { iterations: 400, burn_in: 100, thin: 1, seed: 1, ladder: Ladder::NONE };
-    /// let result = run(&xs, &ys, 1, &config, &opts).unwrap();
+    /// let result = run(&xs, &ys, 1, Family::Gaussian, &config, &opts).unwrap();
     /// assert!(result.predict_mc_se(&[1.0, 2.0]) < 0.05);
     /// ```
     pub fn predict_mc_se(&self, x: &[f64]) -> f64 {
@@ -411,12 +430,13 @@ fn chain_seed(seed: u64, c: usize) -> u64 {
 ///
 /// # Examples
 /// ```
+/// use hsmoe_host::family::Family;
 /// use hsmoe_host::gibbs::{run_chains, GibbsOptions, Ladder};
 /// let xs: Vec<Vec<f64>> = (0..40).map(|t| vec![1.0, t as f64 / 40.0]).collect();
 /// let ys: Vec<f64> = xs.iter().map(|x| 2.0 * x[1]).collect();
 /// let config = hsmoe_core::Config::default_for(2);
 /// let opts = GibbsOptions { iterations: 300, burn_in: 50, thin: 1, seed: 3, ladder: Ladder::NONE };
-/// let (pooled, conv) = run_chains(&xs, &ys, 1, &config, &opts, 4).unwrap();
+/// let (pooled, conv) = run_chains(&xs, &ys, 1, Family::Gaussian, &config, &opts, 4).unwrap();
 /// assert_eq!((pooled.draws.len(), conv.chains, conv.kept_per_chain), (1000, 4, 250));
 /// assert!(conv.rhat_max < 1.05);
 /// ```
@@ -424,6 +444,7 @@ pub fn run_chains(
     xs: &[Vec<f64>],
     ys: &[f64],
     k: usize,
+    family: Family,
     config: &Config,
     opts: &GibbsOptions,
     chains: usize,
@@ -438,7 +459,7 @@ pub fn run_chains(
                     seed: chain_seed(opts.seed, c),
                     ..*opts
                 };
-                scope.spawn(move || run(xs, ys, k, config, &chain_opts))
+                scope.spawn(move || run(xs, ys, k, family, config, &chain_opts))
             })
             .collect();
         handles
@@ -548,6 +569,7 @@ fn pool(results: Vec<GibbsResult>, exchange_acceptance: Vec<f64>) -> GibbsResult
 /// The sampler's current state, with the allocation probabilities of its
 /// last sweep.
 struct State {
+    family: Family,
     z: Vec<usize>,
     allocation: Vec<f64>,
     beta: Vec<Vec<f64>>,
@@ -556,23 +578,27 @@ struct State {
     horseshoe: Horseshoe,
 }
 
-/// Runs the Gibbs sampler on `k` experts and returns its kept sweeps.
+/// Runs the Gibbs sampler on `k` experts of `family` and returns its kept
+/// sweeps.
 ///
 /// # Errors
 /// [`ReferenceError::WrongLength`] for empty or mismatched data or `k = 0`,
 /// [`ReferenceError::NonFinite`] for NaN or infinite data,
-/// [`ReferenceError::InvalidConfig`] for an invalid `config` or options
-/// that keep no sweep, [`ReferenceError::NotPositiveDefinite`] on
-/// numerical breakdown.
+/// [`ReferenceError::InvalidResponse`] for a response outside the
+/// family's support, [`ReferenceError::InvalidConfig`] for an invalid
+/// `config`, options that keep no sweep or a tempering ladder for
+/// Bernoulli experts (see [`Ladder`]),
+/// [`ReferenceError::NotPositiveDefinite`] on numerical breakdown.
 ///
 /// # Examples
 /// ```
+/// use hsmoe_host::family::Family;
 /// use hsmoe_host::gibbs::{run, GibbsOptions, Ladder};
 /// let xs: Vec<Vec<f64>> = (0..60).map(|t| vec![1.0, (t as f64 - 30.0) / 10.0]).collect();
 /// let ys: Vec<f64> = xs.iter().map(|x| if x[1] < 0.0 { -1.0 } else { 1.0 }).collect();
 /// let config = hsmoe_core::Config::default_for(2);
 /// let opts = GibbsOptions { iterations: 400, burn_in: 100, thin: 2, seed: 9, ladder: Ladder::NONE };
-/// let result = run(&xs, &ys, 2, &config, &opts).unwrap();
+/// let result = run(&xs, &ys, 2, Family::Gaussian, &config, &opts).unwrap();
 /// assert_eq!(result.draws.len(), 150);
 /// assert!((result.allocation_freq.iter().sum::<f64>() - 1.0).abs() < 1e-9);
 /// assert!(result.predict(&[1.0, 2.0]).0 > 0.5 && result.predict(&[1.0, -2.0]).0 < -0.5);
@@ -581,18 +607,18 @@ pub fn run(
     xs: &[Vec<f64>],
     ys: &[f64],
     k: usize,
+    family: Family,
     config: &Config,
     opts: &GibbsOptions,
 ) -> Result<GibbsResult, ReferenceError> {
     let d = xs.first().map_or(0, Vec::len);
     check_data(xs, ys, d)?;
+    expert::check_responses(family, ys)?;
     if k == 0 {
         return Err(ReferenceError::WrongLength);
     }
-    if opts.kept() == 0 {
-        return Err(ReferenceError::InvalidConfig);
-    }
-    if !opts.ladder.is_valid() {
+    let tempered = opts.ladder.rungs > 1;
+    if opts.kept() == 0 || !opts.ladder.is_valid() || tempered && family == Family::Bernoulli {
         return Err(ReferenceError::InvalidConfig);
     }
     let prior = Prior::new(config, d)?;
@@ -600,7 +626,7 @@ pub fn run(
     let betas = opts.ladder.inverse_temperatures();
     let mut states = betas
         .iter()
-        .map(|_| State::initial(&mut rng, xs.len(), k, d, &prior))
+        .map(|_| State::initial(&mut rng, family, xs.len(), k, d, &prior))
         .collect::<Result<Vec<_>, _>>()?;
     let mut exchanges = Exchanges::new(betas.len());
     let mut summary = Accumulator::new(k, d, prior.first_shrunk);
@@ -624,6 +650,7 @@ impl State {
     /// Uniformly random allocations and prior gate draws.
     fn initial(
         rng: &mut XorShiftRng,
+        family: Family,
         t: usize,
         k: usize,
         d: usize,
@@ -634,9 +661,11 @@ impl State {
             .map(|j| StickData::empty(d).draw_phi(rng, &horseshoe.prior_precision(j)))
             .collect::<Result<_, _>>()?;
         Ok(State {
+            family,
             z: (0..t).map(|_| rng.random_range(0..k)).collect(),
             allocation: vec![0.0; k],
-            // Placeholders: every sweep draws the experts first.
+            // Every sweep draws the experts first; the augmented families
+            // draw their Pólya-Gamma or Gamma variables at these values.
             beta: vec![vec![0.0; d]; k],
             sigma2: vec![1.0; k],
             phi,
@@ -644,13 +673,16 @@ impl State {
         })
     }
 
-    /// The experts' complete-data log likelihood
-    /// `Σ_t ln N(y_t; x_tᵀβ_{z_t}, σ²_{z_t})`.
-    fn log_likelihood(&self, xs: &[Vec<f64>], ys: &[f64]) -> f64 {
+    /// The experts' complete-data log likelihood at inverse temperature
+    /// `beta`: `Σ_t ln p_β(y_t | β_{z_t}, σ²_{z_t})` ([`Ladder`]).
+    fn log_likelihood(&self, xs: &[Vec<f64>], ys: &[f64], beta: f64) -> f64 {
         xs.iter()
             .zip(ys)
             .zip(&self.z)
-            .map(|((x, &y), &z)| normal_log_pdf(y, dot(&self.beta[z], x), self.sigma2[z]))
+            .map(|((x, &y), &z)| {
+                let (mu, s2) = (dot(&self.beta[z], x), self.sigma2[z]);
+                expert::tempered_log_likelihood(self.family, y, mu, s2, beta)
+            })
             .sum()
     }
 }
@@ -683,9 +715,11 @@ impl Exchanges {
         ys: &[f64],
     ) {
         for r in (parity..self.proposed.len()).step_by(2) {
-            let cold = states[r].log_likelihood(xs, ys);
-            let hot = states[r + 1].log_likelihood(xs, ys);
-            let log_ratio = (betas[r] - betas[r + 1]) * (hot - cold);
+            let (cold, hot) = (&states[r], &states[r + 1]);
+            let log_ratio = hot.log_likelihood(xs, ys, betas[r])
+                + cold.log_likelihood(xs, ys, betas[r + 1])
+                - cold.log_likelihood(xs, ys, betas[r])
+                - hot.log_likelihood(xs, ys, betas[r + 1]);
             self.proposed[r] += 1;
             if rng.random::<f64>().ln() < log_ratio {
                 states.swap(r, r + 1);
@@ -705,8 +739,9 @@ impl Exchanges {
     }
 }
 
-/// Step 1: per expert, NIG posterior of its points, `σ²` then `β`, with
-/// the likelihood at inverse temperature `beta` ([`Ladder`]).
+/// Step 1: per expert, its parameters from their full conditional given
+/// its points ([`expert::draw`]; Gaussian: NIG posterior, `σ²` then
+/// `β`), with the likelihood at inverse temperature `beta` ([`Ladder`]).
 fn update_experts(
     rng: &mut XorShiftRng,
     state: &mut State,
@@ -716,9 +751,8 @@ fn update_experts(
     beta: f64,
 ) -> Result<(), ReferenceError> {
     for (k, (coef, sigma2)) in state.beta.iter_mut().zip(&mut state.sigma2).enumerate() {
-        (*coef, *sigma2) = expert_stats(xs, ys, &state.z, k, prior, beta)?
-            .posterior(prior)
-            .draw(rng)?;
+        let rows = allocated(xs, ys, &state.z, k);
+        (*coef, *sigma2) = expert::draw(rng, state.family, rows, (coef, *sigma2), prior, beta)?;
     }
     Ok(())
 }
@@ -750,7 +784,8 @@ fn update_allocations(
     let t_count = xs.len() as f64;
     let mut freq = vec![0.0; k];
     for ((x, &y), z) in xs.iter().zip(ys).zip(&mut state.z) {
-        let log_p = allocation_logs(&state.phi, &state.beta, &state.sigma2, x, y, beta);
+        let experts = (state.beta.as_slice(), state.sigma2.as_slice());
+        let log_p = allocation_logs(state.family, &state.phi, experts, (x, y), beta);
         let total = log_sum_exp(&log_p);
         for (f, lp) in freq.iter_mut().zip(&log_p) {
             *f += (lp - total).exp() / t_count;
@@ -784,6 +819,7 @@ impl Accumulator {
 
     fn add(&mut self, state: &State) {
         self.draws.push(GibbsDraw {
+            family: state.family,
             beta: state.beta.clone(),
             sigma2: state.sigma2.clone(),
             phi: state.phi.clone(),
@@ -871,7 +907,8 @@ mod tests {
             seed: 4,
             ladder: Ladder::NONE,
         };
-        let (_, conv) = run_chains(&data.x, &data.y, 2, &config, &opts, 4).unwrap();
+        let (_, conv) =
+            run_chains(&data.x, &data.y, 2, Family::Gaussian, &config, &opts, 4).unwrap();
         println!("{iterations} sweeps: {conv:?}");
         conv
     }
@@ -921,14 +958,17 @@ mod tests {
             seed: 7,
             ladder: Ladder::NONE,
         };
-        let (pooled, _) = run_chains(&data.x, &data.y, 2, &config, &opts, 3).unwrap();
+        let (pooled, _) =
+            run_chains(&data.x, &data.y, 2, Family::Gaussian, &config, &opts, 3).unwrap();
         let serial: Vec<GibbsDraw> = (0..3)
             .flat_map(|c| {
                 let o = GibbsOptions {
                     seed: chain_seed(opts.seed, c),
                     ..opts
                 };
-                run(&data.x, &data.y, 2, &config, &o).unwrap().draws
+                run(&data.x, &data.y, 2, Family::Gaussian, &config, &o)
+                    .unwrap()
+                    .draws
             })
             .collect();
         assert_eq!(pooled.draws, serial);
@@ -961,7 +1001,7 @@ mod tests {
             seed: 1,
             ladder,
         };
-        let result = run(&xs, &ys, 1, &config, &opts).unwrap();
+        let result = run(&xs, &ys, 1, Family::Gaussian, &config, &opts).unwrap();
         for l in 0..3 {
             let series: Vec<f64> = result.draws.iter().map(|d| d.beta[0][l]).collect();
             let se = batch_means_se(&series);
@@ -1033,7 +1073,7 @@ mod tests {
             seed: 2,
             ladder: Ladder::NONE,
         };
-        let result = run(&xs, &ys, 2, &config, &opts).unwrap();
+        let result = run(&xs, &ys, 2, Family::Gaussian, &config, &opts).unwrap();
         for x1 in [-1.5, -0.5, 0.0, 0.5, 1.5] {
             let x = [1.0, x1, 0.3];
             let (mean, var) = result.predict(&x);
@@ -1076,25 +1116,25 @@ mod tests {
             ladder: Ladder::NONE,
         };
         assert_eq!(
-            run(&xs, &[0.0, 1.0], 2, &config, &opts),
+            run(&xs, &[0.0, 1.0], 2, Family::Gaussian, &config, &opts),
             Err(ReferenceError::InvalidConfig)
         );
         let opts = GibbsOptions { burn_in: 0, ..opts };
         assert_eq!(
-            run(&xs, &[0.0], 2, &config, &opts),
+            run(&xs, &[0.0], 2, Family::Gaussian, &config, &opts),
             Err(ReferenceError::WrongLength)
         );
         assert_eq!(
-            run(&xs, &[0.0, 1.0], 0, &config, &opts),
+            run(&xs, &[0.0, 1.0], 0, Family::Gaussian, &config, &opts),
             Err(ReferenceError::WrongLength)
         );
         assert_eq!(
-            run(&xs, &[0.0, f64::NAN], 2, &config, &opts),
+            run(&xs, &[0.0, f64::NAN], 2, Family::Gaussian, &config, &opts),
             Err(ReferenceError::NonFinite)
         );
         let thin0 = GibbsOptions { thin: 0, ..opts };
         assert_eq!(
-            run(&xs, &[0.0, 1.0], 2, &config, &thin0),
+            run(&xs, &[0.0, 1.0], 2, Family::Gaussian, &config, &thin0),
             Err(ReferenceError::InvalidConfig)
         );
     }

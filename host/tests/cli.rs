@@ -225,6 +225,24 @@ fn simulate_writes_csv_and_truth() {
     }
 }
 
+/// A short Gibbs run: 300 sweeps, 100 of them burn-in.
+const SHORT_GIBBS: [&str; 6] = [
+    "--engine",
+    "gibbs",
+    "--gibbs-iterations",
+    "300",
+    "--gibbs-burn-in",
+    "100",
+];
+
+/// Every final predictive mean of a fit report is a probability.
+fn assert_probabilities(report: &Value) {
+    for row in report["final"]["predictive"].as_array().unwrap() {
+        let p = row["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{p}");
+    }
+}
+
 #[test]
 fn bernoulli_experts_simulate_fit_save_predict_and_refuse_what_they_cannot_do() {
     let dir = scratch("bernoulli");
@@ -261,18 +279,29 @@ fn bernoulli_experts_simulate_fit_save_predict_and_refuse_what_they_cannot_do() 
     assert_eq!(report["family"], "bernoulli");
     assert!(report["log_marginal"].as_f64().unwrap().is_finite());
     // The response is not standardized: the predictive means are P(y = 1).
-    for row in report["final"]["predictive"].as_array().unwrap() {
-        let p = row["mean"].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&p), "{p}");
-    }
+    assert_probabilities(&report);
+    let gibbs = [&SHORT_GIBBS[..], &["--chains", "2"]].concat();
+    let gibbs_json = dir.join("gibbs.json");
+    let json_arg = ["--json", gibbs_json.to_str().unwrap()];
+    ok(&hsmoe(&[&fit[..], &small, &gibbs, &json_arg].concat()));
+    let gibbs_report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&gibbs_json).unwrap()).unwrap();
+    assert_eq!(gibbs_report["family"], "bernoulli");
+    assert!(
+        gibbs_report["gibbs_convergence"]["rhat_max"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
+    assert_probabilities(&gibbs_report);
     for (extra, says) in [
         (
             &["--engine", "reference"][..],
             "--engine reference is not available for bernoulli experts yet",
         ),
         (
-            &["--engine", "gibbs"][..],
-            "--engine gibbs is not available for bernoulli experts yet",
+            &[&gibbs[..], &["--gibbs-rungs", "3"]].concat()[..],
+            "--gibbs-rungs > 1 (tempering) is not available for bernoulli experts",
         ),
     ] {
         let line = error_line(&hsmoe(&[&fit[..], &small, extra].concat()));
@@ -397,6 +426,32 @@ fn robust_experts_simulate_and_fit() {
     assert!(
         line.contains("--engine reference is not available for student experts yet"),
         "{line}"
+    );
+    // The Gibbs sampler runs robust experts, tempered too.
+    let gibbs = [
+        "--engine",
+        "gibbs",
+        "--gibbs-iterations",
+        "200",
+        "--gibbs-burn-in",
+        "50",
+        "--chains",
+        "2",
+        "--gibbs-rungs",
+        "3",
+    ];
+    ok(&hsmoe(&[&fit[..], &small, &gibbs].concat()));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        (report["family"].as_str(), report["engine"].as_str()),
+        (Some("student"), Some("gibbs"))
+    );
+    assert_eq!(
+        report["gibbs_convergence"]["exchange_acceptance"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
     );
 }
 
@@ -549,23 +604,14 @@ fn reference_and_gibbs_fit_with_plots() {
 
     let png = dir.join("gibbs.png");
     let json = dir.join("gibbs.json");
-    ok(&hsmoe(&[
-        "fit",
-        "--data",
-        csv,
-        "--experts",
-        "2",
-        "--engine",
-        "gibbs",
-        "--gibbs-iterations",
-        "300",
-        "--gibbs-burn-in",
-        "100",
+    let fit = ["fit", "--data", csv, "--experts", "2"];
+    let out = [
         "--plot",
         png.to_str().unwrap(),
         "--json",
         json.to_str().unwrap(),
-    ]));
+    ];
+    ok(&hsmoe(&[&fit[..], &SHORT_GIBBS, &out].concat()));
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(v["log_marginal"].is_null() && v["n_particles"].is_null());

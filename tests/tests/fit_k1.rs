@@ -5,6 +5,7 @@
 
 use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
+use hsmoe_host::family::Family;
 use hsmoe_host::fit::{fit, FitOptions, GibbsSettings};
 use hsmoe_host::gibbs::{self, batch_means_se, Ladder};
 use hsmoe_host::reference::{conjugate_posterior, ConjugatePosterior};
@@ -111,7 +112,15 @@ fn k1_gibbs_posterior_mean_of_beta_matches_the_exact_posterior() {
     };
     let post = exact(&data, &opts);
     let gibbs_opts = opts.gibbs.options(opts.seed);
-    let run = gibbs::run(&data.x, &data.y, 1, &opts.config, &gibbs_opts).unwrap();
+    let run = gibbs::run(
+        &data.x,
+        &data.y,
+        1,
+        Family::Gaussian,
+        &opts.config,
+        &gibbs_opts,
+    )
+    .unwrap();
     for (l, exact_mean) in post.mean.iter().enumerate() {
         let draws: Vec<f64> = run.draws.iter().map(|d| d.beta[0][l]).collect();
         let se = batch_means_se(&draws);

@@ -13,6 +13,7 @@
 
 use hsmoe_host::data::Dataset;
 use hsmoe_host::engine::EngineKind;
+use hsmoe_host::family::Family;
 use hsmoe_host::fit::FitOptions;
 use hsmoe_host::gibbs::{self, GibbsOptions, Ladder};
 use hsmoe_host::simulate::{simulate, Design};
@@ -87,8 +88,16 @@ fn gibbs_runs(
         seed: 1,
         ladder: Ladder::NONE,
     };
-    let (pooled, convergence) =
-        gibbs::run_chains(&data.x, &data.y, K, &config, &opts, plan.gibbs_chains).unwrap();
+    let (pooled, convergence) = gibbs::run_chains(
+        &data.x,
+        &data.y,
+        K,
+        Family::Gaussian,
+        &config,
+        &opts,
+        plan.gibbs_chains,
+    )
+    .unwrap();
     println!("gibbs: {convergence:?}");
     // Pooled draws are in chain order, `kept_per_chain` each.
     let per_chain = |c: usize| &pooled.draws[c * opts.kept()..(c + 1) * opts.kept()];

@@ -5,6 +5,7 @@
 //! period R = D against R = 1.
 
 use hsmoe_core::Config;
+use hsmoe_host::family::Family;
 use hsmoe_host::gibbs::{self, GibbsOptions, Ladder};
 use hsmoe_host::reference::{conjugate_log_marginal, ReferenceFilter};
 use hsmoe_tests::{assert_same_law, par_map};
@@ -79,7 +80,8 @@ fn pl_matches_gibbs_posterior_predictive() {
         seed: 1,
         ladder: Ladder::NONE,
     };
-    let (gibbs, convergence) = gibbs::run_chains(&xs, &ys, 2, &config, &opts, 4).unwrap();
+    let (gibbs, convergence) =
+        gibbs::run_chains(&xs, &ys, 2, Family::Gaussian, &config, &opts, 4).unwrap();
     println!("gibbs: {convergence:?}");
     assert!(convergence.rhat_max <= 1.05);
     let runs: Vec<(Vec<f64>, f64)> = par_map(4, |s| pl_run(&xs, &ys, &config, 500, 100 + s as u64));

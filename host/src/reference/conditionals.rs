@@ -3,50 +3,47 @@
 //! (docs/model.md §4): allocations given the parameters, and each expert's
 //! and stick's statistics given the allocations.
 
-use super::dist::normal_log_pdf;
+use super::expert;
 use super::gate::{log_stick_breaking, logits, StickData};
 use super::linalg::dot;
-use super::nig::NigStats;
 use super::polya_gamma;
-use super::prior::Prior;
-use super::ReferenceError;
+use crate::family::Family;
 use rand::Rng;
 
-/// `ln π_k(x; φ) + β ln N(y; xᵀβ_k, σ²_k)` for each expert `k`: the log
+/// `ln π_k(x; φ) + ln p_β(y | β_k, σ²_k)` for each expert `k`: the log
 /// full conditional of an allocation `z` at `(x, y)`, up to a constant,
-/// with the experts' likelihood at inverse temperature `β` (1 but in the
-/// hotter rungs of a tempered Gibbs chain, [`crate::gibbs::Ladder`]).
+/// with the experts' likelihood at inverse temperature `β`
+/// ([`expert::tempered_log_likelihood`]; `β` is 1 but in the hotter rungs
+/// of a tempered Gibbs chain, [`crate::gibbs::Ladder`]).
 pub(crate) fn allocation_logs(
+    family: Family,
     phi: &[Vec<f64>],
-    beta: &[Vec<f64>],
-    sigma2: &[f64],
-    x: &[f64],
-    y: f64,
+    (beta, sigma2): (&[Vec<f64>], &[f64]),
+    (x, y): (&[f64], f64),
     inverse_temperature: f64,
 ) -> Vec<f64> {
     log_stick_breaking(&logits(phi, x))
         .iter()
         .zip(beta)
         .zip(sigma2)
-        .map(|((lp, b), &s2)| lp + inverse_temperature * normal_log_pdf(y, dot(b, x), s2))
+        .map(|((lp, b), &s2)| {
+            lp + expert::tempered_log_likelihood(family, y, dot(b, x), s2, inverse_temperature)
+        })
         .collect()
 }
 
-/// NIG statistics of the rows allocated to expert `k`, each of weight
-/// `inverse_temperature` (see [`allocation_logs`]).
-pub(crate) fn expert_stats(
-    xs: &[Vec<f64>],
-    ys: &[f64],
-    z: &[usize],
+/// The rows `(x_t, y_t)` allocated to expert `k` (`z_t = k`).
+pub(crate) fn allocated<'a>(
+    xs: &'a [Vec<f64>],
+    ys: &'a [f64],
+    z: &'a [usize],
     k: usize,
-    prior: &Prior,
-    inverse_temperature: f64,
-) -> Result<NigStats, ReferenceError> {
-    let mut stats = NigStats::prior(xs[0].len(), prior);
-    for ((x, &y), _) in xs.iter().zip(ys).zip(z).filter(|(_, &zt)| zt == k) {
-        stats.absorb_weighted(x, y, inverse_temperature)?;
-    }
-    Ok(stats)
+) -> impl Iterator<Item = (&'a [f64], f64)> + Clone + 'a {
+    xs.iter()
+        .zip(ys)
+        .zip(z)
+        .filter(move |(_, &zt)| zt == k)
+        .map(|((x, &y), _)| (x.as_slice(), y))
 }
 
 /// Pólya-Gamma statistics of stick `j` (0-based) under allocations `z`:

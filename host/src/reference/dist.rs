@@ -45,6 +45,17 @@ pub(crate) fn inverse_gamma<R: Rng + ?Sized>(
     Ok(scale / gamma.sample(rng))
 }
 
+/// `Gamma(shape, rate)`: density `∝ v^(shape−1) exp(−rate·v)`, mean
+/// `shape/rate`.
+pub(crate) fn gamma<R: Rng + ?Sized>(
+    rng: &mut R,
+    shape: f64,
+    rate: f64,
+) -> Result<f64, ReferenceError> {
+    let gamma = Gamma::new(shape, 1.0 / rate).map_err(|_| ReferenceError::InvalidConfig)?;
+    Ok(gamma.sample(rng))
+}
+
 /// `log Σ exp(v)`, shifted by the maximum so nothing overflows; `−∞` for
 /// an empty slice or when every entry is `−∞`.
 pub(crate) fn log_sum_exp(values: &[f64]) -> f64 {

@@ -19,7 +19,7 @@ pub(crate) const SCALE_MIN: f64 = 1e-8;
 pub(crate) const SCALE_MAX: f64 = 1e8;
 
 /// `log(1 + eˣ)` without overflow.
-fn softplus(x: f64) -> f64 {
+pub(crate) fn softplus(x: f64) -> f64 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 

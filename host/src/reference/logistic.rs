@@ -14,7 +14,7 @@ use super::linalg::{add_outer, add_scaled, dot, Cholesky};
 use super::polya_gamma;
 use super::prior::check_data;
 use super::ReferenceError;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_xorshift::XorShiftRng;
 use rayon::prelude::*;
 
@@ -183,13 +183,8 @@ fn chain(
     let mut beta: Vec<f64> = (0..d).map(|_| v0.sqrt() * standard_normal(rng)).collect();
     let mut kept = vec![Vec::with_capacity(iterations - burn_in); d];
     for sweep in 0..iterations {
-        // S = Σ ω_i x_i x_iᵀ and r = Σ κ_i x_i = Xᵀκ, so Λ = S + I/v0.
-        let mut stats = StickData::empty(d);
-        for (xi, &yi) in x.iter().zip(y) {
-            let omega = polya_gamma::sample(rng, dot(xi, &beta));
-            stats.absorb(xi, omega, yi - 0.5);
-        }
-        beta = stats.draw_phi(rng, &prior_precision)?;
+        let rows = x.iter().map(Vec::as_slice).zip(y.iter().copied());
+        beta = pg_step(rng, rows, &beta, &prior_precision)?;
         if sweep >= burn_in {
             for (series, &b) in kept.iter_mut().zip(&beta) {
                 series.push(b);
@@ -197,6 +192,29 @@ fn chain(
         }
     }
     Ok(kept)
+}
+
+/// One sweep of the Pólya-Gamma sampler over `rows` `(x_i, y_i)`, from
+/// coefficients `beta`: `ω_i ~ PG(1, x_iᵀβ)`, then the new
+/// `β ~ N(Λ⁻¹Xᵀκ, Λ⁻¹)` with `Λ = XᵀΩX + diag(prior_precision)` and
+/// `κ_i = y_i − ½`. Also a Bernoulli expert's conditional in the mixture
+/// Gibbs sampler, given the rows allocated to it.
+///
+/// # Errors
+/// [`ReferenceError::NotPositiveDefinite`] on numerical breakdown.
+pub(crate) fn pg_step<'a, R: Rng + ?Sized>(
+    rng: &mut R,
+    rows: impl Iterator<Item = (&'a [f64], f64)>,
+    beta: &[f64],
+    prior_precision: &[f64],
+) -> Result<Vec<f64>, ReferenceError> {
+    // S = Σ ω_i x_i x_iᵀ and r = Σ κ_i x_i = Xᵀκ, so Λ = S + diag(prior).
+    let mut stats = StickData::empty(beta.len());
+    for (x, y) in rows {
+        let omega = polya_gamma::sample(rng, dot(x, beta));
+        stats.absorb(x, omega, y - 0.5);
+    }
+    stats.draw_phi(rng, prior_precision)
 }
 
 /// Mean and standard deviation of every draw of every chain. The variance

@@ -10,11 +10,13 @@
 //! - [`conjugate_log_marginal`], [`conjugate_posterior`]: the closed form
 //!   for K = 1 (docs/model.md §9).
 //! - [`crate::gibbs`]: the batch Gibbs sampler, built on the same
-//!   conditionals (`nig`, `gate`).
+//!   conditionals (`nig`, `gate`) and on every expert family's own
+//!   (`expert`).
 
 pub(crate) mod conditionals;
 mod conjugate;
 pub(crate) mod dist;
+pub(crate) mod expert;
 mod filter;
 pub(crate) mod gate;
 pub(crate) mod linalg;

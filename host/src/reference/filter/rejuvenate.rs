@@ -3,8 +3,10 @@
 //! sampler's conditionals ([`super::super::conditionals`]).
 
 use super::{Expert, Particle, ReferenceFilter, Stick};
-use crate::reference::conditionals::{allocation_logs, expert_stats, stick_data};
+use crate::family::Family;
+use crate::reference::conditionals::{allocated, allocation_logs, stick_data};
 use crate::reference::dist::categorical_from_logs;
+use crate::reference::expert::gaussian_stats;
 use crate::reference::prior::{check_data, Prior};
 use crate::reference::ReferenceError;
 use rand::SeedableRng;
@@ -35,12 +37,13 @@ impl Particle {
             .iter()
             .zip(ys)
             .map(|(x, &y)| {
-                categorical_from_logs(rng, &allocation_logs(&phi, &beta, &sigma2, x, y, 1.0))
+                let logs = allocation_logs(Family::Gaussian, &phi, (&beta, &sigma2), (x, y), 1.0);
+                categorical_from_logs(rng, &logs)
             })
             .collect();
         let experts = (0..self.experts.len())
             .map(|k| {
-                let stats = expert_stats(xs, ys, &z, k, prior, 1.0)?;
+                let stats = gaussian_stats(allocated(xs, ys, &z, k), xs[0].len(), prior, 1.0)?;
                 let posterior = stats.posterior(prior);
                 Ok(Expert { stats, posterior })
             })
