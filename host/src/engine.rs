@@ -786,17 +786,51 @@ where
     }
 }
 
-/// Coefficients are not reported yet, nor quantiles (the predictive is a
-/// probability).
+/// The coefficients of a family whose particles carry a draw of `β`
+/// (`beta` reads it): each particle's draw is one point of the posterior,
+/// with no variance of its own, so each expert's mean and sd are those of
+/// the particles' draws.
+fn drawn_coefficients<const K: usize, const D: usize, E: Expert<D>>(
+    particles: &[Particle<K, D, E>],
+    map: &Unstandardize,
+    shares: &[f64],
+    beta: impl Fn(&E) -> [f32; D],
+) -> Vec<ExpertCoefficients>
+where
+    Const<K>: Experts,
+    Const<D>: Features,
+{
+    let point = [0.0; D];
+    (0..K)
+        .map(|k| {
+            let mut moments = CoefficientMoments::new(D);
+            for particle in particles {
+                let draw = beta(&particle.experts()[k]).map(f64::from);
+                moments.add(&map.apply(&draw), Some(&point));
+            }
+            moments.finish(shares[k])
+        })
+        .collect()
+}
+
+/// Coefficients (on the logit scale) from each particle's `β`; no
+/// quantiles (the predictive is a probability).
 impl<const K: usize, const D: usize> CoreFamily<K, D> for Bernoulli<D>
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
+    fn coefficients(
+        particles: &[Particle<K, D, Self>],
+        map: &Unstandardize,
+        shares: &[f64],
+    ) -> Option<Vec<ExpertCoefficients>> {
+        Some(drawn_coefficients(particles, map, shares, |e| *e.coef()))
+    }
 }
 
 /// Quantiles from each particle's Student-t experts at its own
-/// `(β, σ²)`; coefficients are not reported yet.
+/// `(β, σ²)`; coefficients from its `β`.
 impl<const K: usize, const D: usize> CoreFamily<K, D> for Student<D>
 where
     Const<K>: Experts,
@@ -807,6 +841,16 @@ where
         x: &[f32; D],
     ) -> Result<Vec<TComponent>, EngineError> {
         Ok(t_components(particles, x))
+    }
+
+    fn coefficients(
+        particles: &[Particle<K, D, Self>],
+        map: &Unstandardize,
+        shares: &[f64],
+    ) -> Option<Vec<ExpertCoefficients>> {
+        Some(drawn_coefficients(particles, map, shares, |e| {
+            e.parameters().beta
+        }))
     }
 }
 

@@ -93,8 +93,8 @@ pub struct FitOptions {
     /// Independent filters sharing the particles, combined by evidence
     /// (particle engines, [`crate::islands`]); 1 is one filter.
     pub islands: usize,
-    /// The experts' likelihood (docs/model.md §10); only the core engine
-    /// has experts other than Gaussian.
+    /// The experts' likelihood (docs/model.md §10); the reference engine
+    /// has Gaussian experts only.
     pub family: Family,
 }
 

@@ -280,6 +280,22 @@ fn bernoulli_experts_simulate_fit_save_predict_and_refuse_what_they_cannot_do() 
     assert!(report["log_marginal"].as_f64().unwrap().is_finite());
     // The response is not standardized: the predictive means are P(y = 1).
     assert_probabilities(&report);
+    // Each expert's logit coefficients, from the particles' draws of β.
+    let experts = report["experts"].as_array().unwrap();
+    assert_eq!(experts.len(), 2);
+    for expert in experts {
+        for (mean, sd) in expert["mean"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(expert["sd"].as_array().unwrap())
+        {
+            assert!(
+                mean.as_f64().unwrap().is_finite() && sd.as_f64().unwrap() > 0.0,
+                "{expert}"
+            );
+        }
+    }
     let gibbs = [&SHORT_GIBBS[..], &["--chains", "2"]].concat();
     let gibbs_json = dir.join("gibbs.json");
     let json_arg = ["--json", gibbs_json.to_str().unwrap()];
@@ -422,6 +438,7 @@ fn robust_experts_simulate_and_fit() {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["family"], "student");
     assert!(report["log_marginal"].as_f64().unwrap().is_finite());
+    assert_eq!(report["experts"].as_array().unwrap().len(), 2);
     let line = error_line(&hsmoe(&[&fit[..], &["--engine", "reference"]].concat()));
     assert!(
         line.contains("--engine reference is not available for student experts yet"),
