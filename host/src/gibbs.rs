@@ -882,10 +882,7 @@ mod tests {
     use super::*;
     use crate::reference::conjugate_posterior;
     use crate::reference::dist::standard_normal;
-
-    fn sigmoid(x: f64) -> f64 {
-        1.0 / (1.0 + (-x).exp())
-    }
+    use crate::reference::logistic::sigmoid;
 
     /// mcycle, standardized, with an intercept (T = 133, d = 2).
     fn mcycle() -> crate::data::Dataset {

@@ -38,7 +38,7 @@ pub(crate) fn allocated<'a>(
     ys: &'a [f64],
     z: &'a [usize],
     k: usize,
-) -> impl Iterator<Item = (&'a [f64], f64)> + Clone + 'a {
+) -> impl Iterator<Item = (&'a [f64], f64)> + 'a {
     xs.iter()
         .zip(ys)
         .zip(z)

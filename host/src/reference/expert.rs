@@ -91,7 +91,7 @@ pub(crate) fn moments(family: Family, mu: f64, sigma2: f64) -> (f64, f64) {
     match family {
         Family::Gaussian => (mu, sigma2 + mu * mu),
         Family::Bernoulli => {
-            let p = 1.0 / (1.0 + (-mu).exp());
+            let p = logistic::sigmoid(mu);
             (p, p)
         }
         Family::Student => (mu, student(mu, sigma2).variance() + mu * mu),
@@ -172,7 +172,7 @@ mod tests {
         let (mu, s2) = (0.4, 0.7);
         let expected = -0.5 * (2.0 * std::f64::consts::PI * s2).ln() - 0.5 * 0.36 / s2;
         assert!((log_likelihood(Family::Gaussian, 1.0, mu, s2) - expected).abs() < 1e-12);
-        let p = 1.0 / (1.0 + (-mu).exp());
+        let p = logistic::sigmoid(mu);
         assert!((log_likelihood(Family::Bernoulli, 1.0, mu, s2) - p.ln()).abs() < 1e-12);
         assert!((log_likelihood(Family::Bernoulli, 0.0, mu, s2) - (1.0 - p).ln()).abs() < 1e-12);
         // Far in the tails the logistic log likelihood neither overflows

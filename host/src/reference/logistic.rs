@@ -95,7 +95,7 @@ fn curvature(x: &[Vec<f64>], y: &[f64], v0: f64, beta: &[f64]) -> (Vec<f64>, Vec
 }
 
 /// `σ(t) = 1/(1 + e⁻ᵗ)`; saturates to 0 or 1 (never NaN) for huge `|t|`.
-fn sigmoid(t: f64) -> f64 {
+pub(crate) fn sigmoid(t: f64) -> f64 {
     1.0 / (1.0 + (-t).exp())
 }
 
