@@ -150,8 +150,9 @@ pub struct FitArgs {
     pub engine: EngineKind,
     /// The experts' likelihood (docs/model.md §10): `bernoulli` for a 0/1
     /// response (logistic experts; never standardized), `student` for
-    /// robust experts (Student-t noise, 4 degrees of freedom); both on the
-    /// core engine only.
+    /// robust experts (Student-t noise, 4 degrees of freedom). Every
+    /// engine takes every family, but the Gibbs sampler cannot temper
+    /// Bernoulli experts.
     #[arg(long, default_value_t = Family::Gaussian, value_parser = family::parser())]
     pub family: Family,
     /// Write the full report as JSON here (`-`: standard output, and the

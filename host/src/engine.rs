@@ -68,7 +68,8 @@ impl fmt::Display for EngineKind {
 /// assert!(core.observe(&[1.0, 0.3], 1.0).is_ok());
 /// assert!(core.observe(&[1.0, 0.3], 0.5).is_err()); // not 0 or 1
 /// let reference = EngineChoice { kind: EngineKind::Reference, ..choice };
-/// assert!(online_engine_with_moves(reference, 2, 2, 50, &config, 1, None).is_err());
+/// let mut reference = online_engine_with_moves(reference, 2, 2, 50, &config, 1, None).unwrap();
+/// assert!(!reference.single_precision() && reference.observe(&[1.0, 0.3], 0.5).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineChoice {
@@ -623,17 +624,11 @@ pub fn online_engine_with_moves(
             core_engine(family, k, d, start, seed).unwrap_or(Err(EngineError::Unsupported { k, d }))
         }
         _ if window.is_some() => Err(EngineError::CoreOnly { what: "--window" }),
-        EngineKind::Reference if family != Family::Gaussian => {
-            Err(EngineError::FamilyUnsupported {
-                family,
-                what: "--engine reference",
-            })
-        }
         EngineKind::Reference if config.resample_ess < 1.0 => Err(EngineError::CoreOnly {
             what: "--resample-ess below 1",
         }),
         EngineKind::Reference => {
-            let filter = ReferenceFilter::new(n, k, d, config, seed)?;
+            let filter = ReferenceFilter::for_family(family, n, (k, d), config, seed)?;
             Ok(Box::new(ReferenceEngine {
                 filter,
                 mover: stream.map(|m| (Mover::new(m, k, d), Vec::new(), Vec::new())),

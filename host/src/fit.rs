@@ -93,8 +93,7 @@ pub struct FitOptions {
     /// Independent filters sharing the particles, combined by evidence
     /// (particle engines, [`crate::islands`]); 1 is one filter.
     pub islands: usize,
-    /// The experts' likelihood (docs/model.md §10); the reference engine
-    /// has Gaussian experts only.
+    /// The experts' likelihood (docs/model.md §10).
     pub family: Family,
 }
 

@@ -21,7 +21,8 @@
 //! If the candidate runs the same algorithm, `z = difference / SE` is
 //! roughly Student-t with R − 1 degrees of freedom. Checked against
 //! `--max-z`: |z| of the log marginal likelihood, the root mean square
-//! over rows of z for the one-step-ahead predictive mean, log variance and
+//! over rows of z for the one-step-ahead predictive mean, log variance
+//! (not for a 0/1 response, whose variance is a function of its mean) and
 //! log density, and |z| of the logits of the mean gate probabilities at
 //! the last row, sorted largest first (runs may number the same experts
 //! differently).
@@ -37,7 +38,7 @@
 use crate::args::{at_least_two, positive_finite, positive_usize, DataArgs, ModelArgs};
 use crate::data::Dataset;
 use crate::engine::EngineKind;
-use crate::family::Family;
+use crate::family::{self, Family};
 use crate::fit::{self, FitOptions};
 use crate::progress::Progress;
 use crate::trace::{Trace, TraceStep};
@@ -89,6 +90,10 @@ pub struct ValidateArgs {
     /// device's f32 filter) or `reference` (a self-check of the method).
     #[arg(long, value_enum)]
     pub engine: Option<EngineKind>,
+    /// The experts' likelihood (docs/model.md §10); with --telemetry it
+    /// defaults to the device's, and must match it when given.
+    #[arg(long, value_parser = family::parser())]
+    pub family: Option<Family>,
     /// Runs of --engine, at seeds S, S+1, …; with 2 or more the standard
     /// error is Welch's.
     #[arg(long, default_value_t = 1, value_parser = positive_usize, requires = "engine")]
@@ -316,8 +321,18 @@ pub fn compare(candidate: &[Trace], reference: &[Trace], max_z: f64) -> anyhow::
         "the Monte Carlo spread needs at least 2 reference runs, got {}",
         reference.len()
     );
-    let (t, k) = (reference[0].steps.len(), reference[0].k);
+    let (t, k, family) = (
+        reference[0].steps.len(),
+        reference[0].k,
+        reference[0].family,
+    );
     for run in candidate.iter().chain(reference) {
+        ensure!(
+            run.family == family,
+            "{} has {} experts, the reference {family} experts",
+            run.source,
+            run.family
+        );
         ensure!(
             run.k == k,
             "{} has K = {} experts, the reference K = {k}",
@@ -365,11 +380,14 @@ pub fn compare(candidate: &[Trace], reference: &[Trace], max_z: f64) -> anyhow::
             z,
         }
     };
-    let steps = vec![
-        series("predictive mean", &|s| s.mean),
-        series("ln predictive variance", &|s| s.var.ln()),
-        series("ln predictive density", &|s| s.log_pred),
-    ];
+    let mut steps = vec![series("predictive mean", &|s| s.mean)];
+    // A 0/1 response's variance p(1 − p) says nothing the mean does not,
+    // and its logarithm is flat at p = ½, where the reference spread then
+    // vanishes and any difference in p looks like dozens of standard errors.
+    if !family.binary_response() {
+        steps.push(series("ln predictive variance", &|s| s.var.ln()));
+    }
+    steps.push(series("ln predictive density", &|s| s.log_pred));
     // Largest first: runs may number the same experts differently.
     let sorted_gate = |run: &Trace| {
         let mut gate: Vec<f64> = run.steps[t - 1].gate.iter().map(|&p| logit(p)).collect();
@@ -534,7 +552,7 @@ impl Validation {
 /// data, naming every mismatch.
 fn check_recorded(
     trace: &Trace,
-    model: &ModelArgs,
+    (model, family): (&ModelArgs, Option<Family>),
     data: &Dataset,
     no_intercept: bool,
 ) -> anyhow::Result<()> {
@@ -556,11 +574,8 @@ fn check_recorded(
             data.d()
         ));
     }
-    if trace.family != Family::Gaussian {
-        wrong.push(format!(
-            "{} experts, but the reference engine has Gaussian experts only",
-            trace.family
-        ));
+    if let Some(family) = family.filter(|&f| f != trace.family) {
+        wrong.push(format!("{} experts, but --family {family}", trace.family));
     }
     if trace.seed != model.seed {
         wrong.push(format!("seed {}, but --seed {}", trace.seed, model.seed));
@@ -607,16 +622,17 @@ fn check_recorded(
 /// assert!(v.log_marginal.se > 0.0);
 /// ```
 pub fn validate(args: &ValidateArgs) -> anyhow::Result<Validation> {
-    let data = args.data.load()?;
+    let recorded = args.telemetry.as_deref().map(Trace::read).transpose()?;
+    let family = args
+        .family
+        .or(recorded.as_ref().map(|t| t.family))
+        .unwrap_or(Family::Gaussian);
+    let data = args.data.read_for(family)?.data;
     let intercept = !args.data.no_intercept;
-    let recorded = match &args.telemetry {
-        Some(path) => {
-            let trace = Trace::read(path)?;
-            check_recorded(&trace, &args.model, &data, args.data.no_intercept)?;
-            Some(trace)
-        }
-        None => None,
-    };
+    if let Some(trace) = &recorded {
+        let flags = (&args.model, args.family);
+        check_recorded(trace, flags, &data, args.data.no_intercept)?;
+    }
     // The recording's sizes where the flags give none.
     let model = ModelArgs {
         experts: args.model.experts.or(recorded.as_ref().map(|t| t.k)),
@@ -626,7 +642,10 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Validation> {
             .or(recorded.as_ref().map(|t| t.n_particles)),
         ..args.model.clone()
     };
-    let reference = model.fit_options(EngineKind::Reference, &data, intercept)?;
+    let reference = FitOptions {
+        family,
+        ..model.fit_options(EngineKind::Reference, &data, intercept)?
+    };
     let candidate = match (recorded, args.engine) {
         (Some(trace), None) => vec![trace],
         (None, Some(EngineKind::Gibbs)) => {

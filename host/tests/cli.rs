@@ -236,6 +236,16 @@ const SHORT_GIBBS: [&str; 6] = [
 ];
 
 /// Every final predictive mean of a fit report is a probability.
+/// Runs `hsmoe` with `args` and `--json` into `dir/name`, which it reads
+/// back.
+fn json_report(args: &[&str], dir: &Path, name: &str) -> Value {
+    let path = dir.join(name);
+    ok(&hsmoe(
+        &[args, &["--json", path.to_str().unwrap()]].concat(),
+    ));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
 fn assert_probabilities(report: &Value) {
     for row in report["final"]["predictive"].as_array().unwrap() {
         let p = row["mean"].as_f64().unwrap();
@@ -297,11 +307,7 @@ fn bernoulli_experts_simulate_fit_save_predict_and_refuse_what_they_cannot_do() 
         }
     }
     let gibbs = [&SHORT_GIBBS[..], &["--chains", "2"]].concat();
-    let gibbs_json = dir.join("gibbs.json");
-    let json_arg = ["--json", gibbs_json.to_str().unwrap()];
-    ok(&hsmoe(&[&fit[..], &small, &gibbs, &json_arg].concat()));
-    let gibbs_report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&gibbs_json).unwrap()).unwrap();
+    let gibbs_report = json_report(&[&fit[..], &small, &gibbs].concat(), &dir, "gibbs.json");
     assert_eq!(gibbs_report["family"], "bernoulli");
     assert!(
         gibbs_report["gibbs_convergence"]["rhat_max"]
@@ -310,19 +316,20 @@ fn bernoulli_experts_simulate_fit_save_predict_and_refuse_what_they_cannot_do() 
             >= 1.0
     );
     assert_probabilities(&gibbs_report);
-    for (extra, says) in [
-        (
-            &["--engine", "reference"][..],
-            "--engine reference is not available for bernoulli experts yet",
-        ),
-        (
-            &[&gibbs[..], &["--gibbs-rungs", "3"]].concat()[..],
-            "--gibbs-rungs > 1 (tempering) is not available for bernoulli experts",
-        ),
-    ] {
-        let line = error_line(&hsmoe(&[&fit[..], &small, extra].concat()));
-        assert!(line.contains(says), "{line}");
-    }
+    let tempered = [&gibbs[..], &["--gibbs-rungs", "3"]].concat();
+    let line = error_line(&hsmoe(&[&fit[..], &small, &tempered].concat()));
+    assert!(
+        line.contains("--gibbs-rungs > 1 (tempering) is not available for bernoulli experts"),
+        "{line}"
+    );
+    // The f64 reference filter takes Bernoulli experts too.
+    let reference = [&fit[..], &small, &["--engine", "reference"]].concat();
+    let reference_report = json_report(&reference, &dir, "reference.json");
+    assert_eq!(
+        (&reference_report["family"], &reference_report["precision"]),
+        (&Value::from("bernoulli"), &Value::from("f64"))
+    );
+    assert_probabilities(&reference_report);
     // Saved and read back: the same probabilities, and no quantiles.
     // (Without moves, so that the report has no final sweeps, which a
     // saved filter never runs.)
@@ -439,11 +446,14 @@ fn robust_experts_simulate_and_fit() {
     assert_eq!(report["family"], "student");
     assert!(report["log_marginal"].as_f64().unwrap().is_finite());
     assert_eq!(report["experts"].as_array().unwrap().len(), 2);
-    let line = error_line(&hsmoe(&[&fit[..], &["--engine", "reference"]].concat()));
-    assert!(
-        line.contains("--engine reference is not available for student experts yet"),
-        "{line}"
+    let reference = [&fit[..], &small, &["--engine", "reference"]].concat();
+    ok(&hsmoe(&reference));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        (&report["engine"], &report["family"]),
+        (&Value::from("reference"), &Value::from("student"))
     );
+    assert!(report["log_marginal"].as_f64().unwrap().is_finite());
     // The Gibbs sampler runs robust experts, tempered too.
     let gibbs = [
         "--engine",

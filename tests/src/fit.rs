@@ -6,9 +6,11 @@ use hsmoe_core::rejuvenate::sweep;
 use hsmoe_core::schedule::Scheduler;
 use hsmoe_core::{Config, Const, Experts, Features, FilterState, Particle, ParticleSet};
 use hsmoe_host::data::{load, Dataset, LoadOptions};
-use hsmoe_host::engine::{online_engine, EngineKind, OnlineEngine};
+use hsmoe_host::engine::{
+    online_engine, online_engine_with_moves, EngineChoice, EngineKind, OnlineEngine,
+};
 use hsmoe_host::fit::FitOptions;
-use hsmoe_host::moves::{sweep_all, MoveOptions};
+use hsmoe_host::moves::{sweep_all, MoveOptions, Moves};
 use rand::SeedableRng;
 use rand_xorshift::XorShiftRng;
 
@@ -45,8 +47,7 @@ pub fn run_engine(kind: EngineKind, data: &Dataset, opts: &FitOptions) -> Box<dy
 
 /// The core filter with experts `E` over `stream` with the host's default
 /// moves and final sweeps, at the default prior for `D` features: the
-/// particles at the end (equally weighted). For families the host's
-/// engines do not offer yet.
+/// particles at the end (equally weighted), for tests that read them.
 pub fn core_fit_with_moves<const K: usize, const D: usize, E: Expert<D>>(
     stream: &[([f32; D], f32)],
     n: usize,
@@ -120,6 +121,29 @@ where
             }
         }
         kept
+    })
+}
+
+/// `ln p̂(y)` of `seeds` independent runs (seeds `1..=seeds`) of the
+/// online engine `choice` with `k` experts and `n` particles over the
+/// rows `(xs, ys)`, at the default prior and without moves: one value
+/// per seed, for [`crate::assert_same_law`].
+pub fn log_marginals(
+    choice: EngineChoice,
+    (k, n): (usize, usize),
+    (xs, ys): (&[Vec<f64>], &[f64]),
+    seeds: usize,
+) -> Vec<f64> {
+    let config = Config::default_for(xs[0].len());
+    crate::par_map(seeds, |s| {
+        let moves = Moves::None;
+        let mut engine =
+            online_engine_with_moves(choice, k, xs[0].len(), n, &config, 1 + s as u64, moves)
+                .unwrap();
+        for (x, &y) in xs.iter().zip(ys) {
+            engine.observe(x, y).unwrap();
+        }
+        engine.log_marginal()
     })
 }
 

@@ -347,6 +347,31 @@ pub fn assert_same_law(what: &str, a: &[f64], b: &[f64]) {
     );
 }
 
+/// Asserts that an evidence estimate is unbiased: over seeds
+/// `0..seeds`, the mean of `p̂/p = exp(log_marginal(seed) − ln p)` is
+/// within 4 standard errors of 1 (a false alarm about once in 16 000
+/// runs), `ln_exact` being `ln p(y)`. `engine` names the estimator in
+/// the message.
+///
+/// # Panics
+/// When the mean is farther from 1.
+pub fn assert_unbiased_evidence(
+    engine: &str,
+    log_marginal: &dyn Fn(u64) -> f64,
+    ln_exact: f64,
+    seeds: u64,
+) {
+    let ratios: Vec<f64> = (0..seeds)
+        .map(|seed| (log_marginal(seed) - ln_exact).exp())
+        .collect();
+    let (mean, se) = mean_se(&ratios);
+    println!("{engine}: ln p(y) = {ln_exact:.6}; mean p̂/p = {mean:.5} ± {se:.5}");
+    assert!(
+        (mean - 1.0).abs() < 4.0 * se,
+        "{engine}: mean p̂/p = {mean} ± {se}"
+    );
+}
+
 /// Lower quartile, median and upper quartile (nearest rank).
 pub fn quartiles(values: &[f64]) -> [f64; 3] {
     let mut s = values.to_vec();

@@ -4,6 +4,8 @@
 //! - validate passes for the core engine and for telemetry of a core run
 //!   with the flags' prior, and fails for telemetry or a core run with a
 //!   wrong prior or another K;
+//! - validate holds telemetry of Bernoulli experts to the reference
+//!   filter of that family, and refuses a `--family` the device did not run;
 //! - plot writes non-empty PNG and SVG from a fit JSON and from telemetry.
 //!
 //! The telemetry is written here, without QEMU, as the device's frames
@@ -22,10 +24,12 @@ use hsmoe_core::frame::{self, MAX_FRAME};
 use hsmoe_core::protocol::{ConfigMsg, GateVec, StatusMsg, UpdateMsg, PROTOCOL_VERSION};
 use hsmoe_host::cli::{execute, Cli};
 use hsmoe_host::data::Dataset;
+use hsmoe_host::data::{self as data_io, LoadOptions};
 use hsmoe_host::engine::EngineKind;
+use hsmoe_host::family::{self, Family};
 use hsmoe_host::fit::{self, FitOptions};
 use hsmoe_host::link::HostResponse;
-use hsmoe_host::simulate::Design;
+use hsmoe_host::simulate::{self, Design};
 use hsmoe_host::validate;
 use hsmoe_tests::{scratch, simulated_csv};
 use std::path::{Path, PathBuf};
@@ -69,7 +73,7 @@ fn write_telemetry(path: &Path, data: &Dataset, opts: &FitOptions) {
             n: opts.n_particles as u32,
             k: opts.k as u32,
             d: data.d() as u32,
-            family_tag: hsmoe_host::family::tag(hsmoe_host::family::Family::Gaussian),
+            family_tag: family::tag(opts.family),
             seed,
             max_frame: MAX_FRAME as u32,
             resample_ess: opts.config.resample_ess,
@@ -117,6 +121,20 @@ fn write_telemetry(path: &Path, data: &Dataset, opts: &FitOptions) {
 /// The fit options of the flags below (`--experts 2 --particles 200 --seed 2`).
 fn options(data: &Dataset) -> FitOptions {
     FitOptions::new(EngineKind::Core, K, N, SEED, data)
+}
+
+/// `validate --data CSV --telemetry BIN --json JSON`, to extend.
+fn validate_telemetry<'a>(csv: &'a Path, telemetry: &'a Path, json: &'a Path) -> Vec<&'a str> {
+    let [csv, telemetry, json] = [csv, telemetry, json].map(|p| p.to_str().unwrap());
+    vec![
+        "validate",
+        "--data",
+        csv,
+        "--telemetry",
+        telemetry,
+        "--json",
+        json,
+    ]
 }
 
 /// The JSON `validate --json` wrote.
@@ -187,15 +205,7 @@ fn validate_passes_for_telemetry_of_the_core_and_fails_with_a_wrong_prior() {
 
     let json = dir.join("v.json");
     let run = |telemetry: &Path| {
-        let mut args = vec![
-            "validate",
-            "--data",
-            csv.to_str().unwrap(),
-            "--telemetry",
-            telemetry.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ];
+        let mut args = validate_telemetry(&csv, telemetry, &json);
         args.extend(MODEL);
         hsmoe(&args)
     };
@@ -210,18 +220,10 @@ fn validate_passes_for_telemetry_of_the_core_and_fails_with_a_wrong_prior() {
     assert_eq!(v["log_marginal"]["candidate"].as_f64(), core.log_marginal);
     // Without --experts and --particles the recording's K and N are used:
     // the same comparison, number for number.
-    hsmoe(&[
-        "validate",
-        "--data",
-        csv.to_str().unwrap(),
-        "--telemetry",
-        right.to_str().unwrap(),
-        "--seed",
-        &SEED.to_string(),
-        "--json",
-        json.to_str().unwrap(),
-    ])
-    .unwrap();
+    let seed = SEED.to_string();
+    let mut args = validate_telemetry(&csv, &right, &json);
+    args.extend(["--seed", &seed]);
+    hsmoe(&args).unwrap();
     assert_eq!(read_json(&json)["log_marginal"], v["log_marginal"]);
 
     let err = run(&wrong).unwrap_err();
@@ -399,4 +401,57 @@ fn plot_draws_a_fit_json_and_telemetry_as_png_and_svg() {
     let svg = dir.join("gibbs.svg");
     let err = hsmoe(&["plot", json, "--data", csv, "-o", svg.to_str().unwrap()]).unwrap_err();
     assert!(err.contains("no one-step-ahead predictive"), "{err}");
+}
+
+#[test]
+fn validate_holds_bernoulli_telemetry_to_the_reference_of_its_family() {
+    // A device with Bernoulli experts: `validate` reads the family from
+    // the recording and runs the f64 reference filter with it. The 0/1
+    // response's variance is not a separate check (it is p(1 − p)).
+    let dir = scratch("bernoulli");
+    let csv = dir.join("data.csv");
+    let sim = simulate::simulate_family(Design::Device, Family::Bernoulli, 150, 4);
+    simulate::write(&sim, &csv).unwrap();
+    let load = LoadOptions {
+        binary_response: true,
+        ..LoadOptions::default()
+    };
+    let data = data_io::load(&csv, &load).unwrap();
+    let opts = FitOptions {
+        family: Family::Bernoulli,
+        ..FitOptions::new(EngineKind::Core, 4, 128, SEED, &data)
+    };
+    let telemetry = dir.join("b.bin");
+    write_telemetry(&telemetry, &data, &opts);
+    let json = dir.join("v.json");
+    let mut args = validate_telemetry(&csv, &telemetry, &json);
+    args.extend(["--seed", "2"]);
+    hsmoe(&args).unwrap();
+    let v = read_json(&json);
+    let z = checked_z(&v);
+    eprintln!("Bernoulli telemetry: {z:?}");
+    assert!(z.iter().all(|(_, z)| *z <= 4.0), "{z:?}");
+    let quantities: Vec<&str> = z.iter().map(|(q, _)| q.as_str()).collect();
+    assert!(
+        !quantities.contains(&"ln predictive variance"),
+        "{quantities:?}"
+    );
+    assert_eq!(z.len(), 1 + 2 + 4);
+    // A device whose coefficients had a prior 100 times tighter in
+    // variance (v0 = 0.1: logits rarely beyond ±1) is told apart.
+    let mut tight = opts;
+    tight.config.v0 /= 100.0;
+    write_telemetry(&telemetry, &data, &tight);
+    let err = hsmoe(&args).unwrap_err();
+    eprintln!(
+        "Bernoulli telemetry, tight prior: {:?}",
+        checked_z(&read_json(&json))
+    );
+    assert!(err.starts_with("validation failed"), "{err}");
+    args.extend(["--family", "student"]);
+    let err = hsmoe(&args).unwrap_err();
+    assert!(
+        err.contains("bernoulli experts, but --family student"),
+        "{err}"
+    );
 }

@@ -23,7 +23,7 @@
 //! ([`tempered_log_likelihood`]). Bernoulli experts are not tempered.
 
 use super::dist::{gamma, normal_log_pdf, StudentT};
-use super::gate::softplus;
+use super::gate::{softplus, StickData};
 use super::linalg::dot;
 use super::logistic;
 use super::nig::NigStats;
@@ -133,32 +133,189 @@ pub(crate) fn draw<'a, R: Rng + ?Sized>(
     prior: &Prior,
     inverse_temperature: f64,
 ) -> Result<(Vec<f64>, f64), ReferenceError> {
-    if family == Family::Bernoulli && inverse_temperature != 1.0 {
-        return Err(ReferenceError::InvalidConfig);
-    }
-    let d = beta.len();
     match family {
-        Family::Gaussian => gaussian_stats(rows, d, prior, inverse_temperature)?
+        Family::Gaussian => gaussian_stats(rows, beta.len(), prior, inverse_temperature)?
             .posterior(prior)
             .draw(rng),
-        Family::Bernoulli => {
-            let prior_precision = vec![1.0 / prior.v0; d];
-            let beta = logistic::pg_step(rng, rows, beta, &prior_precision)?;
-            Ok((beta, f64::NAN))
+        _ => {
+            let parameters = (beta.to_vec(), sigma2);
+            let expert =
+                Augmented::from_rows(rng, family, rows, parameters, prior, inverse_temperature)?;
+            Ok((expert.beta, expert.sigma2))
         }
-        Family::Student => {
-            let nu = f64::from(STUDENT_DOF);
-            let mut stats = NigStats::prior(d, prior);
-            let b = inverse_temperature;
-            for (x, y) in rows {
-                let e = y - dot(x, beta);
-                let lambda = gamma(rng, 0.5 * (nu + b), 0.5 * (nu + b * e * e / sigma2))?;
+    }
+}
+
+/// A Bernoulli or Student expert as a particle of the reference filter
+/// carries it: a draw of its parameters, and the statistics of its rows
+/// given their augmentation variables (each drawn at the parameters of
+/// its time), from which the next draw comes. A Gaussian expert has no
+/// such form: its parameters integrate out.
+#[derive(Debug, Clone)]
+pub(crate) struct Augmented {
+    stats: AugmentedStats,
+    beta: Vec<f64>,
+    /// NaN for a Bernoulli expert.
+    sigma2: f64,
+}
+
+/// What makes an augmented expert's rows Gaussian in its coefficients.
+#[derive(Debug, Clone)]
+enum AugmentedStats {
+    /// Bernoulli: the Pólya-Gamma statistics of the rows, and their number.
+    Logistic { data: StickData, rows: usize },
+    /// Student: the NIG statistics of the rows `(√λ x, √λ y)`.
+    Scaled(NigStats),
+}
+
+impl Augmented {
+    /// No rows yet, parameters `(beta, sigma2)` (`σ²` NaN for a Bernoulli
+    /// expert, whatever is given).
+    ///
+    /// # Errors
+    /// [`ReferenceError::InvalidConfig`] for the Gaussian family.
+    fn empty(
+        family: Family,
+        prior: &Prior,
+        (beta, sigma2): (Vec<f64>, f64),
+    ) -> Result<Self, ReferenceError> {
+        let d = beta.len();
+        let (stats, sigma2) = match family {
+            Family::Gaussian => return Err(ReferenceError::InvalidConfig),
+            Family::Bernoulli => {
+                let data = StickData::empty(d);
+                (AugmentedStats::Logistic { data, rows: 0 }, f64::NAN)
+            }
+            Family::Student => (AugmentedStats::Scaled(NigStats::prior(d, prior)), sigma2),
+        };
+        Ok(Augmented {
+            stats,
+            beta,
+            sigma2,
+        })
+    }
+
+    /// No rows yet, parameters drawn from their prior.
+    ///
+    /// # Errors
+    /// [`ReferenceError::InvalidConfig`] for the Gaussian family.
+    pub(crate) fn from_prior<R: Rng + ?Sized>(
+        rng: &mut R,
+        family: Family,
+        d: usize,
+        prior: &Prior,
+    ) -> Result<Self, ReferenceError> {
+        let mut expert = Self::empty(family, prior, (vec![0.0; d], f64::NAN))?;
+        expert.redraw(rng, prior)?;
+        Ok(expert)
+    }
+
+    /// The statistics of `rows`, their augmentation drawn at `parameters`
+    /// with the likelihood at `inverse_temperature`, then a fresh draw of
+    /// the parameters: one Gibbs step of the expert given its rows.
+    ///
+    /// # Errors
+    /// [`ReferenceError::InvalidConfig`] for the Gaussian family or a
+    /// tempered Bernoulli likelihood; [`ReferenceError::NotPositiveDefinite`]
+    /// on numerical breakdown.
+    pub(crate) fn from_rows<'a, R: Rng + ?Sized>(
+        rng: &mut R,
+        family: Family,
+        rows: impl Iterator<Item = (&'a [f64], f64)>,
+        parameters: (Vec<f64>, f64),
+        prior: &Prior,
+        inverse_temperature: f64,
+    ) -> Result<Self, ReferenceError> {
+        if family == Family::Bernoulli && inverse_temperature != 1.0 {
+            return Err(ReferenceError::InvalidConfig);
+        }
+        let mut expert = Self::empty(family, prior, parameters)?;
+        for row in rows {
+            expert.add(rng, row, inverse_temperature)?;
+        }
+        expert.redraw(rng, prior)?;
+        Ok(expert)
+    }
+
+    /// Its family.
+    pub(crate) fn family(&self) -> Family {
+        match self.stats {
+            AugmentedStats::Logistic { .. } => Family::Bernoulli,
+            AugmentedStats::Scaled(_) => Family::Student,
+        }
+    }
+
+    /// The current `(β, σ²)` (`σ²` NaN for a Bernoulli expert).
+    pub(crate) fn parameters(&self) -> (&[f64], f64) {
+        (&self.beta, self.sigma2)
+    }
+
+    /// Rows absorbed.
+    pub(crate) fn n(&self) -> usize {
+        match &self.stats {
+            AugmentedStats::Logistic { rows, .. } => *rows,
+            AugmentedStats::Scaled(stats) => stats.n(),
+        }
+    }
+
+    /// Adds one row at full weight, its augmentation drawn at the current
+    /// parameters; the parameters are not redrawn.
+    ///
+    /// # Errors
+    /// [`ReferenceError::NotPositiveDefinite`] on numerical breakdown.
+    pub(crate) fn absorb<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        row: (&[f64], f64),
+    ) -> Result<(), ReferenceError> {
+        self.add(rng, row, 1.0)
+    }
+
+    /// [`Augmented::absorb`] at inverse temperature `b` (1 for Bernoulli
+    /// experts, which the callers check).
+    fn add<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        (x, y): (&[f64], f64),
+        b: f64,
+    ) -> Result<(), ReferenceError> {
+        match &mut self.stats {
+            AugmentedStats::Logistic { data, rows } => {
+                logistic::pg_absorb(rng, data, (x, y), &self.beta);
+                *rows += 1;
+                Ok(())
+            }
+            AugmentedStats::Scaled(stats) => {
+                let nu = f64::from(STUDENT_DOF);
+                let e = y - dot(x, &self.beta);
+                let lambda = gamma(rng, 0.5 * (nu + b), 0.5 * (nu + b * e * e / self.sigma2))?;
                 let root = lambda.sqrt();
                 let scaled: Vec<f64> = x.iter().map(|v| root * v).collect();
-                stats.absorb_weighted(&scaled, root * y, b)?;
+                stats.absorb_weighted(&scaled, root * y, b)
             }
-            stats.posterior(prior).draw(rng)
         }
+    }
+
+    /// The parameters afresh from their conditional given the statistics:
+    /// `β ~ N(Λ⁻¹r, Λ⁻¹)` with `Λ = I/v0 + S` (Bernoulli), `(β, σ²)` from
+    /// the NIG posterior (Student).
+    ///
+    /// # Errors
+    /// [`ReferenceError::NotPositiveDefinite`] on numerical breakdown.
+    pub(crate) fn redraw<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        prior: &Prior,
+    ) -> Result<(), ReferenceError> {
+        match &self.stats {
+            AugmentedStats::Logistic { data, .. } => {
+                self.beta = data.draw_phi(rng, &vec![1.0 / prior.v0; self.beta.len()])?;
+            }
+            AugmentedStats::Scaled(stats) => {
+                (self.beta, self.sigma2) = stats.posterior(prior).draw(rng)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -6,12 +6,14 @@
 //! recomputed from scratch and exact PG(1, c) draws.
 
 use super::dist::{categorical_from_logs, log_sum_exp, StudentT};
+use super::expert::{self, Augmented};
 use super::gate::{log_stick_breaking, logits, Horseshoe, StickData};
 use super::linalg::dot;
 use super::nig::{NigPosterior, NigStats};
 use super::polya_gamma;
 use super::prior::{check_finite, check_x, Prior};
 use super::ReferenceError;
+use crate::family::Family;
 use hsmoe_core::Config;
 use rand::{Rng, SeedableRng};
 use rand_xorshift::XorShiftRng;
@@ -38,6 +40,7 @@ mod rejuvenate;
 #[derive(Debug, Clone)]
 pub struct ReferenceFilter {
     prior: Prior,
+    family: Family,
     k: usize,
     d: usize,
     particles: Vec<Particle>,
@@ -177,11 +180,18 @@ struct Particle {
     horseshoe: Horseshoe,
 }
 
-/// An expert's statistics and its posterior, refactored after each update.
+/// One expert of a particle.
 #[derive(Debug, Clone)]
-struct Expert {
-    stats: NigStats,
-    posterior: NigPosterior,
+enum Expert {
+    /// `(β, σ²)` integrated out: the statistics and their posterior,
+    /// refactored after each update.
+    Gaussian {
+        stats: NigStats,
+        posterior: NigPosterior,
+    },
+    /// A Bernoulli or Student expert: a draw of its parameters and the
+    /// statistics of its augmented rows.
+    Augmented(Augmented),
 }
 
 /// A stick's PG statistics and its current coefficients `φ_j`.
@@ -191,24 +201,105 @@ struct Stick {
     phi: Vec<f64>,
 }
 
-/// Per expert at one `x`: gate log probability and Student-t predictive.
+/// Per expert at one `x`: gate log probability and the expert's predictive.
 struct Component {
     log_pi: f64,
-    predictive: StudentT,
+    predictive: Predictive,
+}
+
+/// An expert's predictive of `y` at one `x`.
+enum Predictive {
+    /// A Gaussian expert's, its parameters integrated out.
+    Marginal(StudentT),
+    /// An augmented expert's likelihood at its linear predictor `μ = xᵀβ`,
+    /// given the particle's draw.
+    Given {
+        family: Family,
+        mu: f64,
+        sigma2: f64,
+    },
+}
+
+impl Predictive {
+    fn log_pdf(&self, y: f64) -> f64 {
+        match *self {
+            Predictive::Marginal(ref t) => t.log_pdf(y),
+            Predictive::Given { family, mu, sigma2 } => {
+                expert::log_likelihood(family, y, mu, sigma2)
+            }
+        }
+    }
+
+    /// `(E[y], E[y²])`.
+    fn moments(&self) -> (f64, f64) {
+        match *self {
+            Predictive::Marginal(ref t) => (t.loc, t.variance() + t.loc * t.loc),
+            Predictive::Given { family, mu, sigma2 } => expert::moments(family, mu, sigma2),
+        }
+    }
 }
 
 impl Expert {
-    fn at_prior(d: usize, prior: &Prior) -> Result<Self, ReferenceError> {
-        let stats = NigStats::prior(d, prior);
-        let posterior = stats.posterior(prior);
-        Ok(Expert { stats, posterior })
+    /// No data: a Gaussian expert's prior, an augmented one's parameters
+    /// drawn from theirs.
+    fn at_prior(
+        rng: &mut XorShiftRng,
+        family: Family,
+        d: usize,
+        prior: &Prior,
+    ) -> Result<Self, ReferenceError> {
+        if family == Family::Gaussian {
+            let stats = NigStats::prior(d, prior);
+            let posterior = stats.posterior(prior);
+            return Ok(Expert::Gaussian { stats, posterior });
+        }
+        Ok(Expert::Augmented(Augmented::from_prior(
+            rng, family, d, prior,
+        )?))
     }
 
-    /// docs/model.md §3 step 5, refactoring `P` from scratch.
-    fn absorb(&mut self, x: &[f64], y: f64, prior: &Prior) -> Result<(), ReferenceError> {
-        self.stats.absorb(x, y)?;
-        self.posterior = self.stats.posterior(prior);
+    /// docs/model.md §3 step 5: a Gaussian expert refactors `P` from
+    /// scratch; an augmented one takes the row with its augmentation drawn
+    /// at the current parameters, then draws them afresh (§10).
+    fn absorb(
+        &mut self,
+        rng: &mut XorShiftRng,
+        (x, y): (&[f64], f64),
+        prior: &Prior,
+    ) -> Result<(), ReferenceError> {
+        match self {
+            Expert::Gaussian { stats, posterior } => {
+                stats.absorb(x, y)?;
+                *posterior = stats.posterior(prior);
+            }
+            Expert::Augmented(expert) => {
+                expert.absorb(rng, (x, y))?;
+                expert.redraw(rng, prior)?;
+            }
+        }
         Ok(())
+    }
+
+    fn predictive(&self, x: &[f64]) -> Predictive {
+        match self {
+            Expert::Gaussian { posterior, .. } => Predictive::Marginal(posterior.predictive(x)),
+            Expert::Augmented(expert) => {
+                let (beta, sigma2) = expert.parameters();
+                Predictive::Given {
+                    family: expert.family(),
+                    mu: dot(x, beta),
+                    sigma2,
+                }
+            }
+        }
+    }
+
+    /// Observations held.
+    fn n(&self) -> usize {
+        match self {
+            Expert::Gaussian { stats, .. } => stats.n(),
+            Expert::Augmented(expert) => expert.n(),
+        }
     }
 }
 
@@ -216,12 +307,12 @@ impl Particle {
     /// Experts at the prior; horseshoe scales, then φ, from their priors.
     fn from_prior(
         rng: &mut XorShiftRng,
-        k: usize,
-        d: usize,
+        family: Family,
+        (k, d): (usize, usize),
         prior: &Prior,
     ) -> Result<Self, ReferenceError> {
         let experts = (0..k)
-            .map(|_| Expert::at_prior(d, prior))
+            .map(|_| Expert::at_prior(rng, family, d, prior))
             .collect::<Result<_, _>>()?;
         let horseshoe = Horseshoe::from_prior(rng, k - 1, d, prior)?;
         let sticks = (0..k - 1)
@@ -249,7 +340,7 @@ impl Particle {
             .zip(&self.experts)
             .map(|(log_pi, e)| Component {
                 log_pi,
-                predictive: e.posterior.predictive(x),
+                predictive: e.predictive(x),
             })
             .collect()
     }
@@ -300,10 +391,10 @@ fn mixture_moments(components: &[Vec<Component>]) -> ReferencePrediction {
     for particle in components {
         for (g, c) in gate.iter_mut().zip(particle) {
             let pi = c.log_pi.exp();
-            let mu = c.predictive.loc;
+            let (mu, second_k) = c.predictive.moments();
             *g += pi / n;
             mean += pi * mu / n;
-            second += pi * (c.predictive.variance() + mu * mu) / n;
+            second += pi * second_k / n;
         }
     }
     ReferencePrediction {
@@ -344,8 +435,10 @@ pub(crate) fn systematic_resample(u: f64, weights: &[f64]) -> Vec<usize> {
 }
 
 impl ReferenceFilter {
-    /// `n_particles` particles for `k` experts on `d` features, each drawn
-    /// from the prior; the random stream is `XorShiftRng::seed_from_u64(seed)`.
+    /// `n_particles` particles for `k` Gaussian experts on `d` features,
+    /// each drawn from the prior; the random stream is
+    /// `XorShiftRng::seed_from_u64(seed)`. [`ReferenceFilter::for_family`]
+    /// takes another expert family.
     ///
     /// # Errors
     /// [`ReferenceError::WrongLength`] if a size is zero,
@@ -365,16 +458,45 @@ impl ReferenceFilter {
         config: &Config,
         seed: u64,
     ) -> Result<Self, ReferenceError> {
+        Self::for_family(Family::Gaussian, n_particles, (k, d), config, seed)
+    }
+
+    /// [`ReferenceFilter::new`] with experts of `family` (docs/model.md
+    /// §10): a Bernoulli or Student expert's particle carries a draw of its
+    /// parameters and weighs an observation by its exact likelihood given
+    /// that draw, as the core's does, but written here from the model.
+    ///
+    /// # Errors
+    /// As [`ReferenceFilter::new`].
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::family::Family;
+    /// use hsmoe_host::reference::{ReferenceError, ReferenceFilter};
+    /// let config = hsmoe_core::Config::default_for(2);
+    /// let mut filter = ReferenceFilter::for_family(Family::Bernoulli, 100, (2, 2), &config, 1).unwrap();
+    /// let step = filter.observe(&[1.0, 0.3], 1.0).unwrap();
+    /// assert!(step.pred_mean > 0.0 && step.pred_mean < 1.0); // P(y = 1) before y
+    /// assert_eq!(filter.observe(&[1.0, 0.3], 0.5), Err(ReferenceError::InvalidResponse));
+    /// ```
+    pub fn for_family(
+        family: Family,
+        n_particles: usize,
+        (k, d): (usize, usize),
+        config: &Config,
+        seed: u64,
+    ) -> Result<Self, ReferenceError> {
         if n_particles == 0 || k == 0 || d == 0 {
             return Err(ReferenceError::WrongLength);
         }
         let prior = Prior::new(config, d)?;
         let mut rng = XorShiftRng::seed_from_u64(seed);
         let particles = (0..n_particles)
-            .map(|_| Particle::from_prior(&mut rng, k, d, &prior))
+            .map(|_| Particle::from_prior(&mut rng, family, (k, d), &prior))
             .collect::<Result<_, _>>()?;
         Ok(ReferenceFilter {
             prior,
+            family,
             k,
             d,
             particles,
@@ -391,6 +513,8 @@ impl ReferenceFilter {
     /// # Errors
     /// [`ReferenceError::WrongLength`] if `x.len() != d`,
     /// [`ReferenceError::NonFinite`] for a NaN or infinite input,
+    /// [`ReferenceError::InvalidResponse`] for a `y` outside the family's
+    /// support (0 or 1 for Bernoulli experts),
     /// [`ReferenceError::Degenerate`] if every weight underflows,
     /// [`ReferenceError::NotPositiveDefinite`] on numerical breakdown.
     /// The filter's state is unchanged after an error.
@@ -406,6 +530,7 @@ impl ReferenceFilter {
     pub fn observe(&mut self, x: &[f64], y: f64) -> Result<ReferenceStep, ReferenceError> {
         check_x(x, self.d)?;
         check_finite(&[y])?;
+        expert::check_responses(self.family, &[y])?;
         let t = self.t + 1;
         let n = self.particles.len() as f64;
 
@@ -449,7 +574,7 @@ impl ReferenceFilter {
         for (slot, &a) in ancestors.iter().enumerate() {
             let mut particle = self.particles[a].clone();
             let z = categorical_from_logs(&mut self.rng, &log_joint[a]);
-            particle.experts[z].absorb(x, y, &self.prior)?;
+            particle.experts[z].absorb(&mut self.rng, (x, y), &self.prior)?;
             particle.update_sticks(&mut self.rng, x, z)?;
             if self.k > 1 && (t + slot) % self.prior.refresh_every == 0 {
                 particle.refresh(&mut self.rng)?;
@@ -515,7 +640,8 @@ impl ReferenceFilter {
     ///
     /// # Errors
     /// [`ReferenceError::NonFinite`] for a NaN or infinite `y`;
-    /// [`ReferenceError::Degenerate`] if no particle gives `(x, y)` a
+    /// [`ReferenceError::InvalidResponse`] for a `y` outside the family's
+    /// support; [`ReferenceError::Degenerate`] if no particle gives `(x, y)` a
     /// finite density.
     ///
     /// # Panics
@@ -532,9 +658,8 @@ impl ReferenceFilter {
     /// ```
     pub fn allocation(&self, x: &[f64], y: f64) -> Result<Vec<f64>, ReferenceError> {
         assert_eq!(x.len(), self.d, "allocation: x has the wrong length");
-        if !y.is_finite() {
-            return Err(ReferenceError::NonFinite);
-        }
+        check_finite(&[y])?;
+        expert::check_responses(self.family, &[y])?;
         let mut alloc = vec![0.0; self.k];
         let mut counted = 0usize;
         for particle in &self.particles {
@@ -626,7 +751,7 @@ impl ReferenceFilter {
     pub fn expert_shares(&self, sorted: bool) -> Vec<f64> {
         let mut shares = vec![0.0; self.k];
         for particle in &self.particles {
-            let mut held: Vec<usize> = particle.experts.iter().map(|e| e.stats.n()).collect();
+            let mut held: Vec<usize> = particle.experts.iter().map(Expert::n).collect();
             if sorted {
                 held.sort_unstable_by(|u, v| v.cmp(u));
             }

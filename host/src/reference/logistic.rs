@@ -197,12 +197,11 @@ fn chain(
 /// One sweep of the Pólya-Gamma sampler over `rows` `(x_i, y_i)`, from
 /// coefficients `beta`: `ω_i ~ PG(1, x_iᵀβ)`, then the new
 /// `β ~ N(Λ⁻¹Xᵀκ, Λ⁻¹)` with `Λ = XᵀΩX + diag(prior_precision)` and
-/// `κ_i = y_i − ½`. Also a Bernoulli expert's conditional in the mixture
-/// Gibbs sampler, given the rows allocated to it.
+/// `κ_i = y_i − ½`.
 ///
 /// # Errors
 /// [`ReferenceError::NotPositiveDefinite`] on numerical breakdown.
-pub(crate) fn pg_step<'a, R: Rng + ?Sized>(
+fn pg_step<'a, R: Rng + ?Sized>(
     rng: &mut R,
     rows: impl Iterator<Item = (&'a [f64], f64)>,
     beta: &[f64],
@@ -211,10 +210,23 @@ pub(crate) fn pg_step<'a, R: Rng + ?Sized>(
     // S = Σ ω_i x_i x_iᵀ and r = Σ κ_i x_i = Xᵀκ, so Λ = S + diag(prior).
     let mut stats = StickData::empty(beta.len());
     for (x, y) in rows {
-        let omega = polya_gamma::sample(rng, dot(x, beta));
-        stats.absorb(x, omega, y - 0.5);
+        pg_absorb(rng, &mut stats, (x, y), beta);
     }
     stats.draw_phi(rng, prior_precision)
+}
+
+/// Adds the row `(x, y)` to `stats` with its augmentation drawn at
+/// coefficients `beta`: `ω ~ PG(1, xᵀβ)` and `κ = y − ½`, which make the
+/// row's logistic likelihood Gaussian in `β`. Also how a Bernoulli expert
+/// of the mixture takes its rows ([`super::expert::Augmented`]).
+pub(crate) fn pg_absorb<R: Rng + ?Sized>(
+    rng: &mut R,
+    stats: &mut StickData,
+    (x, y): (&[f64], f64),
+    beta: &[f64],
+) {
+    let omega = polya_gamma::sample(rng, dot(x, beta));
+    stats.absorb(x, omega, y - 0.5);
 }
 
 /// Mean and standard deviation of every draw of every chain. The variance

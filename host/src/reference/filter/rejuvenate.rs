@@ -6,47 +6,78 @@ use super::{Expert, Particle, ReferenceFilter, Stick};
 use crate::family::Family;
 use crate::reference::conditionals::{allocated, allocation_logs, stick_data};
 use crate::reference::dist::categorical_from_logs;
-use crate::reference::expert::gaussian_stats;
+use crate::reference::expert::{check_responses, gaussian_stats, Augmented};
 use crate::reference::prior::{check_data, Prior};
 use crate::reference::ReferenceError;
 use rand::SeedableRng;
 use rand_xorshift::XorShiftRng;
 use rayon::prelude::*;
 
+impl Expert {
+    /// The `(β, σ²)` a sweep allocates with: a draw from a Gaussian
+    /// expert's posterior, an augmented expert's current draw.
+    fn sweep_parameters(&self, rng: &mut XorShiftRng) -> Result<(Vec<f64>, f64), ReferenceError> {
+        match self {
+            Expert::Gaussian { posterior, .. } => posterior.draw(rng),
+            Expert::Augmented(expert) => {
+                let (beta, sigma2) = expert.parameters();
+                Ok((beta.to_vec(), sigma2))
+            }
+        }
+    }
+
+    /// The expert of `family` rebuilt from the rows allocated to it; an
+    /// augmented one draws their augmentation at `parameters`, then its
+    /// parameters afresh.
+    fn rebuilt<'a>(
+        rng: &mut XorShiftRng,
+        family: Family,
+        rows: impl Iterator<Item = (&'a [f64], f64)>,
+        parameters: (Vec<f64>, f64),
+        prior: &Prior,
+    ) -> Result<Self, ReferenceError> {
+        if family == Family::Gaussian {
+            let stats = gaussian_stats(rows, parameters.0.len(), prior, 1.0)?;
+            let posterior = stats.posterior(prior);
+            return Ok(Expert::Gaussian { stats, posterior });
+        }
+        let expert = Augmented::from_rows(rng, family, rows, parameters, prior, 1.0)?;
+        Ok(Expert::Augmented(expert))
+    }
+}
+
 impl Particle {
-    /// One sweep: `(β, σ²)` per expert from its posterior, every `z_t`
-    /// given them and `φ`, experts rebuilt, `ω` and the sticks rebuilt at
-    /// the current `φ`, then `φ`, the horseshoe scales and `φ` again.
-    /// Returns the new particle; `self` is untouched.
+    /// One sweep: `(β, σ²)` per expert from its posterior (Gaussian) or
+    /// its current draw (augmented families), every `z_t` given them and
+    /// `φ`, experts rebuilt, `ω` and the sticks rebuilt at the current
+    /// `φ`, then `φ`, the horseshoe scales and `φ` again. Returns the new
+    /// particle; `self` is untouched.
     fn swept(
         &self,
         rng: &mut XorShiftRng,
-        xs: &[Vec<f64>],
-        ys: &[f64],
+        family: Family,
+        (xs, ys): (&[Vec<f64>], &[f64]),
         prior: &Prior,
     ) -> Result<Particle, ReferenceError> {
-        let (beta, sigma2): (Vec<_>, Vec<_>) = self
+        let parameters = self
             .experts
             .iter()
-            .map(|e| e.posterior.draw(rng))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .unzip();
+            .map(|e| e.sweep_parameters(rng))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (beta, sigma2): (Vec<_>, Vec<_>) = parameters.iter().cloned().unzip();
         let phi: Vec<Vec<f64>> = self.sticks.iter().map(|s| s.phi.clone()).collect();
         let z: Vec<usize> = xs
             .iter()
             .zip(ys)
             .map(|(x, &y)| {
-                let logs = allocation_logs(Family::Gaussian, &phi, (&beta, &sigma2), (x, y), 1.0);
+                let logs = allocation_logs(family, &phi, (&beta, &sigma2), (x, y), 1.0);
                 categorical_from_logs(rng, &logs)
             })
             .collect();
-        let experts = (0..self.experts.len())
-            .map(|k| {
-                let stats = gaussian_stats(allocated(xs, ys, &z, k), xs[0].len(), prior, 1.0)?;
-                let posterior = stats.posterior(prior);
-                Ok(Expert { stats, posterior })
-            })
+        let experts = parameters
+            .into_iter()
+            .enumerate()
+            .map(|(k, p)| Expert::rebuilt(rng, family, allocated(xs, ys, &z, k), p, prior))
             .collect::<Result<_, ReferenceError>>()?;
         let mut next = Particle {
             experts,
@@ -79,7 +110,8 @@ impl ReferenceFilter {
     ///
     /// # Errors
     /// [`ReferenceError::WrongLength`] or [`ReferenceError::NonFinite`]
-    /// for rows that do not fit the filter (nothing changed).
+    /// for rows that do not fit the filter, [`ReferenceError::InvalidResponse`]
+    /// for a response outside the family's support (nothing changed).
     ///
     /// # Examples
     /// ```
@@ -102,14 +134,15 @@ impl ReferenceFilter {
         seeds: impl Fn(usize) -> u64 + Sync,
     ) -> Result<usize, ReferenceError> {
         check_data(xs, ys, self.d)?;
-        let prior = &self.prior;
+        check_responses(self.family, ys)?;
+        let (prior, family) = (&self.prior, self.family);
         Ok(self
             .particles
             .par_iter_mut()
             .enumerate()
             .map(|(i, particle)| {
                 let mut rng = XorShiftRng::seed_from_u64(seeds(i));
-                match particle.swept(&mut rng, xs, ys, prior) {
+                match particle.swept(&mut rng, family, (xs, ys), prior) {
                     Ok(next) => {
                         *particle = next;
                         0
