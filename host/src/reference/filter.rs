@@ -249,13 +249,17 @@ impl Expert {
         prior: &Prior,
     ) -> Result<Self, ReferenceError> {
         if family == Family::Gaussian {
-            let stats = NigStats::prior(d, prior);
-            let posterior = stats.posterior(prior);
-            return Ok(Expert::Gaussian { stats, posterior });
+            return Ok(Self::gaussian(NigStats::prior(d, prior), prior));
         }
         Ok(Expert::Augmented(Augmented::from_prior(
             rng, family, d, prior,
         )?))
+    }
+
+    /// A Gaussian expert with statistics `stats`, its posterior factored.
+    fn gaussian(stats: NigStats, prior: &Prior) -> Self {
+        let posterior = stats.posterior(prior);
+        Expert::Gaussian { stats, posterior }
     }
 
     /// docs/model.md §3 step 5: a Gaussian expert refactors `P` from
@@ -529,8 +533,7 @@ impl ReferenceFilter {
     /// ```
     pub fn observe(&mut self, x: &[f64], y: f64) -> Result<ReferenceStep, ReferenceError> {
         check_x(x, self.d)?;
-        check_finite(&[y])?;
-        expert::check_responses(self.family, &[y])?;
+        self.check_response(y)?;
         let t = self.t + 1;
         let n = self.particles.len() as f64;
 
@@ -598,6 +601,12 @@ impl ReferenceFilter {
         })
     }
 
+    /// A finite `y` in the family's support.
+    fn check_response(&self, y: f64) -> Result<(), ReferenceError> {
+        check_finite(&[y])?;
+        expert::check_responses(self.family, &[y])
+    }
+
     /// `Σ_t log p̂(y_t | past)`, the PL estimate of the log marginal
     /// likelihood (0 before any observation).
     ///
@@ -658,8 +667,7 @@ impl ReferenceFilter {
     /// ```
     pub fn allocation(&self, x: &[f64], y: f64) -> Result<Vec<f64>, ReferenceError> {
         assert_eq!(x.len(), self.d, "allocation: x has the wrong length");
-        check_finite(&[y])?;
-        expert::check_responses(self.family, &[y])?;
+        self.check_response(y)?;
         let mut alloc = vec![0.0; self.k];
         let mut counted = 0usize;
         for particle in &self.particles {

@@ -38,8 +38,7 @@ impl Expert {
     ) -> Result<Self, ReferenceError> {
         if family == Family::Gaussian {
             let stats = gaussian_stats(rows, parameters.0.len(), prior, 1.0)?;
-            let posterior = stats.posterior(prior);
-            return Ok(Expert::Gaussian { stats, posterior });
+            return Ok(Expert::gaussian(stats, prior));
         }
         let expert = Augmented::from_rows(rng, family, rows, parameters, prior, 1.0)?;
         Ok(Expert::Augmented(expert))
