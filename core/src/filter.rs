@@ -8,7 +8,7 @@
 
 use crate::dims::{Const, Experts, Features};
 use crate::dist::{categorical, uniform};
-use crate::expert::{Expert, Gaussian, Predictive};
+use crate::expert::{Expert, Gaussian};
 use crate::math::max_finite;
 use crate::particle::Particle;
 use crate::posterior::{self, check_values, checked_features, Mixture, Prediction};
@@ -303,36 +303,23 @@ where
         E::check_response(y)?;
         let n = self.particles.len();
 
-        // 1. Weights in log space, and the predictive before y is used,
+        // 1. Log weights, and the predictive before y is used,
         // both under the weights carried from the last step (all 1 after
         // resampling).
         let mut mixture = Mixture::<K>::ZERO;
         let mut carried = 0.0f32;
-        let (mut psi, mut ln_pi, mut pi, mut terms) = ([0.0; K], [0.0; K], [0.0; K], [0.0; K]);
         for (particle, ln_w) in self.particles.iter_mut().zip(self.weights.iter_mut()) {
             let weight = particle.weight();
             carried += weight;
-            // π in linear space from the gate's own exps: no exp(ln π) per expert.
-            particle.gate_probabilities(&x, &mut psi, &mut ln_pi, &mut pi);
-            let components = particle
-                .experts
-                .iter()
-                .zip(ln_pi.iter().zip(&pi))
-                .zip(&mut terms);
-            for (k, ((expert, (ln_pi_k, pi_k)), term)) in components.enumerate() {
-                let t = expert.predictive(&x);
-                mixture.add(k, weight * pi_k, &t);
-                *term = ln_pi_k + t.ln_pdf(y);
-            }
-            // ln w = max + ln Σ exp(term − max). The exponentials stay in the
-            // particle as its step-4 allocation weights (resampling carries
-            // them with it), so each term costs at most one exp in the step.
-            // Terms that are not finite are dead.
-            *ln_w = particle.ln_weight
-                + match categorical::exp_shifted(&terms, &mut particle.alloc_weights) {
-                    Some((max, total)) => max + libm::logf(total),
-                    None => f32::NEG_INFINITY,
-                };
+            // The allocation weights stay in the particle for step 4
+            // (resampling carries them with it), so no term is exponentiated
+            // twice.
+            let mut alloc_weights = [0.0; K];
+            let ln_p = particle.weigh(&x, y, &mut alloc_weights, |k, pi_k, t| {
+                mixture.add(k, weight * pi_k, t);
+            });
+            particle.alloc_weights = alloc_weights;
+            *ln_w = particle.ln_weight + ln_p;
         }
         let (pred_mean, pred_var, gate) = mixture.finish(carried);
 
@@ -407,10 +394,10 @@ where
                 continue;
             }
             posterior_weight += weight;
-            // The step-1 weights exp(term − max), normalized by their sum,
-            // not as exp(term − ln w): once |terms| ≳ 1e7 the f32 ln w cannot
-            // carry ln Σ and the probabilities summed to up to K. A survivor
-            // of resampling had a finite term, so its sum is ≥ 1.
+            // The step-1 weights, normalized by their sum, not as
+            // exp(term − ln w): once |terms| ≳ 1e7 the f32 ln w cannot carry
+            // ln Σ and the probabilities summed to up to K. A survivor of
+            // resampling had a finite ln p, so its sum is positive.
             let weights = &particle.alloc_weights;
             let total: f32 = weights.iter().sum();
             let z = if total > 0.0 {

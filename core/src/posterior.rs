@@ -4,7 +4,6 @@
 //! [`Particle::weight`] (all equal after a step that resampled).
 
 use crate::dims::{Const, Experts, Features};
-use crate::dist::categorical;
 use crate::expert::{Expert, Predictive};
 use crate::math::sqrt;
 use crate::particle::Particle;
@@ -243,17 +242,12 @@ where
     if particles.is_empty() {
         return Err(Error::WrongLength);
     }
-    let (mut psi, mut ln_pi) = ([0.0; K], [0.0; K]);
-    let (mut terms, mut weights, mut alloc) = ([0.0f32; K], [0.0f32; K], [0.0f32; K]);
+    let (mut weights, mut alloc) = ([0.0f32; K], [0.0f32; K]);
     for particle in particles {
-        particle.gate(&x, &mut psi, &mut ln_pi);
-        for ((term, ln_pi), expert) in terms.iter_mut().zip(&ln_pi).zip(particle.experts()) {
-            *term = ln_pi + expert.predictive(&x).ln_pdf(y);
-        }
         // A particle under which (x, y) has no finite density says nothing
         // about where it belongs.
-        if let Some((_, total)) = categorical::exp_shifted(&terms, &mut weights) {
-            let w = particle.weight() / total;
+        if particle.weigh(&x, y, &mut weights, |_, _, _| {}) > f32::NEG_INFINITY {
+            let w = particle.weight() / weights.iter().sum::<f32>();
             for (a, p) in alloc.iter_mut().zip(&weights) {
                 *a += w * p;
             }

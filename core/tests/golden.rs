@@ -6,7 +6,10 @@
 //!
 //! An intended format change must also bump the version
 //! (`PROTOCOL_VERSION` or the snapshot `FORMAT_VERSION`, docs/protocol.md
-//! §3); then rewrite the files with
+//! §3). The snapshot and checkpoint vectors also hold a filter's state
+//! after a few steps, so a change in the filter's arithmetic changes their
+//! numbers (not their layout or length) without a version bump: old files
+//! still decode and resume. Either way, rewrite the files with
 //!
 //!     HSMOE_BLESS=1 cargo test -p hsmoe-core --release --test golden
 //!
@@ -76,7 +79,7 @@ fn check(name: &str, bytes: &[u8]) -> Vec<u8> {
     assert_eq!(
         to_hex(bytes),
         to_hex(&golden),
-        "{name}: the encoding changed; if intended, bump the version and bless"
+        "{name}: the bytes changed; a format change bumps the version, then bless"
     );
     golden
 }

@@ -57,9 +57,31 @@ pub fn ln_normalizer(df: f32) -> f32 {
 /// assert_eq!(ln_pdf(3e38, -3e38, 1.0, df, ln_normalizer(df)), f32::NEG_INFINITY);
 /// ```
 pub fn ln_pdf(y: f32, loc: f32, scale2: f32, df: f32, ln_norm: f32) -> f32 {
+    ln_norm - 0.5 * libm::logf(scale2) - ln_tail(y, loc, scale2, df)
+}
+
+/// [`ln_pdf`] without its `−½ ln scale2`: `ln_norm − ((df+1)/2)·ln(1 +
+/// (y−loc)²/(df·scale2))`, for a caller that multiplies the density by
+/// `1/√scale2` in linear space instead of paying a logarithm for it. Same
+/// requirements and the same `−∞` for an overflowing square.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::dist::student_t::{ln_kernel, ln_normalizer, ln_pdf};
+/// let (df, scale2) = (5.0, 2.5);
+/// let ln_norm = ln_normalizer(df);
+/// let split = ln_kernel(0.3, -1.0, scale2, df, ln_norm) - 0.5 * scale2.ln();
+/// assert!((split - ln_pdf(0.3, -1.0, scale2, df, ln_norm)).abs() < 1e-6);
+/// ```
+pub fn ln_kernel(y: f32, loc: f32, scale2: f32, df: f32, ln_norm: f32) -> f32 {
+    ln_norm - ln_tail(y, loc, scale2, df)
+}
+
+/// `((df+1)/2)·ln(1 + (y−loc)²/(df·scale2))`.
+fn ln_tail(y: f32, loc: f32, scale2: f32, df: f32) -> f32 {
     let z = y - loc;
     let q = z * z / (df * scale2);
-    ln_norm - 0.5 * libm::logf(scale2) - 0.5 * (df + 1.0) * libm::log1pf(q)
+    0.5 * (df + 1.0) * libm::log1pf(q)
 }
 
 #[cfg(test)]

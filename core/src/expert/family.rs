@@ -107,10 +107,30 @@ impl FromStr for Family {
     }
 }
 
+/// A density value split as `scale · exp(ln)`: see [`Predictive::split_pdf`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SplitPdf {
+    /// The part kept in log space (`−∞` for an impossible `y`).
+    pub ln: f32,
+    /// The positive factor kept in linear space.
+    pub scale: f32,
+}
+
 /// One expert's one-step predictive distribution of `y` at one `x`.
 pub trait Predictive {
     /// `ln p(y)`; `−∞` where the density underflows or `y` is impossible.
     fn ln_pdf(&self, y: f32) -> f32;
+    /// `p(y)` as `scale · exp(ln)`, for a caller that sums the experts'
+    /// densities in linear space: a factor that costs a logarithm in
+    /// [`Predictive::ln_pdf`] (a Student-t's `1/scale`) can stay linear
+    /// here. `ln + ln(scale)` is `ln_pdf(y)` up to rounding; by default the
+    /// whole density is in `ln` and `scale` is 1.
+    fn split_pdf(&self, y: f32) -> SplitPdf {
+        SplitPdf {
+            ln: self.ln_pdf(y),
+            scale: 1.0,
+        }
+    }
     /// The mean of `y`.
     fn mean(&self) -> f32;
     /// The variance of `y` (`+∞` where it does not exist).

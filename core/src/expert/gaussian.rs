@@ -1,7 +1,7 @@
 //! The linear-Gaussian expert: Normal–inverse-gamma sufficient statistics
 //! (docs/model.md §1, §3 step 5), with β and σ² integrated out.
 
-use super::family::{Expert, Family, Predictive};
+use super::family::{Expert, Family, Predictive, SplitPdf};
 use crate::dims::{Const, Features, Zeroed};
 use crate::dist::gamma::inverse_gamma;
 use crate::dist::normal::standard_normal;
@@ -71,6 +71,15 @@ impl Predictive for StudentT {
     /// square overflows.
     fn ln_pdf(&self, y: f32) -> f32 {
         student_t::ln_pdf(y, self.loc, self.scale2, self.df, self.ln_norm)
+    }
+
+    /// [`student_t::ln_kernel`] and `1/√scale²`: a square root and a
+    /// division instead of [`Predictive::ln_pdf`]'s `ln scale²`.
+    fn split_pdf(&self, y: f32) -> SplitPdf {
+        SplitPdf {
+            ln: student_t::ln_kernel(y, self.loc, self.scale2, self.df, self.ln_norm),
+            scale: 1.0 / sqrt(self.scale2),
+        }
     }
 
     /// `loc` (the mean for `df > 1`, the median always).

@@ -24,6 +24,6 @@ mod gaussian;
 mod student;
 
 pub use bernoulli::{Bernoulli, BernoulliPredictive};
-pub use family::{Expert, Family, Predictive, UnknownFamily};
+pub use family::{Expert, Family, Predictive, SplitPdf, UnknownFamily};
 pub use gaussian::{Gaussian, GaussianDraw, StudentT};
 pub use student::{Student, StudentDraw};
