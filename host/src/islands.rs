@@ -282,14 +282,17 @@ impl OnlineEngine for IslandEngine {
         // The combined set's ESS: island i's particles carry weight
         // w_i/ESS_i-concentrated, so Σ (w_i W_ij)² = Σ w_i² / ESS_i.
         let concentration: f64 = after.iter().zip(&steps).map(|(w, s)| w * w / s.ess).sum();
-        let leader = &steps[largest(&after)];
+        // The gate is part of the prediction made before y_t (as `predict`
+        // gives it), so it comes from the island leading before the step;
+        // the allocation probabilities weigh y_t, so from the one leading
+        // after it.
         let step = Step {
             mean: moments.mean,
             var: moments.var,
             log_pred: log_sum_exp(&ln_terms),
             ess: 1.0 / concentration,
-            gate: leader.gate.clone(),
-            alloc: leader.alloc.clone(),
+            gate: steps[largest(&before)].gate.clone(),
+            alloc: steps[largest(&after)].alloc.clone(),
         };
         Ok(step.map(&|v| self.narrow(v)))
     }
