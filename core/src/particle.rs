@@ -164,12 +164,13 @@ where
     /// The sum is taken in linear space: `π_k` from the gate's own
     /// exponentials ([`stick_breaking_linear`], no `ln π_k`) times each
     /// density's linear factor ([`Predictive::split_pdf`], no `ln` of a
-    /// Student-t scale) times `exp(ℓ_k − max ℓ)` of the log parts. Seven
-    /// logarithms fewer per particle at K = 4 than summing in log space, and
-    /// as accurate wherever the total is well inside the f32 range: every
-    /// term that could have lost bits to underflow (a product below
-    /// 2⁻¹²⁶) is then below 2⁻²⁶ of the total. Otherwise (extreme gates,
-    /// extreme scales) the same sum is taken again in log space.
+    /// Student-t scale) times `exp(ℓ_k − max ℓ)` of the log parts: at K = 4
+    /// with Student-t predictives, seven logarithms fewer per particle than
+    /// summing in log space. As accurate wherever the total is at least
+    /// `2⁻¹⁰⁰·max(1, largest linear factor)`: every term that could have
+    /// lost bits to underflow (a product below 2⁻¹²⁶) is then below 2⁻²⁶
+    /// of the total. Otherwise (extreme gates, extreme scales) the same sum
+    /// is taken again in log space.
     pub(crate) fn weigh(
         &self,
         x: &[f32; D],
