@@ -80,14 +80,18 @@ fn names() -> Vec<String> {
 /// The plain filter's final posterior depends on the order of the rows:
 /// at least one summary differs between sorted and shuffled rows (KS
 /// distance above its α = 10⁻³ critical value). With the default moves
-/// the order effect must shrink on every summary: the KS distance between
-/// the arms is below the plain filter's. Measured (seeds 1–100, N = 100):
-/// KS without / with moves 0.75 / 0.27 (row 20), 0.37 / 0.14 (row 50),
-/// 0.19 / 0.09 (row 80), 0.35 / 0.21 (allocation share), critical 0.276.
-/// The stricter claim, same law with moves, holds at rows 50 and 80 but
-/// not at row 20 (Mann–Whitney z 3.85: medians −0.065 vs −0.074 around a
-/// Gibbs value of −0.071), a finite-N effect; at N = 1000 both orders are
-/// within RMS 0.03 of Gibbs on seeds 1–6 (BENCHMARKS.md).
+/// the order effect must shrink wherever the plain filter shows one (KS
+/// below the plain filter's), and appear nowhere it does not (KS below
+/// the critical value). Where neither arm is significant, which of two
+/// sub-critical KS distances is smaller is noise: with the step-1
+/// arithmetic of 2026-12-05 (other random paths, same filter) row 80 gave
+/// 0.21 both ways, where the previous build gave 0.19 / 0.09. Measured
+/// (seeds 1–100, N = 100), KS without / with moves: 0.75 / 0.26 (row 20),
+/// 0.36 / 0.19 (row 50), 0.21 / 0.21 (row 80), 0.34 / 0.21 (allocation
+/// share), critical 0.276. The stricter claim, same law with moves, does
+/// not hold at row 20 (Mann–Whitney z 3.94: medians −0.067 vs −0.074
+/// around a Gibbs value of −0.071), a finite-N effect; at N = 1000 both
+/// orders are within RMS 0.03 of Gibbs on seeds 1–6 (BENCHMARKS.md).
 #[test]
 fn mcycle_moves_remove_most_of_the_order_effect() {
     let sorted = mcycle();
@@ -126,6 +130,13 @@ fn mcycle_moves_remove_most_of_the_order_effect() {
     );
     for (i, name) in names.iter().enumerate() {
         let (d0, d1) = (ks(&plain, i), ks(&moved, i));
-        assert!(d1 < d0, "{name}: KS {d1:.3} with moves vs {d0:.3} without");
+        if d0 >= critical {
+            assert!(d1 < d0, "{name}: KS {d1:.3} with moves vs {d0:.3} without");
+        } else {
+            assert!(
+                d1 < critical,
+                "{name}: KS {d1:.3} with moves, none without ({d0:.3})"
+            );
+        }
     }
 }
