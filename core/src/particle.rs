@@ -193,22 +193,18 @@ where
     ) -> Option<f32> {
         let (mut psi, mut pi) = ([0.0; K], [0.0; K]);
         self.gate_linear(x, &mut psi, &mut pi);
-        let (mut ln_parts, mut scales) = ([0.0f32; K], [0.0f32; K]);
+        // Each term's linear factor: π_k times the density's own.
+        let (mut ln_parts, mut factors) = ([0.0f32; K], [0.0f32; K]);
         let mut largest_scale = 1.0f32;
         for (k, expert) in self.experts.iter().enumerate() {
             let predictive = expert.predictive(x);
             visit(k, pi[k], &predictive);
             let density = predictive.split_pdf(y);
             ln_parts[k] = density.ln;
-            scales[k] = pi[k] * density.scale;
+            factors[k] = pi[k] * density.scale;
             largest_scale = at_least(density.scale, largest_scale);
         }
-        let (max, _) = categorical::exp_shifted(&ln_parts, weights)?;
-        let mut total = 0.0f32;
-        for (w, scale) in weights.iter_mut().zip(&scales) {
-            *w *= scale;
-            total += *w;
-        }
+        let (max, total) = categorical::exp_shifted_scaled(&ln_parts, &factors, weights)?;
         (total >= LINEAR_FLOOR * largest_scale && total <= f32::MAX)
             .then(|| max + libm::logf(total))
     }

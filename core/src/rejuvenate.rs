@@ -228,12 +228,8 @@ where
         for (l, draw) in ln_w.iter_mut().zip(&draws) {
             *l = E::ln_likelihood(draw, x, *y);
         }
-        categorical::exp_shifted(&ln_w, &mut w).ok_or(MoveError::Allocation { index })?;
-        let mut total = 0.0;
-        for (w, p) in w.iter_mut().zip(&pi) {
-            *w *= p;
-            total += *w;
-        }
+        let (_, total) = categorical::exp_shifted_scaled(&ln_w, &pi, &mut w)
+            .ok_or(MoveError::Allocation { index })?;
         // The largest term is at least π_k of the best-fitting expert. If
         // that is below MIN_LINEAR_TOTAL, a weight could have underflowed
         // that matters: redo the draw in log space. Otherwise an underflowed

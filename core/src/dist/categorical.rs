@@ -65,6 +65,34 @@ pub fn exp_shifted(ln_weights: &[f32], weights: &mut [f32]) -> Option<(f32, f32)
     Some((max, total))
 }
 
+/// [`exp_shifted`], each weight then multiplied by its linear factor:
+/// `weights[i] = factors[i]·exp(ln_weights[i] − max)`, for weights kept
+/// partly in linear space (a probability, a density's `1/scale`). Returns
+/// `(max, Σ weights)`; the sum may be 0 or tiny where a product
+/// underflows, so the caller decides whether to trust it. `None`, with
+/// `weights` zeroed, if no log-weight is finite.
+///
+/// # Examples
+/// ```
+/// use hsmoe_core::dist::categorical::exp_shifted_scaled;
+/// let mut w = [0.0; 2];
+/// assert_eq!(exp_shifted_scaled(&[0.0, 0.0], &[0.25, 0.5], &mut w), Some((0.0, 0.75)));
+/// assert_eq!(w, [0.25, 0.5]);
+/// ```
+pub fn exp_shifted_scaled(
+    ln_weights: &[f32],
+    factors: &[f32],
+    weights: &mut [f32],
+) -> Option<(f32, f32)> {
+    let (max, _) = exp_shifted(ln_weights, weights)?;
+    let mut total = 0.0f32;
+    for (w, factor) in weights.iter_mut().zip(factors) {
+        *w *= factor;
+        total += *w;
+    }
+    Some((max, total))
+}
+
 /// Draws `i` with probability `weights[i]/total` from finite non-negative
 /// weights and their sum `total` (as [`exp_shifted`] returns them). With
 /// the weights of [`exp_shifted`] it draws exactly what [`sample_ln`]
