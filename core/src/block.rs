@@ -195,7 +195,7 @@ where
             if particle.weight() > 0.0 {
                 for _ in 0..self.state.sweeps {
                     let swept =
-                        rejuvenate::sweep_block(particle, frozen, &*self.rows, &config, rng);
+                        rejuvenate::sweep_block(particle, frozen, &*self.rows, None, &config, rng);
                     if swept.is_err() {
                         self.state.failed += 1;
                         break;

@@ -15,6 +15,7 @@ pub mod expert;
 pub mod filter;
 pub mod frame;
 pub mod gate;
+pub mod gate_move;
 pub mod horseshoe;
 pub mod linalg;
 pub mod logistic;

@@ -24,6 +24,7 @@ use crate::dims::Zeroed;
 use crate::dims::{Const, Experts, Features};
 use crate::dist::categorical;
 use crate::expert::Expert;
+use crate::gate_move::{self, GateMove};
 use crate::horseshoe;
 use crate::particle::Particle;
 use crate::posterior::check_values;
@@ -108,6 +109,13 @@ impl core::error::Error for MoveError {}
 /// One Gibbs sweep of `particle` over `stream`, the observations `(x, y)`
 /// its statistics were built from, in any order (docs/model.md §4).
 ///
+/// With `gate`, the collapsed gate move ([`gate_move`]) runs between the
+/// draw of the experts' parameters and that of the allocations:
+/// `gate.proposals` Metropolis–Hastings proposals of the sticks' `φ` with
+/// the allocations summed out, which let the gate's hand-over between
+/// experts move where `φ | ω, z` alone barely does. `gate.rows` needs an
+/// entry per observation.
+///
 /// `config` must be the prior the particle was drawn under.
 ///
 /// # Errors
@@ -116,6 +124,8 @@ impl core::error::Error for MoveError {}
 ///
 /// # Examples
 /// ```
+/// use hsmoe_core::dims::Zeroed;
+/// use hsmoe_core::gate_move::{GateMove, Row};
 /// use hsmoe_core::{rejuvenate, Config, Filter};
 /// use rand_core::SeedableRng;
 /// let config = Config::default_for(2);
@@ -127,19 +137,25 @@ impl core::error::Error for MoveError {}
 ///     filter.observe(x, *y, &mut rng).unwrap();
 /// }
 /// let mut particle = filter.particles()[0];
-/// rejuvenate::sweep(&mut particle, &stream, &config, &mut rng).unwrap();
+/// rejuvenate::sweep(&mut particle, &stream, None, &config, &mut rng).unwrap();
 /// let used: f32 = particle.experts().iter().map(|e| e.shape() - config.a0).sum();
 /// assert_eq!(used, 10.0); // every observation allocated once: a = a0 + n/2
+///
+/// let mut rows = [Row::ZERO; 20];
+/// let mut gate = GateMove::new(4, 0, &mut rows);
+/// rejuvenate::sweep(&mut particle, &stream, Some(&mut gate), &config, &mut rng).unwrap();
+/// assert!(gate.accepted <= 4);
 /// ```
 pub fn sweep<'a, R, I, const K: usize, const D: usize, E>(
     particle: &mut Particle<K, D, E>,
     stream: I,
+    gate: Option<&mut GateMove<'_, K>>,
     config: &Config,
     rng: &mut R,
 ) -> Result<(), MoveError>
 where
     R: RngCore + ?Sized,
-    I: IntoIterator<Item = &'a ([f32; D], f32)>,
+    I: IntoIterator<Item = &'a ([f32; D], f32)> + Clone,
     Const<K>: Experts,
     Const<D>: Features,
     E: Expert<D>,
@@ -149,7 +165,7 @@ where
     for stick in prior.sticks_mut() {
         stick.logistic.clear_trials();
     }
-    sweep_block(particle, &prior, stream, config, rng)
+    sweep_block(particle, &prior, stream, gate, config, rng)
 }
 
 /// One Gibbs sweep of `particle` over `block`, the last observations its
@@ -160,6 +176,7 @@ where
 /// scan of the same joint posterior as [`sweep`] that updates only the
 /// block's `(z, ω)` among the latent allocations (docs/model.md §4,
 /// "Window move"); [`sweep`] is this sweep from a copy at the prior.
+/// `gate` as for [`sweep`], its rows one per observation of `block`.
 ///
 /// # Errors
 /// As [`sweep`]; `particle` is then unchanged.
@@ -183,19 +200,20 @@ where
 ///     filter.observe(x, *y, &mut rng).unwrap();
 /// }
 /// let mut particle = filter.particles()[0];
-/// rejuvenate::sweep_block(&mut particle, &frozen, &stream[15..], &config, &mut rng).unwrap();
+/// rejuvenate::sweep_block(&mut particle, &frozen, &stream[15..], None, &config, &mut rng).unwrap();
 /// assert_eq!(particle.experts()[0].shape(), config.a0 + 10.0); // 20 observations, each once
 /// ```
 pub fn sweep_block<'a, R, I, const K: usize, const D: usize, E>(
     particle: &mut Particle<K, D, E>,
     frozen: &Particle<K, D, E>,
     block: I,
+    gate: Option<&mut GateMove<'_, K>>,
     config: &Config,
     rng: &mut R,
 ) -> Result<(), MoveError>
 where
     R: RngCore + ?Sized,
-    I: IntoIterator<Item = &'a ([f32; D], f32)>,
+    I: IntoIterator<Item = &'a ([f32; D], f32)> + Clone,
     Const<K>: Experts,
     Const<D>: Features,
     E: Expert<D>,
@@ -215,6 +233,13 @@ where
         stick.logistic.s = base.logistic.s;
         stick.logistic.r = base.logistic.r;
     }
+    // The gate move's cache holds each row's shifted expert densities and
+    // stick probabilities at the φ it leaves, which are the allocation
+    // weights' factors below: the draw uses them instead of recomputing.
+    let cache = match gate {
+        Some(gate) => gate_move::propose(&mut next, &draws, block.clone(), gate, config, rng),
+        None => None,
+    };
     let (mut psi, mut pi, mut ln_w, mut w) = ([0.0f32; K], [0.0f32; K], [0.0f32; K], [0.0f32; K]);
     for (index, (x, y)) in block.into_iter().enumerate() {
         check_values(x)
@@ -224,12 +249,18 @@ where
         // z_s ∝ π_k(x_s; φ) N(y_s; x_sᵀβ_k, σ²_k): `next` still has the old φ.
         // In linear space, π_k · exp(ℓ_k − max ℓ), which needs no
         // logarithm for the gate.
-        next.gate_linear(x, &mut psi, &mut pi);
-        for (l, draw) in ln_w.iter_mut().zip(&draws) {
-            *l = E::ln_likelihood(draw, x, *y);
-        }
-        let (_, total) = categorical::exp_shifted_scaled(&ln_w, &pi, &mut w)
-            .ok_or(MoveError::Allocation { index })?;
+        let total = match cache.as_ref().and_then(|rows| rows.get(index)) {
+            Some(row) => row.allocation_weights(&mut w),
+            None => {
+                next.gate_linear(x, &mut psi, &mut pi);
+                for (l, draw) in ln_w.iter_mut().zip(&draws) {
+                    *l = E::ln_likelihood(draw, x, *y);
+                }
+                categorical::exp_shifted_scaled(&ln_w, &pi, &mut w)
+                    .ok_or(MoveError::Allocation { index })?
+                    .1
+            }
+        };
         // The largest term is at least π_k of the best-fitting expert. If
         // that is below MIN_LINEAR_TOTAL, a weight could have underflowed
         // that matters: redo the draw in log space. Otherwise an underflowed
@@ -239,8 +270,8 @@ where
             categorical::sample(rng, &w, total)
         } else {
             next.gate(x, &mut psi, &mut pi);
-            for (l, ln_pi) in ln_w.iter_mut().zip(&pi) {
-                *l += ln_pi;
+            for ((l, draw), ln_pi) in ln_w.iter_mut().zip(&draws).zip(&pi) {
+                *l = E::ln_likelihood(draw, x, *y) + ln_pi;
             }
             categorical::sample_ln(rng, &ln_w)
         }

@@ -17,7 +17,8 @@ use crate::family::Family;
 use crate::gibbs::{self, GibbsOptions};
 use crate::mixture::{CoefficientMoments, ExpertCoefficients, TComponent, Unstandardize};
 use crate::moves::{
-    sweep_all, sweep_seed, MoveOptions, MoveReport, Mover, MoverState, Moves, WindowOptions,
+    sweep_all, sweep_seed, MoveOptions, MoveReport, Mover, MoverState, Moves, SweepOutcome,
+    WindowOptions,
 };
 use crate::reference::dist::log_sum_exp;
 use crate::reference::expert;
@@ -984,8 +985,8 @@ where
             let storage = &mut self.storage;
             let (particles, config, seed) =
                 (&mut storage.particles, storage.state.config(), self.seed);
-            mover.after_step(particles.len(), update.ess.into(), |index| {
-                sweep_all(particles, stream, config, seed, index)
+            mover.after_step(particles.len(), update.ess.into(), |plan| {
+                sweep_all(particles, stream, config, seed, plan)
             });
         }
         Ok(Step {
@@ -1079,8 +1080,8 @@ where
             let storage = &mut self.storage;
             let (particles, config, seed) =
                 (&mut storage.particles, storage.state.config(), self.seed);
-            mover.finish(self.last_ess.into(), |index| {
-                sweep_all(particles, stream, config, seed, index)
+            mover.finish(self.last_ess.into(), |plan| {
+                sweep_all(particles, stream, config, seed, plan)
             });
         }
         Ok(())
@@ -1197,9 +1198,12 @@ impl OnlineEngine for ReferenceEngine {
             ys.push(y);
             let (filter, seed) = (&mut self.filter, self.seed);
             let mut result = Ok(0);
-            mover.after_step(filter.n_particles(), s.ess, |index| {
-                result = Self::sweep(filter, (xs, ys), seed, index);
-                *result.as_ref().unwrap_or(&0)
+            mover.after_step(filter.n_particles(), s.ess, |plan| {
+                result = Self::sweep(filter, (xs, ys), seed, plan.index);
+                SweepOutcome {
+                    failed: *result.as_ref().unwrap_or(&0),
+                    ..SweepOutcome::default()
+                }
             });
             result?;
         }
@@ -1273,11 +1277,14 @@ impl OnlineEngine for ReferenceEngine {
         if let Some((mover, xs, ys)) = &mut self.mover {
             let (filter, seed) = (&mut self.filter, self.seed);
             let mut result = Ok(0);
-            mover.finish(self.last_ess, |index| {
-                let swept = Self::sweep(filter, (xs, ys), seed, index);
+            mover.finish(self.last_ess, |plan| {
+                let swept = Self::sweep(filter, (xs, ys), seed, plan.index);
                 let failed = *swept.as_ref().unwrap_or(&0);
                 result = result.and(swept);
-                failed
+                SweepOutcome {
+                    failed,
+                    ..SweepOutcome::default()
+                }
             });
             result?;
         }

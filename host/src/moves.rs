@@ -8,7 +8,9 @@
 //! the filter's own stream is never touched: `--moves none` is the device.
 
 use clap::{Args, ValueEnum};
+use hsmoe_core::dims::Zeroed;
 use hsmoe_core::expert::Expert;
+use hsmoe_core::gate_move::{GateMove, Row};
 use hsmoe_core::rejuvenate;
 use hsmoe_core::schedule::{Schedule, Scheduler, Trigger};
 use hsmoe_core::{Config, Const, Experts, Features, Particle};
@@ -54,6 +56,10 @@ pub struct MoveArgs {
     /// Sweeps over the whole stream after the last observation.
     #[arg(long, default_value_t = MoveOptions::DEFAULT_FINAL_SWEEPS)]
     pub final_sweeps: u32,
+    /// Collapsed gate-move proposals per sweep (docs/model.md §4, "Gate
+    /// move"), in the sweeps the allowance pays for (0: none).
+    #[arg(long, default_value_t = MoveOptions::DEFAULT.gate_proposals)]
+    pub gate_proposals: u32,
     /// Core engine, `--moves none`: the bounded-memory block window move
     /// a device can run (docs/model.md §4), every W observations.
     #[arg(long, value_name = "W", value_parser = clap::value_parser!(u32).range(1..))]
@@ -91,6 +97,7 @@ impl MoveArgs {
             budget: self.move_budget,
             allowance: self.move_allowance,
             final_sweeps: self.final_sweeps,
+            gate_proposals: self.gate_proposals,
         })
     }
 
@@ -220,6 +227,10 @@ pub struct MoveOptions {
     pub allowance: f64,
     /// Sweeps over the whole stream after the last observation.
     pub final_sweeps: u32,
+    /// Gate-move proposals per sweep, in the sweeps within the allowance
+    /// (absent from models saved before the gate move: none).
+    #[serde(default)]
+    pub gate_proposals: u32,
 }
 
 impl MoveOptions {
@@ -238,6 +249,7 @@ impl MoveOptions {
         budget: 3.0,
         allowance: 700_000.0,
         final_sweeps: Self::DEFAULT_FINAL_SWEEPS,
+        gate_proposals: 4,
     };
 
     /// The core schedule of these options for `k` experts and `d`
@@ -257,6 +269,30 @@ impl MoveOptions {
             budget: self.budget,
             // Saturates at u32::MAX for absurd allowances.
             allowance: (self.allowance.max(0.0) / weight) as u32,
+        }
+    }
+
+    /// Sweep number `index` of a run under `schedule` (these options'
+    /// [`MoveOptions::schedule`]), after which the run's move work will be
+    /// `work` observations swept per particle. The gate move runs in the
+    /// sweeps the allowance pays for, counting from the first: where sweeps
+    /// are cheap in absolute terms (small K·D², short streams) that is every
+    /// sweep; on a large model only the early ones, so its cost is a
+    /// constant, not a term growing with T.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsmoe_host::moves::MoveOptions;
+    /// let opts = MoveOptions { allowance: 1200.0, ..MoveOptions::DEFAULT };
+    /// let schedule = opts.schedule(3, 2); // 100 observations per particle
+    /// assert_eq!(opts.sweep_plan(&schedule, 0, 100.0).gate_proposals, opts.gate_proposals);
+    /// assert_eq!(opts.sweep_plan(&schedule, 1, 101.0).gate_proposals, 0);
+    /// ```
+    pub fn sweep_plan(&self, schedule: &Schedule, index: u64, work: f64) -> SweepPlan {
+        let within = work <= f64::from(schedule.allowance);
+        SweepPlan {
+            index,
+            gate_proposals: if within { self.gate_proposals } else { 0 },
         }
     }
 }
@@ -290,6 +326,12 @@ pub struct MoveReport {
     pub seconds: f64,
     /// `seconds` over the fit's elapsed time (filled in by the fit).
     pub time_share: f64,
+    /// Gate-move proposals made, over all particles.
+    #[serde(default)]
+    pub gate_proposals: u64,
+    /// Of those, accepted.
+    #[serde(default)]
+    pub gate_accepted: u64,
     /// Every move, in order.
     pub events: Vec<MoveEvent>,
 }
@@ -323,33 +365,78 @@ pub fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One sweep of every particle over `stream`, in parallel; returns how
-/// many particles failed (and were left unchanged).
+/// What one sweep of every particle is to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepPlan {
+    /// The sweep's number in the fit, which seeds the particles' streams
+    /// ([`sweep_seed`]).
+    pub index: u64,
+    /// Gate-move proposals per particle (0: a plain sweep).
+    pub gate_proposals: u32,
+}
+
+/// What one sweep of every particle did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepOutcome {
+    /// Particles whose sweep failed and were left as they were.
+    pub failed: usize,
+    /// Gate-move proposals made, over all particles.
+    pub gate_proposals: u64,
+    /// Of those, accepted.
+    pub gate_accepted: u64,
+}
+
+impl SweepOutcome {
+    /// Both outcomes' counts added.
+    fn plus(self, other: Self) -> Self {
+        SweepOutcome {
+            failed: self.failed + other.failed,
+            gate_proposals: self.gate_proposals + other.gate_proposals,
+            gate_accepted: self.gate_accepted + other.gate_accepted,
+        }
+    }
+}
+
+/// One sweep of every particle over `stream`, in parallel, as `plan`
+/// says.
 pub fn sweep_all<const K: usize, const D: usize, E: Expert<D>>(
     particles: &mut [Particle<K, D, E>],
     stream: &[([f32; D], f32)],
     config: &Config,
     seed: u64,
-    move_index: u64,
-) -> usize
+    plan: SweepPlan,
+) -> SweepOutcome
 where
     Const<K>: Experts,
     Const<D>: Features,
 {
+    // The gate move's cache is scratch, overwritten before it is read, so
+    // one per thread leaves the result independent of the threads.
     particles
         .par_iter_mut()
         .enumerate()
-        .map(|(i, particle)| {
-            let mut rng = XorShiftRng::seed_from_u64(sweep_seed(seed, move_index, i as u64));
-            usize::from(rejuvenate::sweep(particle, stream, config, &mut rng).is_err())
+        .map_init(Vec::new, |rows, (i, particle)| {
+            let mut rng = XorShiftRng::seed_from_u64(sweep_seed(seed, plan.index, i as u64));
+            let on = plan.gate_proposals > 0;
+            if on {
+                rows.resize(stream.len(), Row::ZERO);
+            }
+            let first = plan.index as usize * plan.gate_proposals as usize;
+            let mut gate = GateMove::new(plan.gate_proposals, first, rows);
+            let failed =
+                rejuvenate::sweep(particle, stream, on.then_some(&mut gate), config, &mut rng);
+            SweepOutcome {
+                failed: usize::from(failed.is_err()),
+                gate_proposals: u64::from(plan.gate_proposals),
+                gate_accepted: u64::from(gate.accepted),
+            }
         })
-        .sum()
+        .reduce(SweepOutcome::default, SweepOutcome::plus)
 }
 
 /// The moves of one fit, for any engine: the schedule's state and the
 /// record. The engine keeps the stream and performs each sweep (its
-/// `sweep` closure gets the move number, which seeds the particles'
-/// streams through [`sweep_seed`], and returns how many particles failed).
+/// `sweep` closure gets the [`SweepPlan`] and returns what the sweep did).
 #[derive(Debug, Clone)]
 pub(crate) struct Mover {
     scheduler: Scheduler,
@@ -390,6 +477,8 @@ impl Mover {
                 work_ratio: 0.0,
                 seconds: 0.0,
                 time_share: 0.0,
+                gate_proposals: 0,
+                gate_accepted: 0,
                 events: Vec::new(),
             },
         }
@@ -397,7 +486,12 @@ impl Mover {
 
     /// After a step of `n` particles whose ESS was `ess` (the engine has
     /// stored the step's observation): moves if the schedule says so.
-    pub(crate) fn after_step(&mut self, n: usize, ess: f64, sweep: impl FnOnce(u64) -> usize) {
+    pub(crate) fn after_step(
+        &mut self,
+        n: usize,
+        ess: f64,
+        sweep: impl FnOnce(SweepPlan) -> SweepOutcome,
+    ) {
         self.t += 1;
         let t = u32::try_from(self.t).unwrap_or(u32::MAX);
         if let Some(trigger) = self.scheduler.after_step(t, ess as f32, n) {
@@ -411,23 +505,32 @@ impl Mover {
     }
 
     /// The final sweeps over the whole stream; `ess` is the last step's.
-    pub(crate) fn finish(&mut self, ess: f64, mut sweep: impl FnMut(u64) -> usize) {
+    pub(crate) fn finish(&mut self, ess: f64, mut sweep: impl FnMut(SweepPlan) -> SweepOutcome) {
         for _ in 0..self.report.options.final_sweeps {
             self.sweep("final", ess, &mut sweep);
         }
     }
 
-    fn sweep(&mut self, trigger: &str, ess: f64, sweep: impl FnOnce(u64) -> usize) {
+    /// One sweep of every particle ([`MoveOptions::sweep_plan`]).
+    fn sweep(&mut self, trigger: &str, ess: f64, sweep: impl FnOnce(SweepPlan) -> SweepOutcome) {
+        let schedule = self.scheduler.schedule();
+        let index = self.report.sweeps as u64;
+        let plan = self
+            .report
+            .options
+            .sweep_plan(schedule, index, self.work + self.t as f64);
         let start = Instant::now();
-        let failed = sweep(self.report.sweeps as u64);
+        let outcome = sweep(plan);
         self.report.seconds += start.elapsed().as_secs_f64();
+        self.report.gate_proposals += outcome.gate_proposals;
+        self.report.gate_accepted += outcome.gate_accepted;
         self.report.sweeps += 1;
         self.work += self.t as f64;
         self.report.events.push(MoveEvent {
             t: self.t,
             trigger: trigger.to_string(),
             ess,
-            failed,
+            failed: outcome.failed,
         });
     }
 

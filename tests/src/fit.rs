@@ -63,8 +63,15 @@ where
     let mut state = FilterState::new(config);
     let mut rng = XorShiftRng::seed_from_u64(seed);
     let options = MoveOptions::DEFAULT;
-    let mut scheduler = Scheduler::new(options.schedule(K, D));
-    let mut moves = 0u64;
+    let schedule = options.schedule(K, D);
+    let mut scheduler = Scheduler::new(schedule);
+    let (mut moves, mut work) = (0u64, 0.0);
+    let mut sweep = |particles: &mut [Particle<K, D, E>], rows: &[([f32; D], f32)]| {
+        work += rows.len() as f64;
+        let plan = options.sweep_plan(&schedule, moves, work);
+        assert_eq!(sweep_all(particles, rows, &config, seed, plan).failed, 0);
+        moves += 1;
+    };
     ParticleSet::new(&mut particles, &mut weights, &mut counts, &mut state)
         .unwrap()
         .reset(&config, &mut rng)
@@ -74,16 +81,11 @@ where
             ParticleSet::new(&mut particles, &mut weights, &mut counts, &mut state).unwrap();
         let update = set.observe(x, *y, &mut rng).unwrap();
         if scheduler.after_step(t as u32 + 1, update.ess, n).is_some() {
-            assert_eq!(
-                sweep_all(&mut particles, &stream[..=t], &config, seed, moves),
-                0
-            );
-            moves += 1;
+            sweep(&mut particles, &stream[..=t]);
         }
     }
     for _ in 0..options.final_sweeps {
-        assert_eq!(sweep_all(&mut particles, stream, &config, seed, moves), 0);
-        moves += 1;
+        sweep(&mut particles, stream);
     }
     particles
 }
@@ -115,7 +117,7 @@ where
         let mut particle = starts[c];
         let mut kept = Vec::with_capacity(sweeps.saturating_sub(burn_in) / thin.max(1) + 1);
         for s in 0..sweeps {
-            sweep(&mut particle, stream, &config, &mut rng).unwrap();
+            sweep(&mut particle, stream, None, &config, &mut rng).unwrap();
             if s >= burn_in && (s - burn_in) % thin.max(1) == 0 {
                 kept.push(particle);
             }

@@ -24,6 +24,15 @@ const EVERY_STEP: MoveOptions = MoveOptions {
     budget: 1.0e6,
     allowance: 0.0,
     final_sweeps: 0,
+    gate_proposals: 0,
+};
+
+/// [`EVERY_STEP`] with the collapsed gate move in every sweep (an
+/// allowance no stream here exhausts), two proposals per stick at K = 3.
+const EVERY_STEP_GATE: MoveOptions = MoveOptions {
+    allowance: 1.0e9,
+    gate_proposals: 4,
+    ..EVERY_STEP
 };
 
 /// The core's window move with blocks of two rows, two sweeps each: on
@@ -214,7 +223,8 @@ fn ratio_mean(log_marginals: &[f64], ln_exact: f64) -> (f64, f64) {
 /// (threshold 0.9, which at N = 50 mixes steps that resample and steps
 /// that do not, and 0: never resampling), and with the core's window
 /// move (blocks of two rows, so the later rows' predictions come from
-/// moved particles), and with the particles split into 4 islands.
+/// moved particles), with the particles split into 4 islands, and with
+/// the collapsed gate move in every sweep.
 fn check_unbiased(k: usize, t: usize, draws: usize, seeds: [u64; 2]) {
     let (xs, ys) = two_regimes(t, 5);
     let (ln_exact, rel_se) = exact_evidence(&xs, &ys, k, draws, 99);
@@ -238,6 +248,11 @@ fn check_unbiased(k: usize, t: usize, draws: usize, seeds: [u64; 2]) {
         (
             EngineKind::Core,
             (Moves::Stream(EVERY_STEP), 1.0, 4),
+            seeds[0],
+        ),
+        (
+            EngineKind::Core,
+            (Moves::Stream(EVERY_STEP_GATE), 1.0, 1),
             seeds[0],
         ),
         (EngineKind::Reference, (Moves::None, 1.0, 1), seeds[1]),
@@ -313,10 +328,11 @@ fn moves_do_not_depend_on_the_number_of_threads() {
             pool.install(|| fit(&data, &opts).unwrap())
         };
         let (one, two, three) = (run(1), run(2), run(3));
-        assert!(
-            one.moves.as_ref().unwrap().sweeps > 4,
-            "{engine}: moves ran"
-        );
+        let moves = one.moves.as_ref().unwrap();
+        assert!(moves.sweeps > 4, "{engine}: moves ran");
+        if engine == EngineKind::Core {
+            assert!(moves.gate_accepted > 0, "the gate move ran");
+        }
         assert_eq!(fingerprint(&one), fingerprint(&two), "{engine}");
         assert_eq!(fingerprint(&one), fingerprint(&three), "{engine}");
     }
@@ -335,6 +351,7 @@ fn moves_never_touch_the_filter_stream() {
         budget: 2.0,
         allowance: 0.0,
         final_sweeps: 0,
+        gate_proposals: 4,
     });
     let idle = fit(&data, &opts).unwrap();
     assert_eq!(idle.moves.as_ref().unwrap().sweeps, 0);

@@ -243,7 +243,7 @@ mod tests {
         }
         let mut particle = filter.particles()[0];
         let before = particle;
-        rejuvenate::sweep(&mut particle, &rows, &config, &mut rng).unwrap();
+        rejuvenate::sweep(&mut particle, &rows, None, &config, &mut rng).unwrap();
         let held: f32 = particle
             .experts()
             .iter()
@@ -257,7 +257,7 @@ mod tests {
         let mut bad = rows;
         bad[4].1 = 0.5;
         let kept = particle;
-        assert!(rejuvenate::sweep(&mut particle, &bad, &config, &mut rng).is_err());
+        assert!(rejuvenate::sweep(&mut particle, &bad, None, &config, &mut rng).is_err());
         assert_eq!(particle, kept);
     }
 
