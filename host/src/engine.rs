@@ -18,13 +18,13 @@ use crate::gibbs::{self, GibbsOptions};
 use crate::mixture::{CoefficientMoments, ExpertCoefficients, TComponent, Unstandardize};
 use crate::moves::{
     sweep_all, sweep_seed, MoveOptions, MoveReport, Mover, MoverState, Moves, SweepOutcome,
-    WindowOptions,
+    SweepPlan, WindowOptions,
 };
 use crate::reference::dist::log_sum_exp;
 use crate::reference::expert;
 use crate::reference::gate::{log_stick_breaking, logits};
 use crate::reference::linalg::dot;
-use crate::reference::{ReferenceError, ReferenceFilter};
+use crate::reference::{GateProposals, ReferenceError, ReferenceFilter};
 use hsmoe_core::block::{BlockMove, BlockState, Row};
 use hsmoe_core::expert::{Bernoulli, Expert, Gaussian, Student, StudentT};
 use hsmoe_core::snapshot::{xorshift_from_state, xorshift_state, SnapshotError, SnapshotShape};
@@ -1183,9 +1183,19 @@ impl ReferenceEngine {
         filter: &mut ReferenceFilter,
         (xs, ys): (&[Vec<f64>], &[f64]),
         seed: u64,
-        index: u64,
-    ) -> Result<usize, ReferenceError> {
-        filter.rejuvenate(xs, ys, |i| sweep_seed(seed, index, i as u64))
+        plan: SweepPlan,
+    ) -> Result<SweepOutcome, ReferenceError> {
+        let gate = GateProposals {
+            proposals: plan.gate_proposals,
+            first: plan.index as usize * plan.gate_proposals as usize,
+        };
+        let (failed, gate_accepted) =
+            filter.rejuvenate((xs, ys), gate, |i| sweep_seed(seed, plan.index, i as u64))?;
+        Ok(SweepOutcome {
+            failed,
+            gate_proposals: u64::from(plan.gate_proposals) * filter.n_particles() as u64,
+            gate_accepted,
+        })
     }
 }
 
@@ -1197,13 +1207,12 @@ impl OnlineEngine for ReferenceEngine {
             xs.push(x.to_vec());
             ys.push(y);
             let (filter, seed) = (&mut self.filter, self.seed);
-            let mut result = Ok(0);
+            let mut result = Ok(());
             mover.after_step(filter.n_particles(), s.ess, |plan| {
-                result = Self::sweep(filter, (xs, ys), seed, plan.index);
-                SweepOutcome {
-                    failed: *result.as_ref().unwrap_or(&0),
-                    ..SweepOutcome::default()
-                }
+                Self::sweep(filter, (xs, ys), seed, plan).unwrap_or_else(|error| {
+                    result = Err(error);
+                    SweepOutcome::default()
+                })
             });
             result?;
         }
@@ -1276,15 +1285,13 @@ impl OnlineEngine for ReferenceEngine {
     fn finish(&mut self) -> Result<(), EngineError> {
         if let Some((mover, xs, ys)) = &mut self.mover {
             let (filter, seed) = (&mut self.filter, self.seed);
-            let mut result = Ok(0);
+            let mut result = Ok(());
             mover.finish(self.last_ess, |plan| {
-                let swept = Self::sweep(filter, (xs, ys), seed, plan.index);
-                let failed = *swept.as_ref().unwrap_or(&0);
-                result = result.and(swept);
-                SweepOutcome {
-                    failed,
-                    ..SweepOutcome::default()
-                }
+                Self::sweep(filter, (xs, ys), seed, plan).unwrap_or_else(|error| {
+                    // The first error is the one reported.
+                    result = result.and(Err(error));
+                    SweepOutcome::default()
+                })
             });
             result?;
         }

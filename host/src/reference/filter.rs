@@ -20,6 +20,8 @@ use rand_xorshift::XorShiftRng;
 
 mod rejuvenate;
 
+pub use rejuvenate::GateProposals;
+
 /// The f64 reference particle-learning filter of docs/model.md §3.
 ///
 /// # Examples

@@ -29,7 +29,8 @@ use std::fmt;
 
 pub use conjugate::{conjugate_log_marginal, conjugate_posterior, ConjugatePosterior};
 pub use filter::{
-    HorseshoeSummary, ReferenceFilter, ReferencePrediction, ReferenceStep, RouterScores,
+    GateProposals, HorseshoeSummary, ReferenceFilter, ReferencePrediction, ReferenceStep,
+    RouterScores,
 };
 
 /// Why a reference engine refused an input or could not complete a step.
