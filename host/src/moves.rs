@@ -249,7 +249,7 @@ impl MoveOptions {
         budget: 3.0,
         allowance: 700_000.0,
         final_sweeps: Self::DEFAULT_FINAL_SWEEPS,
-        gate_proposals: 4,
+        gate_proposals: 0,
     };
 
     /// The core schedule of these options for `k` experts and `d`
@@ -283,9 +283,9 @@ impl MoveOptions {
     /// # Examples
     /// ```
     /// use hsmoe_host::moves::MoveOptions;
-    /// let opts = MoveOptions { allowance: 1200.0, ..MoveOptions::DEFAULT };
+    /// let opts = MoveOptions { allowance: 1200.0, gate_proposals: 4, ..MoveOptions::DEFAULT };
     /// let schedule = opts.schedule(3, 2); // 100 observations per particle
-    /// assert_eq!(opts.sweep_plan(&schedule, 0, 100.0).gate_proposals, opts.gate_proposals);
+    /// assert_eq!(opts.sweep_plan(&schedule, 0, 100.0).gate_proposals, 4);
     /// assert_eq!(opts.sweep_plan(&schedule, 1, 101.0).gate_proposals, 0);
     /// ```
     pub fn sweep_plan(&self, schedule: &Schedule, index: u64, work: f64) -> SweepPlan {

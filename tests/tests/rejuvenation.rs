@@ -323,7 +323,10 @@ fn moves_do_not_depend_on_the_number_of_threads() {
     let data = simulate(Design::Paper, 150, 3).dataset(true);
     for engine in [EngineKind::Core, EngineKind::Reference] {
         let mut opts = FitOptions::new(engine, 4, 64, 7, &data);
-        opts.moves = Moves::Stream(MoveOptions::DEFAULT);
+        opts.moves = Moves::Stream(MoveOptions {
+            gate_proposals: 4,
+            ..MoveOptions::DEFAULT
+        });
         opts.islands = 2;
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
