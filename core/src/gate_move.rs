@@ -70,21 +70,6 @@ impl<const K: usize> Zeroed for Row<K> {
 }
 
 impl<const K: usize> Row<K> {
-    /// `Σ_k π_k f_k`, with `π` from the cached stick probabilities.
-    fn mixture_density(&self) -> f32 {
-        let mut rest = 1.0f32;
-        let mut total = 0.0f32;
-        for k in 0..K {
-            if k + 1 < K {
-                total += rest * self.p[k] * self.density[k];
-                rest *= self.q[k];
-            } else {
-                total += rest * self.density[k];
-            }
-        }
-        total
-    }
-
     /// The allocation weights `w_k = π_k f_k` of the row at the cached
     /// `φ`, formed as the sweep forms them without a cache (`π` as
     /// [`stick_breaking_linear`](crate::gate::stick_breaking_linear), each
@@ -224,7 +209,7 @@ where
     E: Expert<D>,
 {
     let mut design = Triangle::ZERO;
-    let mut ln_f = [0.0f32; K];
+    let (mut ln_f, mut weights) = ([0.0f32; K], [0.0f32; K]);
     let mut used = 0;
     for (x, y) in block {
         let row = rows.get_mut(used)?;
@@ -236,7 +221,7 @@ where
         for (j, stick) in next.sticks().iter().enumerate() {
             (row.p[j], row.q[j]) = sigmoid(stick.logit(x));
         }
-        row.mixture = row.mixture_density();
+        row.mixture = row.allocation_weights(&mut weights);
         if !(row.mixture > 0.0 && row.mixture.is_finite()) {
             return None;
         }
