@@ -249,7 +249,7 @@ impl MoveOptions {
         budget: 3.0,
         allowance: 700_000.0,
         final_sweeps: Self::DEFAULT_FINAL_SWEEPS,
-        gate_proposals: 0,
+        gate_proposals: 4,
     };
 
     /// The core schedule of these options for `k` experts and `d`
