@@ -8,8 +8,15 @@
 //! build here, so artifacts are shared) installs into the clone's temporary
 //! directory (`CARGO_INSTALL_ROOT`, put first on the `PATH`), and every
 //! cargo command shares the workspace's target directory, so the host
-//! is not built a second time. Needs `git` and QEMU (the README runs the
-//! firmware); without QEMU it skips loudly, except under `CI=true`.
+//! is not built a second time: Cargo judges a source file by its
+//! modification time, so every cloned file gets the time of the
+//! workspace's copy. That holds in a clean checkout (CI); where the
+//! working tree differs from the commit, the clone builds in a target
+//! directory of its own (see the test). A host built in the
+//! workspace finds the firmware next to the workspace's sources, so
+//! `HSMOE_FIRMWARE_DIR` names the clone's, as a host built in the clone
+//! would. Needs `git` and QEMU (the README runs the firmware); without
+//! QEMU it skips loudly, except under `CI=true`.
 
 use hsmoe_host::serial;
 use std::path::{Path, PathBuf};
@@ -45,6 +52,30 @@ fn shell_blocks(markdown: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Gives every file under `clone` (but `.git`) the modification time of
+/// the file at the same place under `root` where their bytes are equal;
+/// returns the files that differ (or are missing under `root`).
+fn copy_times_of_equal_files(clone: &Path, root: &Path) -> Vec<PathBuf> {
+    let mut differ = Vec::new();
+    for entry in std::fs::read_dir(clone).unwrap() {
+        let entry = entry.unwrap();
+        let (path, original) = (entry.path(), root.join(entry.file_name()));
+        if entry.file_name() == ".git" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            differ.extend(copy_times_of_equal_files(&path, &original));
+        } else if std::fs::read(&original).ok() == Some(std::fs::read(&path).unwrap()) {
+            let modified = std::fs::metadata(&original).unwrap().modified().unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(modified).unwrap();
+        } else {
+            differ.push(original);
+        }
+    }
+    differ
+}
+
 #[test]
 fn shell_blocks_are_found_with_their_markers() {
     let text = "# t\n```sh\necho a\n```\ntext\n```sh no-run\necho b\n```\n```text\nc\n```\n";
@@ -74,9 +105,22 @@ fn the_readme_runs_as_written_in_a_fresh_clone() {
         .status()
         .unwrap();
     assert!(cloned.success(), "git clone of {} failed", root.display());
+    let differ = copy_times_of_equal_files(&clone, &root);
 
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    // Workspace crates built from the clone's sources carry the same
+    // metadata hash as the workspace's own, so where the committed state
+    // differs from the working tree they would overwrite the workspace's
+    // artifacts under the same names: then the clone builds in a target
+    // directory of its own (slower, only outside a clean checkout).
+    let target = if differ.is_empty() {
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+    } else {
+        eprintln!(
+            "{test}: the working tree differs from the commit in {differ:?}: \
+             the clone builds in a target directory of its own"
+        );
+        dir.join("target")
+    };
     let install = dir.join("install");
     let path = std::env::join_paths(std::iter::once(install.join("bin")).chain(
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
@@ -97,7 +141,7 @@ fn the_readme_runs_as_written_in_a_fresh_clone() {
             .env("CARGO_TARGET_DIR", &target)
             .env("CARGO_INSTALL_ROOT", &install)
             .env("PATH", &path)
-            .env_remove("HSMOE_FIRMWARE_DIR")
+            .env("HSMOE_FIRMWARE_DIR", clone.join("firmware"))
             .output()
             .unwrap();
         assert!(
