@@ -10,7 +10,7 @@ use hsmoe_host::engine::{
     online_engine, online_engine_with_moves, EngineChoice, EngineKind, OnlineEngine,
 };
 use hsmoe_host::fit::FitOptions;
-use hsmoe_host::moves::{sweep_all, MoveOptions, Moves};
+use hsmoe_host::moves::{default_islands, sweep_all, MoveOptions, Moves};
 use rand::SeedableRng;
 use rand_xorshift::XorShiftRng;
 
@@ -25,6 +25,15 @@ pub fn mcycle() -> Dataset {
         ..LoadOptions::default()
     };
     load(path.as_ref(), &opts).unwrap()
+}
+
+/// The options `hsmoe fit` runs with by default on `data` (core engine,
+/// the stream moves and final sweeps, one island per 250 particles).
+pub fn default_host_fit(k: usize, n: usize, seed: u64, data: &Dataset) -> FitOptions {
+    let mut opts = FitOptions::new(EngineKind::Core, k, n, seed, data);
+    opts.moves = Moves::Stream(MoveOptions::DEFAULT);
+    opts.islands = default_islands(n);
+    opts
 }
 
 /// Feeds every row of `data` to a fresh `kind` engine built from `opts`

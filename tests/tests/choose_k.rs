@@ -8,10 +8,7 @@
 //! 1.1 nats below K = 6); two replicates add two standard errors.
 
 use hsmoe_host::choose::{choose_k, MIN_MARGIN_NATS};
-use hsmoe_host::engine::EngineKind;
-use hsmoe_host::fit::FitOptions;
-use hsmoe_host::moves::{default_islands, MoveOptions, Moves};
-use hsmoe_tests::fit::mcycle;
+use hsmoe_tests::fit::{default_host_fit, mcycle};
 
 #[test]
 fn the_same_k_is_chosen_on_five_pairs_of_seeds() {
@@ -19,9 +16,7 @@ fn the_same_k_is_chosen_on_five_pairs_of_seeds() {
     let choices: Vec<_> = [1, 3, 5, 7, 9]
         .into_iter()
         .map(|seed| {
-            let mut base = FitOptions::new(EngineKind::Core, 6, 1000, seed, &data);
-            base.moves = Moves::Stream(MoveOptions::DEFAULT);
-            base.islands = default_islands(base.n_particles);
+            let base = default_host_fit(6, 1000, seed, &data);
             let choice = choose_k(&data, &base, 6, 2).unwrap();
             eprintln!("seed {seed}:\n{}", choice.table());
             choice
