@@ -55,7 +55,8 @@ fn default_fit_matches_the_gibbs_posterior_on_mcycle() {
     assert_eq!(
         (reference.prior, reference.family, reference.k),
         (opts.config, opts.family, opts.k),
-        "the reference's prior, family and experts against the default fit's"
+        "the reference's prior, family and experts differ from the default fit's: \
+         the reference is stale; make it again with the command in docs/model.md §9"
     );
     let distances: Vec<Distance> = par_map(SEEDS, |s| {
         let seed = 1 + s as u64;
