@@ -5,7 +5,7 @@
 //! from seed to seed, so the fits are judged as a distribution over 40
 //! seeds, by the label-free distances of `hsmoe compare`.
 
-use hsmoe_host::compare::Distance;
+use hsmoe_host::compare::{Comparison, Distance};
 use hsmoe_host::fit::{fit, FitReport};
 use hsmoe_tests::fit::{default_host_fit, mcycle};
 use hsmoe_tests::{par_map, quartiles};
@@ -63,19 +63,21 @@ fn default_fit_matches_the_gibbs_posterior_on_mcycle() {
         let report = fit(&data, &default_host_fit(3, 1000, seed, &data)).unwrap();
         Distance::between(&reference, &report, &format!("seed {seed}")).unwrap()
     });
-    for d in &distances {
-        println!(
-            "{}: predictive RMS {:.4}, allocation {:.4}",
-            d.fit, d.predictive_rms, d.allocation_max
-        );
-    }
+    let comparison = Comparison {
+        reference: path.to_string(),
+        fits: distances,
+        max_rms: Some(TOLERANCE),
+        max_allocation: Some(TOLERANCE),
+    };
+    println!("{}", comparison.table());
+    let distances = &comparison.fits;
     let rms: Vec<f64> = distances.iter().map(|d| d.predictive_rms).collect();
     let [_, median, _] = quartiles(&rms);
     let within = rms.iter().filter(|&&r| r <= TOLERANCE).count();
     println!("predictive RMS: {within} of {SEEDS} within {TOLERANCE}, median {median:.4}");
     assert!(within >= WITHIN, "{within} of {SEEDS} within {TOLERANCE}");
     assert!(median <= 0.02, "median predictive RMS {median}");
-    for d in &distances {
+    for d in distances {
         assert!(
             d.allocation_max <= TOLERANCE,
             "{}: allocation frequencies off by {}",
